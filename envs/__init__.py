@@ -1,0 +1,42 @@
+"""Task families for ES-MAML, behind one registry: ``envs.make(name, **overrides)``."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+
+from envs.base import Task, TaskEnv, TaskFamily, num_tasks
+from envs.navigation import four_corners, navigation_2d, six_circles
+
+_REGISTRY: dict[str, Callable[..., TaskFamily]] = {}
+
+
+def register(name: str, factory: Callable[..., TaskFamily]) -> None:
+    """Make ``factory(**overrides) -> TaskFamily`` available as ``envs.make(name)``."""
+    _REGISTRY[name] = factory
+
+
+def names() -> list[str]:
+    """All registered task-family names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def make(name: str, **overrides) -> TaskFamily:
+    """Build the task family ``name``; ``overrides`` go to its factory (e.g. ``horizon=50``)."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown env {name!r}; known envs: {', '.join(names())}")
+    factory = _REGISTRY[name]
+    accepted = inspect.signature(factory).parameters
+    unknown = sorted(set(overrides) - set(accepted))
+    if unknown:
+        raise ValueError(f"env {name!r} takes no option(s) {unknown}; it takes {sorted(accepted)}")
+    return factory(**overrides)
+
+
+register("navigation_2d", navigation_2d)
+register("four_corners", four_corners)
+register("four_corners_penalized", functools.partial(four_corners, penalized=True))
+register("six_circles", six_circles)
+
+__all__ = ["Task", "TaskEnv", "TaskFamily", "make", "names", "num_tasks", "register"]

@@ -1,0 +1,22 @@
+"""esmaml-jax: ES-MAML (Song et al., ICLR 2020) as one fused, jit-compiled JAX program.
+
+We MAXIMISE return everywhere (optax minimises: the algorithms pass it the negated ES gradient).
+"""
+
+from esmaml_jax import adaptation, estimators, normalization, policies, shaping
+from esmaml_jax.algorithms import Algorithm, MetaState, zero_order
+from esmaml_jax.objectives import Objective, blackbox_objective, rl_objective
+
+__all__ = [
+    "Algorithm",
+    "MetaState",
+    "Objective",
+    "adaptation",
+    "blackbox_objective",
+    "estimators",
+    "normalization",
+    "policies",
+    "rl_objective",
+    "shaping",
+    "zero_order",
+]

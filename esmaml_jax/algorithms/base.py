@@ -1,0 +1,128 @@
+"""What every ES-MAML algorithm shares: its state, its interface, and evaluation on test tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from esmaml_jax.adaptation import Adaptation
+from esmaml_jax.objectives import Objective
+from esmaml_jax.types import Array, Key, PyTree
+
+
+@struct.dataclass
+class MetaState:
+    """Everything a meta-step reads and writes; a pytree (vmap it for many seeds at once).
+
+    ``hparams`` holds the continuous settings as arrays: ``sigma`` (outer smoothing) and
+    ``adapt`` (the operator's, e.g. inner sigma and step size). Change them with ``replace`` or
+    vmap over them; they are traced, so no recompilation. The outer learning rate lives in the
+    optax state (use ``optax.inject_hyperparams`` to sweep it).
+    """
+
+    params: Array  # [D] meta-policy (flat)
+    opt_state: PyTree
+    norm: PyTree  # frozen during a step (e.g. RunningStats of observations)
+    adapt_state: PyTree  # operator memory across meta-steps (e.g. ASEBO's gradient history)
+    hparams: dict
+    step: Array  # [] int32
+
+
+class Algorithm(NamedTuple):
+    """``init(key) -> MetaState``; ``step(state, key) -> (state, metrics)`` (pure, jit it);
+    ``evaluate(state, key, num_tasks=None, num_repeats=1) -> dict`` (pure; num_* static)."""
+
+    init: Callable[[Key], MetaState]
+    step: Callable[[MetaState, Key], tuple[MetaState, dict]]
+    evaluate: Callable[..., dict]
+    objective: Objective
+    adaptation: Adaptation
+    rollouts_per_step: int
+    env_steps_per_step: int
+
+
+def default_optimizer() -> optax.GradientTransformation:
+    """Plain SGD with the paper's outer step size 0.01 (A.7.2)."""
+    return optax.sgd(0.01)
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or int(value) != value or int(value) < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value}")
+    return int(value)
+
+
+def check_sigma(value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"sigma must be > 0, got {value}")
+
+
+def init_state(objective: Objective, adaptation: Adaptation, optimizer, key: Key,
+               hparams: dict) -> MetaState:
+    params = objective.init_params(key)
+    return MetaState(
+        params=params,
+        opt_state=optimizer.init(params),
+        norm=objective.init_norm(),
+        adapt_state=adaptation.init_state(objective.num_params),
+        hparams={**hparams, "adapt": adaptation.init_hparams()},
+        step=jnp.zeros((), jnp.int32),
+    )
+
+
+def sum_aux(*trees: PyTree) -> PyTree:
+    """Sum additive statistics over every leading axis (all queries), across several trees."""
+    total = None
+    for tree, batch_ndim in trees:
+        if tree is None:
+            continue
+        s = jax.tree.map(lambda x, b=batch_ndim: jnp.sum(x, axis=tuple(range(b))), tree)
+        total = s if total is None else jax.tree.map(jnp.add, total, s)
+    return total
+
+
+def update_norm(objective: Objective, norm: PyTree, aux: PyTree) -> tuple[PyTree, Array]:
+    """Merge a step's statistics into the normalizer, unless a diverged rollout made them
+    non-finite (then the old statistics are kept). Returns (norm, skipped [] bool)."""
+    if aux is None:
+        return norm, jnp.zeros((), bool)
+    finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(aux)] or
+                               [jnp.bool_(True)]))
+    new = objective.update_norm(norm, aux)
+    return jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, norm), ~finite
+
+
+def finite_mean(x: Array) -> Array:
+    ok = jnp.isfinite(x)
+    return jnp.sum(jnp.where(ok, x, 0.0)) / jnp.maximum(jnp.sum(ok), 1)
+
+
+def evaluate(objective: Objective, adaptation: Adaptation, state: MetaState, key: Key,
+             num_tasks: int | None = None, num_repeats: int = 1) -> dict:
+    """Pre- and post-adaptation returns of the meta-policy on held-out test tasks.
+
+    For each test task and each of ``num_repeats`` independent adaptations: pre = f_T(theta),
+    post = f_T(U(theta, T)). Returns ``pre``/``post`` [N, R] and their means.
+    """
+    k_tasks, k_rest = jax.random.split(key)
+    tasks = objective.sample_test_tasks(k_tasks, num_tasks)
+    n = jax.tree.leaves(tasks)[0].shape[0]
+    keys = jax.random.split(k_rest, (n, num_repeats, 3))
+
+    def one(task, k):
+        f = lambda kk, p: objective.evaluate(kk, p, task, state.norm)
+        pre, _ = f(k[0], state.params)
+        adapted, _ = adaptation.adapt(k[1], state.params, f, state.hparams["adapt"],
+                                      state.adapt_state)
+        post, _ = f(k[2], adapted)
+        return pre, post
+
+    per_task = jax.vmap(lambda t, ks: jax.vmap(lambda kk: one(t, kk))(ks))
+    pre, post = per_task(tasks, keys)
+    return {"pre": pre, "post": post, "pre_mean": finite_mean(pre),
+            "post_mean": finite_mean(post)}

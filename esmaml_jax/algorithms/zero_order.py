@@ -1,0 +1,149 @@
+"""Zero-order ES-MAML: Alg. 2 (any adaptation operator) and Alg. 3 (ES-gradient adaptation).
+
+The whole meta-step is one pure function of (state, key). Under ``jax.jit`` it is one XLA
+program: sample P directions g_i and P x T tasks, adapt every perturbed meta-policy
+theta + sigma g_i (and theta - sigma g_i when antithetic) to each of its T tasks, evaluate the
+adapted policies, and take an outer ES step on the task-averaged adapted returns (Eq. 6):
+
+    grad J~(theta) ~= 1/(sigma n) sum_i f_Ti(U(theta + sigma g_i, T_i)) g_i        (Alg. 2, line 6)
+
+Antithetic pairs +g/-g share their tasks and every rollout key (common random numbers). We
+MAXIMISE return; optax minimises, so the optimizer receives the negated ES gradient.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from esmaml_jax import estimators
+from esmaml_jax import shaping as shaping_lib
+from esmaml_jax.adaptation import Adaptation
+from esmaml_jax.algorithms import base
+from esmaml_jax.algorithms.base import Algorithm, MetaState
+from esmaml_jax.objectives import Objective
+
+
+def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbations: int = 150,
+               tasks_per_perturbation: int = 1, sigma: float = 0.1,
+               optimizer: optax.GradientTransformation | None = None,
+               estimator: str = "antithetic", shaping: str = "zscore",
+               sampler: str = "gaussian", chunk_size: int | None = None) -> Algorithm:
+    """Build the zero-order ES-MAML algorithm.
+
+    Args:
+      objective: the blackbox f_T (see `esmaml_jax.objectives`).
+      adaptation: the operator U(theta, T) (see `esmaml_jax.adaptation`).
+      num_perturbations: P outer directions per meta-step.
+      tasks_per_perturbation: T tasks each perturbed policy is adapted to and scored on (its
+        value is the mean over them).
+      sigma: outer smoothing radius (initial value; traced, in ``state.hparams["sigma"]``).
+      optimizer: optax transformation for the outer update (default: SGD 0.01, A.7.2).
+      estimator: outer ES estimator, "antithetic" (default), "forward_fd" or "vanilla".
+      shaping: fitness shaping of the outer values ("zscore", "centered_rank", "none").
+      sampler: outer direction sampler ("gaussian" or "orthogonal").
+      chunk_size: process the perturbation axis in chunks of this many directions inside the
+        same program (``lax.map``), bounding memory; None evaluates all at once.
+    Rollouts per step: S P T (Q + 1) with S = 2 if antithetic else 1 and Q the operator's queries,
+    plus T (Q + 1) for the centre when forward_fd.
+    """
+    num_p = base.check_positive_int("num_perturbations", num_perturbations)
+    num_t = base.check_positive_int("tasks_per_perturbation", tasks_per_perturbation)
+    if chunk_size is not None:
+        chunk_size = base.check_positive_int("chunk_size", chunk_size)
+    base.check_sigma(sigma)
+    estimators.check_estimator(estimator)
+    shaper = shaping_lib.get(shaping)
+    sample = estimators.get_sampler(sampler)
+    optimizer = optimizer or base.default_optimizer()
+    num_signs = 2 if estimator == "antithetic" else 1
+    queries = adaptation.num_queries + 1
+    rollouts = num_signs * num_p * num_t * queries
+    if estimator == "forward_fd":
+        rollouts += num_t * queries
+
+    def init(key) -> MetaState:
+        return base.init_state(objective, adaptation, optimizer, key,
+                               {"sigma": jnp.float32(sigma)})
+
+    def adapt_and_score(state: MetaState, point, task, k_adapt, k_eval):
+        """f_T(U(point, T)) for one point and one task (Alg. 3, lines 4-6)."""
+        f = lambda k, p: objective.evaluate(k, p, task, state.norm)
+        adapted, info = adaptation.adapt(k_adapt, point, f, state.hparams["adapt"],
+                                         state.adapt_state)
+        value, aux = f(k_eval, adapted)
+        total_aux = base.sum_aux((aux, 0), (info["aux"], 0))
+        return value, info["pre_value"], total_aux, info
+
+    def per_direction(state, points, tasks, k_adapt, k_eval):
+        """points [S, D]; tasks/keys [T, ...] shared by the signs -> values [S, T], ..."""
+        over_tasks = jax.vmap(functools.partial(adapt_and_score, state), (None, 0, 0, 0))
+        over_signs = jax.vmap(over_tasks, (0, None, None, None))
+        values, pre, aux, info = over_signs(points, tasks, k_adapt, k_eval)
+        return values, pre, base.sum_aux((aux, 2)), info
+
+    def step(state: MetaState, key) -> tuple[MetaState, dict]:
+        k_eps, k_task, k_adapt, k_eval, k_center = jax.random.split(key, 5)
+        theta, sig = state.params, state.hparams["sigma"]
+        dim = theta.shape[0]
+        eps = sample(k_eps, num_p, dim)  # Alg. 3, line 2
+        points = estimators.perturbed_points(theta, eps, sig, estimator)
+        points = points.reshape(num_signs, num_p, dim).swapaxes(0, 1)  # [P, S, D]
+        tasks = jax.tree.map(lambda x: x.reshape(num_p, num_t, *x.shape[1:]),
+                             objective.sample_train_tasks(k_task, num_p * num_t))
+        ka = jax.random.split(k_adapt, (num_p, num_t))
+        ke = jax.random.split(k_eval, (num_p, num_t))
+        fn = lambda xs: per_direction(state, *xs)
+        if chunk_size is None:
+            values, pre, aux, infos = jax.vmap(fn)((points, tasks, ka, ke))
+        else:
+            values, pre, aux, infos = jax.lax.map(fn, (points, tasks, ka, ke),
+                                                  batch_size=chunk_size)
+        # values [P, S, T]: a direction's value is its mean over tasks (NaN if any is NaN).
+        per_dir = values.mean(axis=2).T.reshape((num_signs, num_p) if num_signs == 2 else (-1,))
+        total_aux = base.sum_aux((aux, 1))
+        center = None
+        if estimator == "forward_fd":
+            c_tasks = objective.sample_train_tasks(k_center, num_t)
+            kc = jax.random.split(k_center, (2, num_t))
+            c_vals, _, c_aux, _ = per_direction(state, theta[None], c_tasks, kc[0], kc[1])
+            center = c_vals.mean()
+            total_aux = base.sum_aux((total_aux, 0), (c_aux, 0))
+        grad, num_valid = estimators.estimate(per_dir, eps, sig, estimator, shaper, center)
+
+        updates, opt_state = optimizer.update(-grad, state.opt_state, theta)  # maximise
+        new_params = optax.apply_updates(theta, updates)
+        # A step in which every direction diverged changes nothing (not even optimizer moments).
+        ok = num_valid > 0
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+        norm, norm_skipped = base.update_norm(objective, state.norm, total_aux)
+        new_state = state.replace(
+            params=keep(new_params, theta),
+            opt_state=keep(opt_state, state.opt_state),
+            norm=norm,
+            adapt_state=adaptation.update_state(state.adapt_state, infos),
+            step=state.step + 1,
+        )
+        metrics = {
+            "pre_return": base.finite_mean(pre),
+            "post_return": base.finite_mean(values),
+            "num_valid_directions": num_valid,
+            "num_nonfinite": jnp.sum(~jnp.isfinite(values)).astype(jnp.int32),
+            "skipped_update": ~ok,
+            "norm_skipped": norm_skipped,
+            "grad_norm": jnp.linalg.norm(grad),
+        }
+        return new_state, metrics
+
+    return Algorithm(
+        init=init,
+        step=step,
+        evaluate=functools.partial(base.evaluate, objective, adaptation),
+        objective=objective,
+        adaptation=adaptation,
+        rollouts_per_step=rollouts,
+        env_steps_per_step=rollouts * objective.steps_per_query,
+    )

@@ -1,0 +1,94 @@
+"""Deterministic policies over a FLAT parameter vector.
+
+ES perturbs parameters, so every policy is exposed as ``apply(flat_params [D], obs [O]) -> action
+[A]``. Any ``flax.linen`` module becomes such a policy through `from_flax`: its parameter pytree is
+flattened once with ``ravel_pytree`` and restored inside ``apply`` (a slice and reshape, free under
+jit). ``policy.unravel(flat)`` gives the user's pytree back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from esmaml_jax.types import Array, Key, Params, PyTree
+
+
+class Policy(NamedTuple):
+    """A deterministic policy. ``init(key) -> [D]``; ``apply(params [D], obs [O]) -> [A]``."""
+
+    init: Callable[[Key], Params]
+    apply: Callable[[Params, Array], Array]
+    num_params: int
+    unravel: Callable[[Params], PyTree]
+
+
+def from_flax(module: nn.Module, observation_size: int) -> Policy:
+    """Wrap a flax module ``module.apply(variables, obs [O]) -> action [A]`` as a flat policy."""
+    dummy = jnp.zeros((observation_size,))
+    template = jax.eval_shape(module.init, jax.random.PRNGKey(0), dummy)
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), template)
+    _, unravel = ravel_pytree(zeros)
+    num_params = sum(x.size for x in jax.tree.leaves(zeros))
+
+    def init(key: Key) -> Params:
+        return ravel_pytree(module.init(key, dummy))[0]
+
+    def apply(params: Params, obs: Array) -> Array:
+        return module.apply(unravel(params), obs)
+
+    return Policy(init, apply, num_params, unravel)
+
+
+def from_apply(apply_fn: Callable[[PyTree, Array], Array], example_params: PyTree) -> Policy:
+    """Wrap a plain ``apply_fn(params_pytree, obs) -> action``; ``example_params`` is the initial
+    pytree (``init`` returns it for every key)."""
+    flat, unravel = ravel_pytree(example_params)
+
+    def apply(params: Params, obs: Array) -> Array:
+        return apply_fn(unravel(params), obs)
+
+    return Policy(lambda key: flat, apply, int(flat.size), unravel)
+
+
+class _MLP(nn.Module):
+    """tanh MLP with a tanh output; the output layer starts at zero, so the initial meta-policy
+    acts 0 everywhere (as the reference's zero-initialised linear policy does)."""
+
+    hidden_sizes: Sequence[int]
+    action_size: int
+
+    @nn.compact
+    def __call__(self, obs):
+        x = obs
+        for width in self.hidden_sizes:
+            x = jnp.tanh(nn.Dense(width)(x))
+        out = nn.Dense(self.action_size, kernel_init=nn.initializers.zeros)(x)
+        return jnp.tanh(out)
+
+
+def linear(observation_size: int, action_size: int) -> Policy:
+    """tanh(W s + b), the authors' released default; D = (O + 1) A."""
+    return from_flax(_MLP((), action_size), observation_size)
+
+
+def mlp(observation_size: int, action_size: int, hidden_sizes: Sequence[int] = (32,)) -> Policy:
+    """tanh MLP; the paper's table uses one hidden layer of width 32."""
+    if not hidden_sizes or any(int(h) < 1 for h in hidden_sizes):
+        raise ValueError(f"hidden sizes must be positive integers, got {tuple(hidden_sizes)}")
+    return from_flax(_MLP(tuple(int(h) for h in hidden_sizes), action_size), observation_size)
+
+
+def make(name: str, observation_size: int, action_size: int,
+         hidden_sizes: Sequence[int] = (32,)) -> Policy:
+    """``name`` in {"linear", "mlp"}."""
+    if name == "linear":
+        return linear(observation_size, action_size)
+    if name == "mlp":
+        return mlp(observation_size, action_size, hidden_sizes)
+    raise ValueError(f"unknown policy {name!r}; known policies: linear, mlp")

@@ -1,0 +1,266 @@
+"""The one impure host loop: scanned chunks of meta-steps, evaluation, logging, run directory.
+
+Everything inside a chunk is one compiled program (``lax.scan`` over the jitted meta-step); the
+host only touches results between chunks to evaluate, log and draw the progress bar.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import envs
+from esmaml_jax import adaptation as adaptation_lib
+from esmaml_jax import estimators, policies, shaping
+from esmaml_jax.algorithms import Algorithm, zero_order
+from esmaml_jax.objectives import rl_objective
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """A full training run. Defaults: the paper's (A.7.2) on four_corners, with the choices the
+    CLI default needs to learn visibly within about a minute on a CPU (see README)."""
+
+    env: str = "four_corners"
+    adaptation: str = "es_gradient"
+    policy: str = "mlp"
+    hidden_sizes: tuple[int, ...] = (32,)
+    num_queries: int = 20  # K
+    num_perturbations: int = 150  # P (antithetic: 2P evaluations)
+    tasks_per_perturbation: int = 1
+    sigma: float = 0.1  # outer precision
+    inner_sigma: float = 0.1  # adaptation precision
+    step_size: float = 0.05  # alpha
+    learning_rate: float = 0.01  # beta, plain SGD
+    estimator: str = "antithetic"
+    inner_estimator: str = "forward_fd"
+    shaping: str = "zscore"
+    normalize_observations: bool = True
+    horizon: int | None = None  # None: the family's default
+    num_steps: int = 400
+    steps_per_chunk: int = 25
+    eval_repeats: int = 4
+    chunk_size: int | None = None
+    seed: int = 0
+
+    def validate(self) -> None:
+        def positive_int(name):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+
+        for name in ("num_queries", "num_perturbations", "tasks_per_perturbation", "num_steps",
+                     "steps_per_chunk", "eval_repeats"):
+            positive_int(name)
+        for name in ("sigma", "inner_sigma", "learning_rate"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not float(self.step_size) >= 0:
+            raise ValueError(f"step_size must be >= 0, got {self.step_size!r}")
+        if self.horizon is not None and (not isinstance(self.horizon, int) or self.horizon < 1):
+            raise ValueError(f"horizon must be an integer >= 1, got {self.horizon!r}")
+        if self.chunk_size is not None and (not isinstance(self.chunk_size, int)
+                                            or self.chunk_size < 1):
+            raise ValueError(f"chunk_size must be an integer >= 1, got {self.chunk_size!r}")
+        if self.env not in envs.names():
+            raise ValueError(f"unknown env {self.env!r}; known envs: {', '.join(envs.names())}")
+        if self.adaptation not in adaptation_lib.names():
+            raise ValueError(f"unknown adaptation operator {self.adaptation!r}; known: "
+                             f"{', '.join(adaptation_lib.names())}")
+        if self.policy not in ("linear", "mlp"):
+            raise ValueError(f"unknown policy {self.policy!r}; known policies: linear, mlp")
+        for name in ("estimator", "inner_estimator"):
+            estimators.check_estimator(getattr(self, name))
+        shaping.get(self.shaping)
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden_sizes"] = list(self.hidden_sizes)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown config key(s) {unknown}")
+        d = dict(d)
+        if "hidden_sizes" in d:
+            d["hidden_sizes"] = tuple(d["hidden_sizes"])
+        return cls(**d)
+
+
+def make_adaptation(config: TrainConfig) -> adaptation_lib.Adaptation:
+    name = config.adaptation
+    if name == "identity":
+        return adaptation_lib.identity()
+    if name == "es_gradient":
+        return adaptation_lib.es_gradient(num_queries=config.num_queries, sigma=config.inner_sigma,
+                                          step_size=config.step_size,
+                                          estimator=config.inner_estimator,
+                                          shaping=config.shaping)
+    return adaptation_lib.make(name)
+
+
+def build(config: TrainConfig) -> tuple[envs.TaskFamily, Algorithm]:
+    """The task family and the algorithm a config describes (validated first)."""
+    config.validate()
+    family = envs.make(config.env)
+    policy = policies.make(config.policy, family.observation_size, family.action_size,
+                           config.hidden_sizes)
+    objective = rl_objective(family, policy, horizon=config.horizon,
+                             normalize_observations=config.normalize_observations)
+    algo = zero_order(objective, make_adaptation(config),
+                      num_perturbations=config.num_perturbations,
+                      tasks_per_perturbation=config.tasks_per_perturbation,
+                      sigma=config.sigma, optimizer=optax.sgd(config.learning_rate),
+                      estimator=config.estimator, shaping=config.shaping,
+                      chunk_size=config.chunk_size)
+    return family, algo
+
+
+def prepare_run_dir(out_dir: Path) -> None:
+    """Create ``out_dir``; refuse one that already holds a run (nothing is overwritten)."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"output directory {out_dir} is not empty (it holds another run); "
+                              f"choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+class Progress:
+    """A one-line progress bar with ETA on stderr (a new line per update when not a TTY)."""
+
+    def __init__(self, total: int, stream=sys.stderr, width: int = 24):
+        self.total, self.stream, self.width = total, stream, width
+        self.tty = stream.isatty()
+        self.start = time.perf_counter()
+
+    def update(self, done: int, text: str) -> None:
+        elapsed = time.perf_counter() - self.start
+        frac = done / self.total
+        eta = elapsed / frac - elapsed if frac > 0 else float("nan")
+        bar = "#" * int(self.width * frac) + "-" * (self.width - int(self.width * frac))
+        line = f"[{bar}] {done}/{self.total} {text} | {elapsed:.0f}s, ETA {eta:.0f}s"
+        self.stream.write(("\r" + line) if self.tty else (line + "\n"))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.1f}" if np.isfinite(x) else "n/a"
+
+
+def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True,
+          log=print) -> dict:
+    """Run a whole training job and write its run directory. Returns the final summary."""
+    family, algo = build(config)
+    out = Path(out_dir)
+    prepare_run_dir(out)
+    (out / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
+
+    key = jax.random.PRNGKey(config.seed)
+    k_init, k_train, k_eval, k_final = jax.random.split(key, 4)
+    state = algo.init(k_init)
+    chunk = config.steps_per_chunk
+
+    @jax.jit
+    def run_chunk(state, key):
+        return jax.lax.scan(algo.step, state, jax.random.split(key, chunk))
+
+    evaluate = jax.jit(algo.evaluate, static_argnames=("num_tasks", "num_repeats"))
+    log(f"esmaml train: env={config.env} adaptation={config.adaptation} policy={config.policy}"
+        f"{list(config.hidden_sizes) if config.policy == 'mlp' else ''} "
+        f"D={algo.objective.num_params} P={config.num_perturbations} ({config.estimator}) "
+        f"T={config.tasks_per_perturbation} K={config.num_queries} "
+        f"H={algo.objective.steps_per_query} steps={config.num_steps} seed={config.seed}")
+    log(f"  {algo.rollouts_per_step} rollouts, {algo.env_steps_per_step:,} env steps per "
+        f"meta-step; run directory {out}")
+
+    t0 = time.perf_counter()
+    init_eval = evaluate(state, k_eval, num_repeats=config.eval_repeats)
+    rows = []
+    fields = ["step", "wall_time", "pre_return", "post_return", "test_pre", "test_post",
+              "num_nonfinite", "skipped_updates", "env_steps"]
+    bar = Progress(config.num_steps) if progress else None
+    done, env_steps = 0, 0
+    with open(out / "metrics.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        while done < config.num_steps:
+            n = min(chunk, config.num_steps - done)
+            if n < chunk:  # a shorter final chunk compiles once more; keep it exact
+                state, m = jax.lax.scan(jax.jit(algo.step), state,
+                                        jax.random.split(jax.random.fold_in(k_train, done), n))
+            else:
+                state, m = run_chunk(state, jax.random.fold_in(k_train, done))
+            done += n
+            env_steps += n * algo.env_steps_per_step
+            ev = evaluate(state, jax.random.fold_in(k_eval, done), num_repeats=config.eval_repeats)
+            row = {
+                "step": done,
+                "wall_time": round(time.perf_counter() - t0, 3),
+                "pre_return": float(jnp.nanmean(m["pre_return"])),
+                "post_return": float(jnp.nanmean(m["post_return"])),
+                "test_pre": float(ev["pre_mean"]),
+                "test_post": float(ev["post_mean"]),
+                "num_nonfinite": int(m["num_nonfinite"].sum()),
+                "skipped_updates": int(m["skipped_update"].sum()),
+                "env_steps": env_steps,
+            }
+            writer.writerow(row)
+            fh.flush()
+            rows.append(row)
+            if bar:
+                bar.update(done, f"train post {_fmt(row['post_return'])} | test pre "
+                                 f"{_fmt(row['test_pre'])} post {_fmt(row['test_post'])}")
+    if bar:
+        bar.close()
+    elapsed = time.perf_counter() - t0
+    np.save(out / "params.npy", np.asarray(state.params))
+    final = evaluate(state, k_final, num_repeats=4 * config.eval_repeats)
+    summary = {
+        "steps": done,
+        "wall_time_s": round(elapsed, 2),
+        "env_steps": env_steps,
+        "env_steps_per_s": round(env_steps / elapsed, 1),
+        "initial_test_pre": float(init_eval["pre_mean"]),
+        "initial_test_post": float(init_eval["post_mean"]),
+        "final_test_pre": float(final["pre_mean"]),
+        "final_test_post": float(final["post_mean"]),
+        "final_test_post_std": float(jnp.nanstd(final["post"])),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    log(f"done in {elapsed:.1f}s ({summary['env_steps_per_s']:,.0f} env steps/s incl. compile "
+        f"and evaluation)")
+    log(f"test return before training: pre-adaptation {_fmt(summary['initial_test_pre'])}, "
+        f"post-adaptation {_fmt(summary['initial_test_post'])}")
+    log(f"test return after training:  pre-adaptation {_fmt(summary['final_test_pre'])}, "
+        f"post-adaptation {_fmt(summary['final_test_post'])} "
+        f"(+- {summary['final_test_post_std']:.1f} over tasks x adaptations)")
+    return summary
+
+
+def parse_hidden(text: str | Sequence[int]) -> tuple[int, ...]:
+    if not isinstance(text, str):
+        return tuple(int(h) for h in text)
+    try:
+        sizes = tuple(int(h) for h in text.split(",") if h.strip())
+    except ValueError:
+        raise ValueError(f"hidden sizes must be comma-separated integers, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"hidden sizes must be positive integers, got {text!r}")
+    return sizes
