@@ -1,0 +1,67 @@
+"""The `esmaml` command line: a tiny training run, its run directory, and bad input."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from esmaml_jax import cli
+
+TINY = ["--env", "four_corners", "--horizon", "10", "-P", "4", "-K", "2", "--steps", "4",
+        "--chunk", "2", "--policy", "linear"]
+
+
+def test_train_writes_a_run_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", *TINY, "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["num_perturbations"] == 4 and config["horizon"] == 10
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [int(r["step"]) for r in rows] == [2, 4]
+    assert np.load(out / "params.npy").shape == (6,)  # linear 2 -> 2: W [2, 2] + b [2]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 4 and np.isfinite(summary["final_test_post"])
+    text = capsys.readouterr().out
+    assert "post-adaptation" in text
+
+
+def test_same_seed_same_run(tmp_path):
+    for name in ("a", "b"):
+        assert cli.main(["train", *TINY, "--out", str(tmp_path / name)]) == 0
+    a = np.load(tmp_path / "a" / "params.npy")
+    b = np.load(tmp_path / "b" / "params.npy")
+    assert np.array_equal(a, b)
+
+
+def test_existing_run_directory_is_not_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    assert cli.main(["train", *TINY, "--out", str(out)]) == 2
+    assert (out / "config.json").read_text() == "{}"
+    assert "not empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--env", "pong"], "unknown env 'pong'"),
+    (["--adaptation", "newton"], "unknown adaptation operator"),
+    (["--sigma", "-1"], "sigma must be > 0"),
+    (["--sigma", "0"], "sigma must be > 0"),
+    (["-K", "0"], "num_queries must be an integer >= 1"),
+    (["-P", "0"], "num_perturbations must be an integer >= 1"),
+    (["--hidden", "32,x"], "hidden sizes"),
+    (["--policy", "rnn"], "unknown policy"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    assert cli.main(["train", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("esmaml: error:") and message in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_list(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "four_corners" in out and "es_gradient" in out
