@@ -8,12 +8,11 @@ stored in ``state.info["task"]``, so one compiled program serves every task.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
+import io
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import contextlib
-import io
 
 import jax
 import jax.numpy as jnp

@@ -109,9 +109,237 @@ def es_gradient(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.
                       cost)
 
 
+def _evaluate_batch(f: QueryFn, key: Key, points: Array) -> tuple[Array, PyTree]:
+    """Values [N] of f at points [N, D] (one shared rollout key: common random numbers) and the
+    summed aux of those N queries."""
+    values, aux = jax.vmap(lambda p: f(key, p))(points)
+    return values, _sum_leading(aux)
+
+
+def hill_climb(num_queries: int = 20, sigma: float = 0.1, population: int = 1) -> Adaptation:
+    """Hill climbing (Sec. 3.3.2): U(theta, T) ~ argmax of f_T near theta, monotone by design.
+
+    Evaluates the pivot theta, then K / population iterations (a ``lax.scan``) that perturb the
+    best point so far (``population`` candidates best + sigma g) and move to the best candidate
+    only if it is STRICTLY better (a NaN candidate never wins). So the returned policy never scores
+    below the pivot on the queries it saw. ``population=1`` is the reference's one-candidate-per-
+    iteration mode ("average"), ``population > 1`` its "batch" mode. Query cost: exactly K + 1
+    (K must be a multiple of the population).
+    """
+    k = _check_count("num_queries (K)", num_queries)
+    pop = _check_count("population", population)
+    _check_positive("hill-climbing sigma", sigma)
+    if k % pop:
+        raise ValueError(f"num_queries ({k}) must be a multiple of the population ({pop}) so the "
+                         f"query budget is spent exactly")
+    iterations = k // pop
+
+    def adapt(key, params, f, hparams, state):
+        k_pivot, k_iter = jax.random.split(key)
+        pivot_value, aux0 = f(k_pivot, params)
+
+        def iteration(carry, kk):
+            best, best_value, aux = carry
+            k_eps, k_eval = jax.random.split(kk)
+            cand = best + hparams["sigma"] * jax.random.normal(k_eps, (pop, params.shape[0]))
+            values, caux = _evaluate_batch(f, k_eval, cand)
+            i = jnp.argmax(jnp.where(jnp.isfinite(values), values, -jnp.inf))
+            better = values[i] > best_value
+            best = jnp.where(better, cand[i], best)
+            best_value = jnp.where(better, values[i], best_value)
+            return (best, best_value, jax.tree.map(jnp.add, aux, caux)), better
+
+        init_value = jnp.where(jnp.isfinite(pivot_value), pivot_value, -jnp.inf)
+        (best, best_value, aux), accepted = jax.lax.scan(
+            iteration, (params, init_value, aux0), jax.random.split(k_iter, iterations))
+        return best, {"pre_value": pivot_value, "aux": aux, "best_value": best_value,
+                      "num_accepted": jnp.sum(accepted)}
+
+    return Adaptation("hill_climb", adapt, lambda: {"sigma": jnp.float32(sigma)}, k + 1)
+
+
+def _ridge(z: Array, y: Array, lam: Array) -> Array:
+    """argmin_g |Z g - y|^2 + lam |g|^2, solved in the smaller of the primal/dual spaces."""
+    n, d = z.shape
+    if n < d:
+        return z.T @ jnp.linalg.solve(z @ z.T + lam * jnp.eye(n), y)
+    return jnp.linalg.solve(z.T @ z + lam * jnp.eye(d), z.T @ y)
+
+
+def _lasso(z: Array, y: Array, lam: Array, iterations: int) -> Array:
+    """argmin_g 0.5 |Z g - y|^2 + lam |g|_1 by ISTA (fixed iterations, jittable)."""
+    step = 1.0 / (jnp.linalg.norm(z, ord=2) ** 2 + 1e-12)
+
+    def body(g, _):
+        g = g - step * (z.T @ (z @ g - y))
+        return jnp.sign(g) * jnp.maximum(jnp.abs(g) - step * lam, 0.0), None
+
+    g, _ = jax.lax.scan(body, jnp.zeros(z.shape[1]), None, length=iterations)
+    return g
+
+
+def _l1_regression(z: Array, y: Array, iterations: int) -> Array:
+    """argmin_g |Z g - y|_1 (LP decoding, robust to a fraction of arbitrarily corrupted y;
+    Choromanski et al., 2019c) by iteratively reweighted least squares.
+
+    Rows are rescaled to unit norm first, the IRLS weights 1/|r| are floored relative to the
+    median residual, and a ridge of 1e-6 of the weighted Gram's mean eigenvalue keeps the float32
+    solves well conditioned.
+    """
+    scale = jnp.maximum(jnp.linalg.norm(z, axis=1), 1e-12)
+    zs, ys = z / scale[:, None], y / scale
+    eye = jnp.eye(z.shape[1])
+
+    def body(g, _):
+        r = jnp.abs(zs @ g - ys)
+        w = 1.0 / jnp.maximum(r, 1e-4 * jnp.median(r) + 1e-12)
+        zw = zs * w[:, None]
+        a = zs.T @ zw
+        return jnp.linalg.solve(a + (1e-6 * jnp.trace(a) / z.shape[1] + 1e-12) * eye, zw.T @ ys), None
+
+    g0 = jnp.linalg.lstsq(zs, ys)[0]
+    g, _ = jax.lax.scan(body, g0, None, length=iterations)
+    return g
+
+
+RBO_REGRESSIONS = ("ridge", "lasso", "l1")
+
+
+def rbo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
+        regression: str = "ridge", regularization: float = 0.01, shaping: str = "zscore",
+        iterations: int = 50) -> Adaptation:
+    """Regression-based gradient (RBO, A.3.2): f(theta + d) - f(theta) ~ grad . d, so the
+    gradient is recovered by regularized regression from the K finite differences.
+
+    ``regression``: "ridge" (L2 loss + L2 penalty, closed form), "lasso" (L2 loss + L1 penalty,
+    ISTA) or "l1" (L1 loss, robust to a fraction of arbitrarily corrupted queries; IRLS;
+    ``regularization`` is not used by it).
+    U(theta, T) = theta + alpha * g_hat. Query cost: K + 1 (the pivot).
+    """
+    k = _check_count("num_queries (K)", num_queries)
+    _check_positive("rbo sigma", sigma)
+    _check_positive("step size (alpha)", step_size, allow_zero=True)
+    _check_positive("regularization", regularization, allow_zero=True)
+    iterations = _check_count("iterations", iterations)
+    if regression not in RBO_REGRESSIONS:
+        raise ValueError(f"unknown RBO regression {regression!r}; known: "
+                         f"{', '.join(RBO_REGRESSIONS)}")
+    shaper = shaping_lib.get(shaping)
+
+    def gradient(z, dy, lam):
+        if regression == "ridge":
+            return _ridge(z, dy, lam)
+        if regression == "lasso":
+            return _lasso(z, dy, lam, iterations)
+        return _l1_regression(z, dy, iterations)
+
+    def adapt(key, params, f, hparams, state):
+        k_eps, k_eval = jax.random.split(key)
+        dirs = hparams["sigma"] * jax.random.normal(k_eps, (k, params.shape[0]))
+        values, aux = _evaluate_batch(f, k_eval, params + dirs)
+        center, caux = f(k_eval, params)
+        shaped, valid = shaper(jnp.concatenate([values, center[None]]))
+        ok = valid[:k] & valid[k]
+        dy = jnp.where(ok, shaped[:k] - shaped[k], 0.0)
+        z = jnp.where(ok[:, None], dirs, 0.0)  # dropped rows constrain nothing
+        g = gradient(z, dy, hparams["regularization"])
+        return params + hparams["step_size"] * g, {
+            "pre_value": center, "aux": jax.tree.map(jnp.add, aux, caux), "grad": g}
+
+    return Adaptation("rbo", adapt, lambda: {"sigma": jnp.float32(sigma),
+                                             "step_size": jnp.float32(step_size),
+                                             "regularization": jnp.float32(regularization)},
+                      k + 1)
+
+
+class AseboState(NamedTuple):
+    """Gradient history (ring buffer) [H, D], entries filled [], previous estimate [D]."""
+
+    history: Array
+    count: Array
+    last_grad: Array
+
+
+def _active_subspace(history: Array, count: Array, explained: float) -> Array:
+    """Projector [D, D] onto the top principal directions of the filled history rows that
+    explain ``explained`` of its energy (a mask over components keeps shapes fixed)."""
+    rows = jnp.arange(history.shape[0]) < count
+    g = jnp.where(rows[:, None], history, 0.0)
+    lam, v = jnp.linalg.eigh(g @ g.T)  # ascending, [H]
+    lam, v = lam[::-1], v[:, ::-1]
+    lam = jnp.maximum(lam, 0.0)
+    cum = jnp.cumsum(lam) / jnp.maximum(jnp.sum(lam), 1e-30)
+    keep = (jnp.concatenate([jnp.zeros(1), cum[:-1]]) < explained) & (lam > 1e-12 * lam[0])
+    u = (g.T @ v) / jnp.sqrt(jnp.maximum(lam, 1e-30))  # [D, H] orthonormal where kept
+    u = u * keep
+    return u @ u.T
+
+
+def asebo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
+          history: int = 32, explained_variance: float = 0.95, min_mix: float = 0.05,
+          warmup: int = 4, per_step: int = 4, shaping: str = "zscore") -> Adaptation:
+    """Active-subspace ES (ASEBO, A.3.1) as an adaptation operator.
+
+    Directions come from N(0, sigma^2 C) with C = P + a (I - P): P projects onto the principal
+    directions of recent gradient estimates (PCA of the history), a in [min_mix, 1] is the
+    isotropic share, set adaptively as the fraction of the last estimate's energy outside the
+    subspace. A gradient inside the subspace is estimated without bias and with the variance of
+    an r-dimensional problem; the outside part is shrunk by a. Forward-FD: K + 1 queries.
+    The history is operator state carried across meta-steps: after each meta-step
+    ``update_state`` appends ``per_step`` of the step's inner gradient estimates. Until
+    ``warmup`` entries exist, sampling is isotropic.
+    """
+    k = _check_count("num_queries (K)", num_queries)
+    _check_positive("asebo sigma", sigma)
+    hist = _check_count("history", history)
+    per_step = min(_check_count("per_step", per_step), hist)
+    if not 0 < explained_variance <= 1 or not 0 < min_mix <= 1:
+        raise ValueError("explained_variance and min_mix must be in (0, 1]")
+    shaper = shaping_lib.get(shaping)
+
+    def init_state(num_params):
+        return AseboState(jnp.zeros((hist, num_params)), jnp.zeros((), jnp.int32),
+                          jnp.zeros(num_params))
+
+    def mixing(state):
+        proj = _active_subspace(state.history, state.count, explained_variance)
+        g = state.last_grad
+        outside = jnp.sum((g - proj @ g) ** 2) / jnp.maximum(jnp.sum(g**2), 1e-30)
+        mix = jnp.clip(outside, min_mix, 1.0)
+        warm = state.count >= warmup
+        eye = jnp.eye(g.shape[0])
+        return jnp.where(warm, proj, 0.0 * eye), jnp.where(warm, mix, 1.0)
+
+    def adapt(key, params, f, hparams, state):
+        k_eps, k_eval = jax.random.split(key)
+        proj, mix = mixing(state)
+        z = jax.random.normal(k_eps, (k, params.shape[0]))
+        eps = z @ proj + jnp.sqrt(mix) * (z - z @ proj)  # ~ N(0, C), proj symmetric
+        values, aux = _evaluate_batch(f, k_eval, params + hparams["sigma"] * eps)
+        center, caux = f(k_eval, params)
+        grad, _ = estimators.estimate(values, eps, hparams["sigma"], "forward_fd", shaper, center)
+        return params + hparams["step_size"] * grad, {
+            "pre_value": center, "aux": jax.tree.map(jnp.add, aux, caux), "grad": grad}
+
+    def update_state(state: AseboState, infos) -> AseboState:
+        grads = infos["grad"].reshape(-1, state.history.shape[1])[:per_step]
+        finite = jnp.all(jnp.isfinite(grads), axis=1)
+        grads = jnp.where(finite[:, None], grads, 0.0)
+        history = jnp.roll(state.history, grads.shape[0], axis=0).at[: grads.shape[0]].set(grads)
+        count = jnp.minimum(state.count + grads.shape[0], hist)
+        return AseboState(history, count, grads.mean(0))
+
+    return Adaptation("asebo", adapt, lambda: {"sigma": jnp.float32(sigma),
+                                               "step_size": jnp.float32(step_size)},
+                      k + 1, init_state, update_state)
+
+
 _FACTORIES: dict[str, Callable[..., Adaptation]] = {
+    "asebo": asebo,
     "es_gradient": es_gradient,
+    "hill_climb": hill_climb,
     "identity": identity,
+    "rbo": rbo,
 }
 
 

@@ -50,7 +50,70 @@ def orthogonal(key: Key, num: int, dim: int) -> Array:
     return rows * norms
 
 
-SAMPLERS: dict[str, Sampler] = {"gaussian": gaussian, "orthogonal": orthogonal}
+def rbf_kernel(x: Array, bandwidth_sq: float | Array) -> Array:
+    """L_ij = exp(-|x_i - x_j|^2 / (2 h^2)): [M, M]."""
+    sq = jnp.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
+    return jnp.exp(-sq / (2.0 * bandwidth_sq))
+
+
+def sample_k_dpp(key: Key, kernel: Array, k: int) -> Array:
+    """Exact k-DPP sample (Kulesza & Taskar, 2012, Alg. 8 + Alg. 1), fully inside jit.
+
+    P(S) is proportional to det(L_S) over subsets of size k. Returns k distinct indices [k].
+    Eigenvectors are chosen with elementary symmetric polynomials (in log space, so large
+    kernels do not overflow float32); items are then drawn from the projection DPP by
+    successive Schur-complement conditioning of its marginal kernel (fixed shapes, no QR).
+    """
+    m = kernel.shape[0]
+    k_eig, k_items = jax.random.split(key)
+    lam, vecs = jnp.linalg.eigh(kernel)
+    log_lam = jnp.log(jnp.maximum(lam, 1e-30))
+    # log E[l, n] = log e_l(lambda_1..lambda_n), l = 0..k, n = 0..m.
+    def e_step(prev, ll):
+        cur = jnp.concatenate([jnp.zeros(1), jnp.logaddexp(prev[1:], ll + prev[:-1])])
+        return cur, cur
+    e0 = jnp.concatenate([jnp.zeros(1), jnp.full(k, -jnp.inf)])
+    _, rows = jax.lax.scan(e_step, e0, log_lam)
+    log_e = jnp.concatenate([e0[None], rows]).T  # [k + 1, m + 1]
+
+    def pick(carry, inp):
+        remaining = carry
+        n, u = inp  # n counts down from m to 1
+        l_idx = jnp.maximum(remaining, 1)
+        logp = log_lam[n - 1] + log_e[l_idx - 1, n - 1] - log_e[l_idx, n]
+        take = (remaining > 0) & (jnp.log(u) < logp)
+        return remaining - take.astype(jnp.int32), take
+
+    us = jax.random.uniform(k_eig, (m,), minval=1e-12)
+    _, taken = jax.lax.scan(pick, jnp.int32(k), (jnp.arange(m, 0, -1), us))
+    mask = taken[::-1].astype(kernel.dtype)  # eigenvector n selected
+    marginal = (vecs * mask) @ vecs.T  # projection DPP kernel of rank k
+
+    def draw(carry, kk):
+        kmat, chosen = carry
+        p = jnp.where(chosen, 0.0, jnp.maximum(jnp.diagonal(kmat), 0.0))
+        j = jax.random.categorical(kk, jnp.log(p + 1e-30))
+        kmat = kmat - jnp.outer(kmat[:, j], kmat[j, :]) / jnp.maximum(kmat[j, j], 1e-12)
+        return (kmat, chosen.at[j].set(True)), j
+
+    _, items = jax.lax.scan(draw, (marginal, jnp.zeros(m, bool)), jax.random.split(k_items, k))
+    return items
+
+
+DPP_OVERSAMPLE = 5
+
+
+def dpp(key: Key, num: int, dim: int) -> Array:
+    """DPP-ES directions (Sec. 3.3.1): ``num`` of 5 * num Gaussian candidates chosen by a k-DPP
+    with an RBF kernel (bandwidth^2 = dim, the typical squared norm), so the chosen directions are
+    spread out: [num, dim]."""
+    k_cand, k_dpp = jax.random.split(key)
+    cand = jax.random.normal(k_cand, (DPP_OVERSAMPLE * num, dim))
+    idx = sample_k_dpp(k_dpp, rbf_kernel(cand, float(dim)), num)
+    return cand[idx]
+
+
+SAMPLERS: dict[str, Sampler] = {"gaussian": gaussian, "orthogonal": orthogonal, "dpp": dpp}
 
 
 def get_sampler(name: str) -> Sampler:

@@ -4,8 +4,8 @@ import jax
 import pytest
 
 # Share compiled programs between test runs (compile time dominates CPU test time).
-jax.config.update("jax_compilation_cache_dir",
-                  os.environ.get("ESMAML_TEST_CACHE", os.path.expanduser("~/.cache/esmaml-jax-tests")))
+_CACHE = os.environ.get("ESMAML_TEST_CACHE", os.path.expanduser("~/.cache/esmaml-jax-tests"))
+jax.config.update("jax_compilation_cache_dir", _CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 

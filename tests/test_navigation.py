@@ -36,7 +36,8 @@ def test_four_corners_do_nothing_is_minus_400():
 
 def test_four_corners_straight_path_to_corner():
     # The greedy policy's action is clipped to (0.1, 0.1): p_t = (0.1 t, 0.1 t), reaching (2, 2)
-    # at t = 20 and staying. d_t^2 = 2 (2 - 0.1 t)^2 < 4 from t = 6 on. Steps 1..5 give -4 each (-20);
+    # at t = 20 and staying. d_t^2 = 2 (2 - 0.1 t)^2 < 4 from t = 6 on. Steps 1..5 give -4 each
+    # (-20);
     # steps 6..19 give -0.02 (20 - t)^2, i.e. -0.02 * (1^2 + ... + 14^2) = -0.02 * 1015 = -20.3;
     # steps 20..100 give 0. Total -40.3.
     assert episode_return("four_corners", 0, [2.0, 2.0], policy=greedy_policy) == \
