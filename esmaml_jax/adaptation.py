@@ -195,7 +195,8 @@ def _l1_regression(z: Array, y: Array, iterations: int) -> Array:
         w = 1.0 / jnp.maximum(r, 1e-4 * jnp.median(r) + 1e-12)
         zw = zs * w[:, None]
         a = zs.T @ zw
-        return jnp.linalg.solve(a + (1e-6 * jnp.trace(a) / z.shape[1] + 1e-12) * eye, zw.T @ ys), None
+        ridge = 1e-6 * jnp.trace(a) / z.shape[1] + 1e-12
+        return jnp.linalg.solve(a + ridge * eye, zw.T @ ys), None
 
     g0 = jnp.linalg.lstsq(zs, ys)[0]
     g, _ = jax.lax.scan(body, g0, None, length=iterations)
@@ -334,8 +335,16 @@ def asebo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
                       k + 1, init_state, update_state)
 
 
+def dpp_es(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
+           estimator: str = "forward_fd", shaping: str = "zscore") -> Adaptation:
+    """DPP-ES (Sec. 3.3.1): the ES-gradient step with directions chosen by a k-DPP."""
+    op = es_gradient(num_queries, sigma, step_size, estimator, shaping, sampler="dpp")
+    return op._replace(name="dpp_es")
+
+
 _FACTORIES: dict[str, Callable[..., Adaptation]] = {
     "asebo": asebo,
+    "dpp_es": dpp_es,
     "es_gradient": es_gradient,
     "hill_climb": hill_climb,
     "identity": identity,

@@ -45,6 +45,7 @@ class TrainConfig:
     learning_rate: float = 0.01  # beta, plain SGD
     estimator: str = "antithetic"
     inner_estimator: str = "forward_fd"
+    inner_sampler: str = "gaussian"  # gaussian | orthogonal | dpp
     shaping: str = "zscore"
     normalize_observations: bool = True
     horizon: int | None = None  # None: the family's default
@@ -82,6 +83,7 @@ class TrainConfig:
             raise ValueError(f"unknown policy {self.policy!r}; known policies: linear, mlp")
         for name in ("estimator", "inner_estimator"):
             estimators.check_estimator(getattr(self, name))
+        estimators.get_sampler(self.inner_sampler)
         shaping.get(self.shaping)
 
     def to_json(self) -> dict:
@@ -102,15 +104,20 @@ class TrainConfig:
 
 
 def make_adaptation(config: TrainConfig) -> adaptation_lib.Adaptation:
+    """The operator a config names, with K, inner sigma and alpha passed where it takes them."""
     name = config.adaptation
     if name == "identity":
         return adaptation_lib.identity()
+    kwargs = {"num_queries": config.num_queries, "sigma": config.inner_sigma}
+    if name != "hill_climb":
+        kwargs["step_size"] = config.step_size
+    if name in ("es_gradient", "dpp_es"):
+        kwargs["estimator"] = config.inner_estimator
+    if name in ("es_gradient", "dpp_es", "rbo", "asebo"):
+        kwargs["shaping"] = config.shaping
     if name == "es_gradient":
-        return adaptation_lib.es_gradient(num_queries=config.num_queries, sigma=config.inner_sigma,
-                                          step_size=config.step_size,
-                                          estimator=config.inner_estimator,
-                                          shaping=config.shaping)
-    return adaptation_lib.make(name)
+        kwargs["sampler"] = config.inner_sampler
+    return adaptation_lib.make(name, **kwargs)
 
 
 def build(config: TrainConfig) -> tuple[envs.TaskFamily, Algorithm]:

@@ -65,3 +65,11 @@ def test_list(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     assert "four_corners" in out and "es_gradient" in out
+
+
+@pytest.mark.parametrize("op", ["hill_climb", "dpp_es", "rbo", "asebo", "identity"])
+def test_train_with_each_operator(tmp_path, op):
+    out = tmp_path / op
+    assert cli.main(["train", *TINY, "--adaptation", op, "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["adaptation"] == op

@@ -85,9 +85,9 @@ def test_dpp_directions_are_more_diverse_than_iid():
 W = jnp.array([1.0, -2.0, 0.5, 3.0, 0.0, -1.0])
 
 
-def _rbo_grad(regression, key, f, k=20, lam=1e-4, corrupt=None):
-    op = adaptation.rbo(num_queries=k, sigma=0.1, step_size=1.0, regression=regression, shaping="none",
-                        regularization=lam)
+def _rbo_grad(regression, key, f, k=20, lam=1e-4):
+    op = adaptation.rbo(num_queries=k, sigma=0.1, step_size=1.0, regression=regression,
+                        shaping="none", regularization=lam)
     _, info = op.adapt(key, jnp.zeros(D), counting(f), op.init_hparams(), ())
     return info["grad"]
 
@@ -151,3 +151,41 @@ def test_asebo_learns_a_low_rank_gradient_subspace():
         iso.adapt(kk, theta, f, iso.init_hparams(), ())[0] - w))(keys)
     # Measured: about 3.4 against 6.7 for isotropic sampling (|w| = 3.6).
     assert np.mean(errs[-10:]) < 0.7 * float(iso_err.mean()), (errs, iso_err.mean())
+
+
+OPERATORS = {
+    "es_gradient": lambda: adaptation.es_gradient(num_queries=4),
+    "es_gradient_dpp": lambda: adaptation.es_gradient(num_queries=4, sampler="dpp"),
+    "es_gradient_orthogonal": lambda: adaptation.es_gradient(num_queries=4,
+                                                             sampler="orthogonal"),
+    "es_gradient_antithetic": lambda: adaptation.es_gradient(num_queries=4,
+                                                             estimator="antithetic"),
+    "hill_climb": lambda: adaptation.hill_climb(num_queries=4),
+    "hill_climb_batch": lambda: adaptation.hill_climb(num_queries=4, population=2),
+    "rbo": lambda: adaptation.rbo(num_queries=4),
+    "rbo_lasso": lambda: adaptation.rbo(num_queries=4, regression="lasso", iterations=5),
+    "asebo": lambda: adaptation.asebo(num_queries=4, warmup=1),
+    "identity": adaptation.identity,
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPERATORS))
+def test_every_operator_runs_in_the_fused_step_under_vmap(name):
+    import envs
+    import esmaml_jax as ej
+
+    op = OPERATORS[name]()
+    fam = envs.make("four_corners", horizon=5)
+    algo = ej.zero_order(ej.rl_objective(fam, ej.policies.linear(2, 2)), op,
+                         num_perturbations=3, tasks_per_perturbation=2)
+    # Rollouts are counted from the operator's declared query cost.
+    assert algo.rollouts_per_step == 2 * 3 * 2 * (op.num_queries + 1)
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    states = jax.vmap(algo.init)(keys)
+    step = jax.jit(jax.vmap(algo.step))
+    states, metrics = step(states, keys)
+    states, metrics = step(states, keys)  # operator state (ASEBO history) flows between steps
+    assert bool(jnp.all(jnp.isfinite(states.params)))
+    assert float(states.norm.count[0]) == 2 * algo.rollouts_per_step * 5
+    if name == "asebo":
+        assert int(states.adapt_state.count[0]) > 0
