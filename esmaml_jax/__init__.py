@@ -4,7 +4,7 @@ We MAXIMISE return everywhere (optax minimises: the algorithms pass it the negat
 """
 
 from esmaml_jax import adaptation, estimators, normalization, policies, shaping
-from esmaml_jax.algorithms import Algorithm, MetaState, zero_order
+from esmaml_jax.algorithms import Algorithm, MetaState, first_order, zero_order
 from esmaml_jax.objectives import Objective, blackbox_objective, rl_objective
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "adaptation",
     "blackbox_objective",
     "estimators",
+    "first_order",
     "normalization",
     "policies",
     "rl_objective",
