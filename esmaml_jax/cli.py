@@ -16,6 +16,13 @@ from esmaml_jax import train as train_lib
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     d = train_lib.TrainConfig()
     p.add_argument("--env", default=d.env, help="task family (see `esmaml list`)")
+    p.add_argument("--algorithm", default=d.algorithm, help="zero_order | first_order")
+    p.add_argument("--no-hessian", action="store_false", dest="hessian",
+                   help="first_order: FO-NoHessian (H = 0)")
+    p.add_argument("--hessian-estimator", default=d.hessian_estimator, dest="hessian_estimator",
+                   help="first_order: mc | antithetic")
+    p.add_argument("--num-tasks", type=int, default=d.num_tasks, dest="num_tasks",
+                   help="first_order: tasks per meta-step")
     p.add_argument("--adaptation", default=d.adaptation, help="adaptation operator U(theta, T)")
     p.add_argument("--policy", default=d.policy, help="linear | mlp")
     p.add_argument("--hidden", default=",".join(map(str, d.hidden_sizes)),

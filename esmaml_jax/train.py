@@ -23,7 +23,7 @@ import optax
 import envs
 from esmaml_jax import adaptation as adaptation_lib
 from esmaml_jax import estimators, policies, shaping
-from esmaml_jax.algorithms import Algorithm, zero_order
+from esmaml_jax.algorithms import Algorithm, first_order, zero_order
 from esmaml_jax.objectives import rl_objective
 
 
@@ -33,6 +33,7 @@ class TrainConfig:
     CLI default needs to learn visibly within about a minute on a CPU (see README)."""
 
     env: str = "four_corners"
+    algorithm: str = "zero_order"  # zero_order (Alg. 2/3) | first_order (Alg. 5)
     adaptation: str = "es_gradient"
     policy: str = "mlp"
     hidden_sizes: tuple[int, ...] = (32,)
@@ -48,6 +49,9 @@ class TrainConfig:
     inner_sampler: str = "gaussian"  # gaussian | orthogonal | dpp
     shaping: str = "zscore"
     normalize_observations: bool = True
+    hessian: bool = True  # first_order: FO-Hessian (True) or FO-NoHessian
+    hessian_estimator: str = "mc"  # first_order: mc (Alg. 4) | antithetic
+    num_tasks: int = 50  # first_order: tasks per meta-step
     horizon: int | None = None  # None: the family's default
     num_steps: int = 400
     steps_per_chunk: int = 25
@@ -62,7 +66,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
 
         for name in ("num_queries", "num_perturbations", "tasks_per_perturbation", "num_steps",
-                     "steps_per_chunk", "eval_repeats"):
+                     "steps_per_chunk", "eval_repeats", "num_tasks"):
             positive_int(name)
         for name in ("sigma", "inner_sigma", "learning_rate"):
             if not float(getattr(self, name)) > 0:
@@ -79,6 +83,12 @@ class TrainConfig:
         if self.adaptation not in adaptation_lib.names():
             raise ValueError(f"unknown adaptation operator {self.adaptation!r}; known: "
                              f"{', '.join(adaptation_lib.names())}")
+        if self.algorithm not in ("zero_order", "first_order"):
+            raise ValueError(f"unknown algorithm {self.algorithm!r}; known: zero_order, "
+                             f"first_order")
+        if self.algorithm == "first_order" and self.adaptation != "es_gradient":
+            raise ValueError("first_order adapts with the ES gradient only (Alg. 5); drop "
+                             "--adaptation")
         if self.policy not in ("linear", "mlp"):
             raise ValueError(f"unknown policy {self.policy!r}; known policies: linear, mlp")
         for name in ("estimator", "inner_estimator"):
@@ -128,6 +138,12 @@ def build(config: TrainConfig) -> tuple[envs.TaskFamily, Algorithm]:
                            config.hidden_sizes)
     objective = rl_objective(family, policy, horizon=config.horizon,
                              normalize_observations=config.normalize_observations)
+    if config.algorithm == "first_order":
+        algo = first_order(objective, num_tasks=config.num_tasks, num_queries=config.num_queries,
+                           sigma=config.inner_sigma, step_size=config.step_size,
+                           hessian=config.hessian, hessian_estimator=config.hessian_estimator,
+                           optimizer=optax.sgd(config.learning_rate), shaping=config.shaping)
+        return family, algo
     algo = zero_order(objective, make_adaptation(config),
                       num_perturbations=config.num_perturbations,
                       tasks_per_perturbation=config.tasks_per_perturbation,
@@ -189,7 +205,9 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
         return jax.lax.scan(algo.step, state, jax.random.split(key, chunk))
 
     evaluate = jax.jit(algo.evaluate, static_argnames=("num_tasks", "num_repeats"))
-    log(f"esmaml train: env={config.env} adaptation={config.adaptation} policy={config.policy}"
+    what = (f"first_order{'' if config.hessian else ' (no Hessian)'} n={config.num_tasks}"
+            if config.algorithm == "first_order" else f"adaptation={config.adaptation}")
+    log(f"esmaml train: env={config.env} {what} policy={config.policy}"
         f"{list(config.hidden_sizes) if config.policy == 'mlp' else ''} "
         f"D={algo.objective.num_params} P={config.num_perturbations} ({config.estimator}) "
         f"T={config.tasks_per_perturbation} K={config.num_queries} "

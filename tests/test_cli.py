@@ -73,3 +73,13 @@ def test_train_with_each_operator(tmp_path, op):
     assert cli.main(["train", *TINY, "--adaptation", op, "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["adaptation"] == op
+
+
+@pytest.mark.parametrize("extra", [[], ["--no-hessian"]])
+def test_train_first_order(tmp_path, extra):
+    out = tmp_path / "fo"
+    args = ["train", *TINY, "--algorithm", "first_order", "--num-tasks", "3", *extra,
+            "--out", str(out)]
+    assert cli.main(args) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["algorithm"] == "first_order" and config["hessian"] == (not extra)
