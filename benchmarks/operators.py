@@ -61,7 +61,8 @@ def run(cfg: Config, name: str, op, k: int) -> dict:
     ev = evaluate(states, jax.random.split(jax.random.PRNGKey(99), cfg.seeds))
     post = np.asarray(ev["post_mean"])
     return {"operator": name, "K": k, "queries_per_adaptation": op.num_queries,
-            "post_mean": round(float(post.mean()), 1), "post_std_seeds": round(float(post.std()), 1),
+            "post_mean": round(float(post.mean()), 1),
+            "post_std_seeds": round(float(post.std()), 1),
             "pre_mean": round(float(np.mean(ev["pre_mean"])), 1),
             "meta_steps_per_s": round(cfg.steps * cfg.seeds / train_s, 2),
             "compile_s": round(compile_s, 1), "steps": cfg.steps, "seeds": cfg.seeds,
