@@ -166,3 +166,18 @@ def test_bad_operator_is_rejected(kwargs, match):
         adaptation.es_gradient(**kwargs)
     with pytest.raises(ValueError, match="unknown adaptation operator"):
         adaptation.make("newton")
+
+
+def test_chunked_perturbation_axis_equals_unchunked():
+    fam = envs.make("four_corners", horizon=10)
+    obj = ej.rl_objective(fam, ej.policies.mlp(2, 2, (8,)))
+    op = adaptation.es_gradient(num_queries=4)
+    whole = ej.zero_order(obj, op, num_perturbations=6, tasks_per_perturbation=2)
+    chunked = ej.zero_order(obj, op, num_perturbations=6, tasks_per_perturbation=2,
+                            chunk_size=4)  # 6 = 4 + a remainder of 2
+    state = whole.init(jax.random.PRNGKey(0))
+    a, ma = jax.jit(whole.step)(state, jax.random.PRNGKey(1))
+    b, mb = jax.jit(chunked.step)(state, jax.random.PRNGKey(1))
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a.norm.mean, b.norm.mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ma["post_return"], mb["post_return"], rtol=1e-5)
