@@ -7,13 +7,12 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
 import optax
+from _common import RESULTS, write_csv
 
 import envs
 import esmaml_jax as ej
@@ -36,7 +35,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rollouts", type=int, default=600_000)
     p.add_argument("--seeds", type=int, default=2)
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "first_order.csv"))
+    p.add_argument("--out", default=str(RESULTS / "first_order.csv"))
     args = p.parse_args(argv)
     rows = []
     for name, algo in variants().items():
@@ -61,11 +60,7 @@ def main(argv=None) -> None:
                      "post_after_per_seed": " ".join(f"{x:.1f}" for x in post),
                      "wall_s_incl_compile": round(wall, 1)})
         print(rows[-1], flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(rows, args.out)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,13 @@ Same budget for every operator (P perturbations, meta-steps, seeds); seeds run a
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
 import optax
+from _common import RESULTS, write_csv
 
 import envs
 import esmaml_jax as ej
@@ -29,7 +28,7 @@ class Config:
     seeds: int = 2
     perturbations: int = 50
     hidden: int = 32
-    out: str = str(Path(__file__).parent / "results" / "operators.csv")
+    out: str = str(RESULTS / "operators.csv")
 
 
 def operators(k: int) -> dict:
@@ -74,17 +73,13 @@ def main(argv=None) -> None:
     for f in dataclasses.fields(Config):
         p.add_argument(f"--{f.name}", type=type(f.default), default=f.default)
     cfg = Config(**vars(p.parse_args(argv)))
-    Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for k in (20, 5):
         for name, op in operators(k).items():
             row = run(cfg, name, op, k)
             print(row, flush=True)
             rows.append(row)
-            with open(cfg.out, "w", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                w.writeheader()
-                w.writerows(rows)
+            write_csv(rows, cfg.out)  # after every row: a partial run keeps its results
 
 
 if __name__ == "__main__":

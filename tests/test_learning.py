@@ -21,18 +21,24 @@ OPERATORS = {
 }
 
 
+def train_and_evaluate(algo, steps):
+    """Untrained and trained evaluations (4 tasks x 16 adaptations, same key) and the metrics."""
+    state = algo.init(jax.random.PRNGKey(0))
+    evaluate = jax.jit(algo.evaluate, static_argnames=("num_tasks", "num_repeats"))
+    before = evaluate(state, jax.random.PRNGKey(99), num_repeats=16)
+    run = jax.jit(lambda s, ks: jax.lax.scan(algo.step, s, ks))
+    state, metrics = run(state, jax.random.split(jax.random.PRNGKey(1), steps))
+    after = evaluate(state, jax.random.PRNGKey(99), num_repeats=16)
+    return before, after, metrics
+
+
 @pytest.mark.parametrize("name", list(OPERATORS))
 def test_four_corners_post_adaptation_return_rises_far_above_untrained(name):
     fam = envs.make("four_corners")
     obj = ej.rl_objective(fam, ej.policies.mlp(2, 2, (32,)))
     algo = ej.zero_order(obj, OPERATORS[name](), num_perturbations=50,
                          optimizer=optax.sgd(0.01))
-    state = algo.init(jax.random.PRNGKey(0))
-    evaluate = jax.jit(algo.evaluate, static_argnames=("num_tasks", "num_repeats"))
-    before = evaluate(state, jax.random.PRNGKey(99), num_repeats=16)
-    run = jax.jit(lambda s, ks: jax.lax.scan(algo.step, s, ks))
-    state, metrics = run(state, jax.random.split(jax.random.PRNGKey(1), 200))
-    after = evaluate(state, jax.random.PRNGKey(99), num_repeats=16)
+    before, after, metrics = train_and_evaluate(algo, 200)
     assert float(before["pre_mean"]) == -400.0  # the untrained meta-policy stands still
     assert float(after["post_mean"]) > float(before["post_mean"]) + 50.0, (before, after)
     assert float(after["post_mean"]) > -300.0
@@ -51,11 +57,6 @@ def test_first_order_learns_four_corners(hessian):
     fam = envs.make("four_corners")
     obj = ej.rl_objective(fam, ej.policies.mlp(2, 2, (32,)))
     algo = ej.first_order(obj, num_tasks=50, hessian=hessian, optimizer=optax.sgd(0.05))
-    state = algo.init(jax.random.PRNGKey(0))
-    evaluate = jax.jit(algo.evaluate, static_argnames=("num_tasks", "num_repeats"))
-    before = evaluate(state, jax.random.PRNGKey(99), num_repeats=16)
-    run = jax.jit(lambda s, ks: jax.lax.scan(algo.step, s, ks))
-    state, _ = run(state, jax.random.split(jax.random.PRNGKey(1), 300))
-    after = evaluate(state, jax.random.PRNGKey(99), num_repeats=16)
+    before, after, _ = train_and_evaluate(algo, 300)
     margin = 10.0 if hessian else 50.0
     assert float(after["post_mean"]) > float(before["post_mean"]) + margin, (before, after)
