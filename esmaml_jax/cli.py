@@ -1,16 +1,22 @@
-"""``esmaml train | list``: the command-line front end.
+"""``esmaml train | eval | plot | list``: the command-line front end.
 
-Bad input (unknown names, sigma <= 0, K < 1, a run directory that holds another run) prints one
-``esmaml: error: ...`` line and exits with code 2; nothing is overwritten.
+Bad input (unknown names, sigma <= 0, K < 1, a run directory that holds another run, a missing or
+corrupt config or checkpoint) prints one ``esmaml: error: ...`` line and exits with code 2;
+nothing is overwritten. Settings come from the defaults, then ``--config FILE`` (JSON), then the
+flags given on the command line; ``--resume RUN_DIR`` starts from the run's saved config.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 import time
+from pathlib import Path
 
 from esmaml_jax import train as train_lib
+from esmaml_jax.checkpoint import CheckpointError
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
@@ -54,21 +60,92 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--perturbation-chunk", type=int, default=None, dest="chunk_size",
                    help="evaluate the perturbation axis in chunks of this size (bounds memory)")
     p.add_argument("--seed", type=int, default=d.seed)
+    # Only flags the user gives override the config: the defaults above are shown in --help but
+    # not applied here (they are the TrainConfig defaults anyway).
+    for action in p._actions:
+        if action.dest in _FIELDS or action.dest == "hidden":
+            action.help = f"{action.help or ''} (default: {action.default})".strip()
+            action.default = argparse.SUPPRESS
+    p.add_argument("--config", default=None, help="JSON config file; flags override it")
     p.add_argument("--out", default=None, help="run directory (default: runs/<env>-<time>)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its newest good checkpoint")
+    p.add_argument("--force-config", action="store_true",
+                   help="with --resume: accept settings that differ from the run's config")
+    p.add_argument("--checkpoint-every", type=int, default=100, dest="checkpoint_every",
+                   help="meta-steps between checkpoints (default: 100)")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files (needs tensorboardX)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _config_from_args(args: argparse.Namespace) -> train_lib.TrainConfig:
-    fields = {f for f in train_lib.TrainConfig.__dataclass_fields__}
-    values = {k: v for k, v in vars(args).items() if k in fields}
-    values["hidden_sizes"] = train_lib.parse_hidden(args.hidden)
-    return train_lib.TrainConfig(**values)
+_FIELDS = set(train_lib.TrainConfig.__dataclass_fields__)
+# Settings a resumed run may change without --force-config (they do not alter past results).
+_RESUMABLE_CHANGES = {"num_steps"}
+
+
+def _config_from_args(args: argparse.Namespace, base: train_lib.TrainConfig):
+    values = {k: v for k, v in vars(args).items() if k in _FIELDS}
+    if "hidden" in vars(args):
+        values["hidden_sizes"] = train_lib.parse_hidden(args.hidden)
+    return dataclasses.replace(base, **values)
 
 
 def _cmd_train(args) -> int:
-    config = _config_from_args(args)
+    if args.checkpoint_every < 1:
+        raise ValueError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
+    if args.resume:
+        if args.config or args.out:
+            raise ValueError("--resume takes the run's own config and directory; drop "
+                             "--config/--out")
+        saved = train_lib.load_config(Path(args.resume) / "config.json")
+        config = _config_from_args(args, saved)
+        changed = set(config.differences(saved)) - _RESUMABLE_CHANGES
+        if changed and not args.force_config:
+            raise ValueError(f"{args.resume} was run with other settings "
+                             f"({', '.join(sorted(changed))}); pass --force-config to continue "
+                             f"it with the new ones")
+        out = args.resume
+    else:
+        base = train_lib.load_config(args.config) if args.config else train_lib.TrainConfig()
+        config = _config_from_args(args, base)
+        out = args.out or f"runs/{config.env}-{time.strftime('%Y%m%d-%H%M%S')}-seed{config.seed}"
     config.validate()
-    out = args.out or f"runs/{config.env}-{time.strftime('%Y%m%d-%H%M%S')}-seed{config.seed}"
-    train_lib.train(config, out)
+    result = train_lib.train(config, out, resume=bool(args.resume), progress=not args.quiet,
+                             checkpoint_every=args.checkpoint_every, tensorboard=args.tensorboard)
+    return 130 if result.get("stopped") else 0
+
+
+def _cmd_eval(args) -> int:
+    import jax
+    import numpy as np
+
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+    config, family, algo, state = train_lib.load_run(args.run_dir)
+    evaluate = jax.jit(algo.evaluate, static_argnames=("num_tasks", "num_repeats"))
+    ev = evaluate(state, jax.random.PRNGKey(args.seed), num_tasks=args.tasks,
+                  num_repeats=args.repeats)
+    pre, post = np.asarray(ev["pre"]), np.asarray(ev["post"])
+    print(f"{args.run_dir}: {config.env}, meta-step {int(state.step)}, {pre.shape[0]} test tasks "
+          f"x {args.repeats} adaptations")
+    for i in range(pre.shape[0]):
+        print(f"  task {i}: pre {np.nanmean(pre[i]):9.2f}  post {np.nanmean(post[i]):9.2f} "
+              f"+- {np.nanstd(post[i]):.2f}")
+    print(f"  all: pre {np.nanmean(pre):.2f} +- {np.nanstd(pre):.2f}, post {np.nanmean(post):.2f}"
+          f" +- {np.nanstd(post):.2f}")
+    report = {"step": int(state.step), "pre_mean": float(np.nanmean(pre)),
+              "pre_std": float(np.nanstd(pre)), "post_mean": float(np.nanmean(post)),
+              "post_std": float(np.nanstd(post)), "pre": pre.tolist(), "post": post.tolist()}
+    (Path(args.run_dir) / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    from esmaml_jax import plots
+
+    for path in plots.plot_run(args.run_dir):
+        print(f"wrote {path}")
     return 0
 
 
@@ -87,12 +164,22 @@ def main(argv=None) -> int:
     p_train = sub.add_parser("train", help="meta-train a policy (default: four_corners, ~1 min)")
     _add_train_args(p_train)
     p_train.set_defaults(func=_cmd_train)
+    p_eval = sub.add_parser("eval", help="pre/post-adaptation test returns of a run")
+    p_eval.add_argument("run_dir")
+    p_eval.add_argument("--repeats", type=int, default=16, help="adaptations per test task")
+    p_eval.add_argument("--tasks", type=int, default=None,
+                        help="test tasks (default: the family's test set, or 20 sampled)")
+    p_eval.add_argument("--seed", type=int, default=0)
+    p_eval.set_defaults(func=_cmd_eval)
+    p_plot = sub.add_parser("plot", help="learning curve and adapted trajectories of a run")
+    p_plot.add_argument("run_dir")
+    p_plot.set_defaults(func=_cmd_plot)
     p_list = sub.add_parser("list", help="list envs and adaptation operators")
     p_list.set_defaults(func=_cmd_list)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as e:
+    except (ValueError, FileExistsError, FileNotFoundError, CheckpointError) as e:
         print(f"esmaml: error: {e}", file=sys.stderr)
         return 2
 

@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ import envs
 from esmaml_jax import adaptation as adaptation_lib
 from esmaml_jax import estimators, policies, shaping
 from esmaml_jax.algorithms import Algorithm, first_order, zero_order
+from esmaml_jax.checkpoint import Checkpointer
 from esmaml_jax.objectives import rl_objective
 
 
@@ -103,14 +105,51 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
+        """Build from a JSON dict, with clear errors for unknown keys and wrong types."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a config must be a JSON object, got {type(d).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(fields))
         if unknown:
-            raise ValueError(f"unknown config key(s) {unknown}")
-        d = dict(d)
-        if "hidden_sizes" in d:
-            d["hidden_sizes"] = tuple(d["hidden_sizes"])
-        return cls(**d)
+            raise ValueError(f"unknown config key(s) {unknown}; known: {sorted(fields)}")
+        values = {}
+        for name, value in d.items():
+            default = fields[name].default
+            kind = int if default is None else type(default)
+            ok = {
+                bool: isinstance(value, bool),
+                int: (isinstance(value, int) and not isinstance(value, bool))
+                or (value is None and default is None),
+                float: isinstance(value, (int, float)) and not isinstance(value, bool),
+                str: isinstance(value, str),
+                tuple: isinstance(value, (list, tuple))
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
+            }[kind]
+            if not ok:
+                want = {bool: "true/false", int: "an integer", float: "a number",
+                        str: "a string", tuple: "a list of integers"}[kind]
+                if default is None:
+                    want += " or null"
+                raise ValueError(f"config key {name!r} must be {want}, got {value!r}")
+            values[name] = tuple(value) if kind is tuple else value
+        return cls(**values)
+
+    def differences(self, other: TrainConfig) -> list[str]:
+        """Names of the fields whose values differ."""
+        a, b = self.to_json(), other.to_json()
+        return sorted(k for k in a if a[k] != b[k])
+
+
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    """Read a JSON config file (a partial one fills in the defaults)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"config file {path} is not valid JSON: {e}") from None
+    return TrainConfig.from_json(data)
 
 
 def make_adaptation(config: TrainConfig) -> adaptation_lib.Adaptation:
@@ -164,15 +203,16 @@ def prepare_run_dir(out_dir: Path) -> None:
 class Progress:
     """A one-line progress bar with ETA on stderr (a new line per update when not a TTY)."""
 
-    def __init__(self, total: int, stream=sys.stderr, width: int = 24):
-        self.total, self.stream, self.width = total, stream, width
+    def __init__(self, total: int, stream=sys.stderr, width: int = 24, start: int = 0):
+        self.total, self.stream, self.width, self.first = total, stream, width, start
         self.tty = stream.isatty()
         self.start = time.perf_counter()
 
     def update(self, done: int, text: str) -> None:
         elapsed = time.perf_counter() - self.start
         frac = done / self.total
-        eta = elapsed / frac - elapsed if frac > 0 else float("nan")
+        run_frac = (done - self.first) / max(self.total - self.first, 1)
+        eta = elapsed / run_frac - elapsed if run_frac > 0 else float("nan")
         bar = "#" * int(self.width * frac) + "-" * (self.width - int(self.width * frac))
         line = f"[{bar}] {done}/{self.total} {text} | {elapsed:.0f}s, ETA {eta:.0f}s"
         self.stream.write(("\r" + line) if self.tty else (line + "\n"))
@@ -187,18 +227,82 @@ def _fmt(x: float) -> str:
     return f"{x:.1f}" if np.isfinite(x) else "n/a"
 
 
-def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True,
-          log=print) -> dict:
-    """Run a whole training job and write its run directory. Returns the final summary."""
+class _StopFlag:
+    """Set by SIGINT/SIGTERM while training: the loop saves a checkpoint and exits cleanly at the
+    end of the current chunk (a second Ctrl-C aborts at once)."""
+
+    def __init__(self):
+        self.raised = False
+        self._old = {}
+
+    def __enter__(self):
+        def handler(signum, frame):
+            if self.raised:
+                raise KeyboardInterrupt
+            self.raised = True
+            sys.stderr.write(f"\n{signal.Signals(signum).name}: stopping after this chunk "
+                             f"and saving a checkpoint (again to abort at once)\n")
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread: no signal handling
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+FIELDS = ["step", "wall_time", "pre_return", "post_return", "test_pre", "test_post",
+          "num_nonfinite", "skipped_updates", "env_steps"]
+
+
+def _truncate_metrics(path: Path, done: int) -> None:
+    """Keep only the metric rows up to ``done`` (rows after the checkpoint are recomputed)."""
+    if not path.exists():
+        return
+    rows = [r for r in csv.DictReader(open(path)) if int(r["step"]) <= done]
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
+          progress: bool = True, log=print, checkpoint_every: int = 100, keep: int = 3,
+          should_stop=None, tensorboard: bool = False) -> dict:
+    """Run (or, with ``resume``, continue) a training job in ``out_dir``. Returns the summary.
+
+    A checkpoint is saved every ``checkpoint_every`` meta-steps (at the end of a chunk), at the
+    end, and when SIGINT/SIGTERM (or ``should_stop(done)``) asks the run to stop; a resumed run
+    ends with bit-identical parameters to an uninterrupted one, because every chunk's key is
+    derived from the seed and the number of meta-steps already done.
+    """
     family, algo = build(config)
     out = Path(out_dir)
-    prepare_run_dir(out)
+    if resume:
+        if not (out / "config.json").exists():
+            raise FileNotFoundError(f"{out} holds no run to resume (no config.json)")
+    else:
+        prepare_run_dir(out)
     (out / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
 
     key = jax.random.PRNGKey(config.seed)
     k_init, k_train, k_eval, k_final = jax.random.split(key, 4)
     state = algo.init(k_init)
+    init_state = state
     chunk = config.steps_per_chunk
+    ckpt = Checkpointer(out / "checkpoints", max_to_keep=keep)
+    done, env_steps = 0, 0
+    if resume:
+        restored = ckpt.restore_latest(state, log=log)
+        if restored is not None:
+            state, meta = restored
+            done, env_steps = int(meta["done"]), int(meta["env_steps"])
+        _truncate_metrics(out / "metrics.csv", done)
+        log(f"resuming {out} at meta-step {done}")
 
     @jax.jit
     def run_chunk(state, key):
@@ -215,16 +319,24 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
     log(f"  {algo.rollouts_per_step} rollouts, {algo.env_steps_per_step:,} env steps per "
         f"meta-step; run directory {out}")
 
+    writer_tb = None
+    if tensorboard:
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError:
+            raise ValueError("--tensorboard needs tensorboardX: pip install tensorboardX") from None
+        writer_tb = SummaryWriter(str(out / "tensorboard"))
+
     t0 = time.perf_counter()
-    init_eval = evaluate(state, k_eval, num_repeats=config.eval_repeats)
-    rows = []
-    fields = ["step", "wall_time", "pre_return", "post_return", "test_pre", "test_post",
-              "num_nonfinite", "skipped_updates", "env_steps"]
-    bar = Progress(config.num_steps) if progress else None
-    done, env_steps = 0, 0
-    with open(out / "metrics.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
+    init_eval = evaluate(init_state, k_eval, num_repeats=config.eval_repeats)
+    bar = Progress(config.num_steps, start=done) if progress else None
+    since_ckpt = 0
+    stopped = False
+    new_file = not (out / "metrics.csv").exists()
+    with _StopFlag() as flag, open(out / "metrics.csv", "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        if new_file:
+            writer.writeheader()
         while done < config.num_steps:
             n = min(chunk, config.num_steps - done)
             if n < chunk:  # a shorter final chunk compiles once more; keep it exact
@@ -233,6 +345,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
             else:
                 state, m = run_chunk(state, jax.random.fold_in(k_train, done))
             done += n
+            since_ckpt += n
             env_steps += n * algo.env_steps_per_step
             ev = evaluate(state, jax.random.fold_in(k_eval, done), num_repeats=config.eval_repeats)
             row = {
@@ -248,13 +361,32 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
             }
             writer.writerow(row)
             fh.flush()
-            rows.append(row)
+            if writer_tb is not None:
+                for name in FIELDS[2:]:
+                    writer_tb.add_scalar(name, row[name], done)
+            if row["skipped_updates"]:
+                log(f"\nwarning: {row['skipped_updates']} meta-step(s) up to {done} had no finite "
+                    f"return at all and left the parameters unchanged")
             if bar:
                 bar.update(done, f"train post {_fmt(row['post_return'])} | test pre "
                                  f"{_fmt(row['test_pre'])} post {_fmt(row['test_post'])}")
+            stop = flag.raised or (should_stop is not None and should_stop(done))
+            if since_ckpt >= checkpoint_every or stop or done >= config.num_steps:
+                ckpt.save(done, state, {"done": done, "env_steps": env_steps})
+                since_ckpt = 0
+            if stop and done < config.num_steps:
+                stopped = True
+                break
     if bar:
         bar.close()
+    if writer_tb is not None:
+        writer_tb.close()
+    ckpt.close()
     elapsed = time.perf_counter() - t0
+    if stopped:
+        log(f"stopped at meta-step {done} of {config.num_steps}; checkpoint saved. Continue with: "
+            f"esmaml train --resume {out}")
+        return {"steps": done, "stopped": True}
     np.save(out / "params.npy", np.asarray(state.params))
     final = evaluate(state, k_final, num_repeats=4 * config.eval_repeats)
     summary = {
@@ -277,6 +409,20 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
         f"post-adaptation {_fmt(summary['final_test_post'])} "
         f"(+- {summary['final_test_post_std']:.1f} over tasks x adaptations)")
     return summary
+
+
+def load_run(run_dir: str | os.PathLike, log=print):
+    """(config, family, algo, state) of a run directory, at its newest good checkpoint."""
+    out = Path(run_dir)
+    config = load_config(out / "config.json")
+    family, algo = build(config)
+    template = algo.init(jax.random.split(jax.random.PRNGKey(config.seed), 4)[0])
+    ckpt = Checkpointer(out / "checkpoints")
+    restored = ckpt.restore_latest(template, log=log)
+    ckpt.close()
+    if restored is None:
+        raise FileNotFoundError(f"{out} has no checkpoint yet")
+    return config, family, algo, restored[0]
 
 
 def parse_hidden(text: str | Sequence[int]) -> tuple[int, ...]:
