@@ -6,6 +6,7 @@ import functools
 import inspect
 from collections.abc import Callable
 
+from envs import sine as sine  # the module (its factory is envs.sine.sine)
 from envs.base import Task, TaskEnv, TaskFamily, num_tasks
 from envs.navigation import four_corners, navigation_2d, six_circles
 
@@ -22,8 +23,9 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def make(name: str, **overrides) -> TaskFamily:
-    """Build the task family ``name``; ``overrides`` go to its factory (e.g. ``horizon=50``)."""
+def make(name: str, **overrides):
+    """Build the task family ``name``; ``overrides`` go to its factory (e.g. ``horizon=50``).
+    RL families are `TaskFamily`s; ``sine`` is a supervised `envs.sine.SineFamily`."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown env {name!r}; known envs: {', '.join(names())}")
     factory = _REGISTRY[name]
@@ -38,5 +40,6 @@ register("navigation_2d", navigation_2d)
 register("four_corners", four_corners)
 register("four_corners_penalized", functools.partial(four_corners, penalized=True))
 register("six_circles", six_circles)
+register("sine", sine.sine)
 
 __all__ = ["Task", "TaskEnv", "TaskFamily", "make", "names", "num_tasks", "register"]

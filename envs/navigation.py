@@ -139,20 +139,17 @@ def navigation_2d(horizon: int = 100, num_test_tasks: int = 20, test_seed: int =
     the test set is a fixed seeded sample of ``num_test_tasks`` goals."""
     env = Navigation2D()
     test = env.sample_tasks(jax.random.PRNGKey(test_seed), num_test_tasks)
-    return TaskFamily("navigation_2d", env, horizon, 2, 2, None, test,
-                      {"tasks_per_perturbation": 5})
+    return TaskFamily("navigation_2d", env, horizon, 2, 2, None, test)
 
 
 def four_corners(horizon: int = 100, penalized: bool = False):
     """Sparse four corners (Rothfuss et al., 2019); N = 4 tasks, train = test = all (A.7.2)."""
     tasks = jnp.arange(4)
     name = "four_corners_penalized" if penalized else "four_corners"
-    return TaskFamily(name, FourCorners(penalized), horizon, 2, 2, tasks, tasks,
-                      {"tasks_per_perturbation": 4})
+    return TaskFamily(name, FourCorners(penalized), horizon, 2, 2, tasks, tasks)
 
 
 def six_circles(horizon: int = 100):
     """Six circles (Fig. 2); N = 15 goal pairs, train = test = all of them."""
     tasks = _all_pairs_of_six()
-    return TaskFamily("six_circles", SixCircles(), horizon, 2, 2, tasks, tasks,
-                      {"tasks_per_perturbation": 5})
+    return TaskFamily("six_circles", SixCircles(), horizon, 2, 2, tasks, tasks)

@@ -335,6 +335,27 @@ def asebo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
                       k + 1, init_state, update_state)
 
 
+def autodiff_gradient(step_size: float = 0.01, num_steps: int = 1) -> Adaptation:
+    """U(theta, T) = theta + alpha * grad f_T(theta) by ``jax.grad``, ``num_steps`` times, for
+    differentiable objectives ("when gradients are available, use them", A.6). All steps use the
+    same query key, i.e. the same K-shot data in the supervised case (the MAML convention).
+    Query cost: ``num_steps`` gradient evaluations. The returned ``pre_value`` is f_T(theta).
+    """
+    num_steps = _check_count("num_steps", num_steps)
+    _check_positive("step size (alpha)", step_size, allow_zero=True)
+
+    def adapt(key, params, f, hparams, state):
+        def one_step(theta, _):
+            (value, aux), grad = jax.value_and_grad(lambda p: f(key, p), has_aux=True)(theta)
+            return theta + hparams["step_size"] * grad, (value, aux)
+
+        adapted, (values, aux) = jax.lax.scan(one_step, params, None, length=num_steps)
+        return adapted, {"pre_value": values[0], "aux": _sum_leading(aux)}
+
+    return Adaptation("autodiff_gradient", adapt,
+                      lambda: {"step_size": jnp.float32(step_size)}, num_steps)
+
+
 def dpp_es(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
            estimator: str = "forward_fd", shaping: str = "zscore") -> Adaptation:
     """DPP-ES (Sec. 3.3.1): the ES-gradient step with directions chosen by a k-DPP."""
@@ -344,6 +365,7 @@ def dpp_es(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
 
 _FACTORIES: dict[str, Callable[..., Adaptation]] = {
     "asebo": asebo,
+    "autodiff_gradient": autodiff_gradient,
     "dpp_es": dpp_es,
     "es_gradient": es_gradient,
     "hill_climb": hill_climb,

@@ -91,6 +91,24 @@ def _config_from_args(args: argparse.Namespace, base: train_lib.TrainConfig):
     return dataclasses.replace(base, **values)
 
 
+def _with_family_defaults(config, args):
+    """Apply the task family's suggested settings (``family.defaults``) to every field the user
+    set neither in --config nor by a flag, and say so."""
+    import envs
+
+    if config.env not in envs.names():
+        return config  # validate() reports the unknown name
+    explicit = {k for k in vars(args) if k in _FIELDS}
+    if "hidden" in vars(args):
+        explicit.add("hidden_sizes")
+    if args.config:
+        explicit |= set(json.loads(Path(args.config).read_text()))
+    suggested = {k: v for k, v in envs.make(config.env).defaults.items() if k not in explicit}
+    if suggested:
+        print(f"{config.env} defaults: " + ", ".join(f"{k}={v}" for k, v in suggested.items()))
+    return dataclasses.replace(config, **suggested)
+
+
 def _cmd_train(args) -> int:
     if args.checkpoint_every < 1:
         raise ValueError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
@@ -109,6 +127,7 @@ def _cmd_train(args) -> int:
     else:
         base = train_lib.load_config(args.config) if args.config else train_lib.TrainConfig()
         config = _config_from_args(args, base)
+        config = _with_family_defaults(config, args)
         out = args.out or f"runs/{config.env}-{time.strftime('%Y%m%d-%H%M%S')}-seed{config.seed}"
     config.validate()
     result = train_lib.train(config, out, resume=bool(args.resume), progress=not args.quiet,

@@ -99,6 +99,35 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
     )
 
 
+def regression_objective(family, model: Policy, num_shots: int | None = None) -> Objective:
+    """Supervised few-shot regression (A.6): f_T(theta) = -MSE of ``model`` on K points of task
+    T, drawn with the query key (so queries that share a key share the K-shot set).
+
+    ``family`` provides ``sample_train_tasks``, ``sample_test_tasks`` and ``sample_data(key,
+    task, n) -> (x [n, I], y [n, O])`` (e.g. `envs.sine`).
+    """
+    k = int(family.num_shots if num_shots is None else num_shots)
+    if k < 1:
+        raise ValueError(f"num_shots must be >= 1, got {k}")
+    sample_data = family.sample_data
+
+    def evaluate(key, params, task, norm):
+        x, y = sample_data(key, task, k)
+        pred = jax.vmap(lambda xi: model.apply(params, xi))(x)
+        return -jnp.mean((pred - y) ** 2), {}
+
+    return Objective(
+        evaluate=evaluate,
+        init_params=model.init,
+        num_params=model.num_params,
+        sample_train_tasks=family.sample_train_tasks,
+        sample_test_tasks=family.sample_test_tasks,
+        init_norm=lambda: (),
+        update_norm=_keep,
+        steps_per_query=0,
+    )
+
+
 def blackbox_objective(fn: Callable[[Params, Task, Key], Array],
                        init_params: Callable[[Key], Params] | Params,
                        sample_tasks: Callable[[Key, int], Task],

@@ -72,6 +72,25 @@ class _MLP(nn.Module):
         return jnp.tanh(out)
 
 
+class _Regressor(nn.Module):
+    """ReLU MLP with a linear output (the MAML sine-regression convention, 1-40-40-1)."""
+
+    hidden_sizes: Sequence[int]
+    output_size: int
+
+    @nn.compact
+    def __call__(self, x):
+        for width in self.hidden_sizes:
+            x = nn.relu(nn.Dense(width)(x))
+        return nn.Dense(self.output_size)(x)
+
+
+def regressor(input_size: int = 1, output_size: int = 1,
+              hidden_sizes: Sequence[int] = (40, 40)) -> Policy:
+    """ReLU MLP regressor with flax's default initialisation (for supervised tasks)."""
+    return from_flax(_Regressor(tuple(int(h) for h in hidden_sizes), output_size), input_size)
+
+
 def linear(observation_size: int, action_size: int) -> Policy:
     """tanh(W s + b), the authors' released default; D = (O + 1) A."""
     return from_flax(_MLP((), action_size), observation_size)

@@ -26,7 +26,7 @@ from esmaml_jax import adaptation as adaptation_lib
 from esmaml_jax import estimators, policies, shaping
 from esmaml_jax.algorithms import Algorithm, first_order, zero_order
 from esmaml_jax.checkpoint import Checkpointer
-from esmaml_jax.objectives import rl_objective
+from esmaml_jax.objectives import regression_objective, rl_objective
 
 
 @dataclasses.dataclass
@@ -157,6 +157,8 @@ def make_adaptation(config: TrainConfig) -> adaptation_lib.Adaptation:
     name = config.adaptation
     if name == "identity":
         return adaptation_lib.identity()
+    if name == "autodiff_gradient":
+        return adaptation_lib.autodiff_gradient(step_size=config.step_size)
     kwargs = {"num_queries": config.num_queries, "sigma": config.inner_sigma}
     if name != "hill_climb":
         kwargs["step_size"] = config.step_size
@@ -173,10 +175,15 @@ def build(config: TrainConfig) -> tuple[envs.TaskFamily, Algorithm]:
     """The task family and the algorithm a config describes (validated first)."""
     config.validate()
     family = envs.make(config.env)
-    policy = policies.make(config.policy, family.observation_size, family.action_size,
-                           config.hidden_sizes)
-    objective = rl_objective(family, policy, horizon=config.horizon,
-                             normalize_observations=config.normalize_observations)
+    if hasattr(family, "sample_data"):  # supervised (sine): K is the number of shots
+        model = policies.regressor(family.observation_size, family.action_size,
+                                   config.hidden_sizes)
+        objective = regression_objective(family, model, num_shots=config.num_queries)
+    else:
+        policy = policies.make(config.policy, family.observation_size, family.action_size,
+                               config.hidden_sizes)
+        objective = rl_objective(family, policy, horizon=config.horizon,
+                                 normalize_observations=config.normalize_observations)
     if config.algorithm == "first_order":
         algo = first_order(objective, num_tasks=config.num_tasks, num_queries=config.num_queries,
                            sigma=config.inner_sigma, step_size=config.step_size,
@@ -401,8 +408,9 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
         "final_test_post_std": float(jnp.nanstd(final["post"])),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    log(f"done in {elapsed:.1f}s ({summary['env_steps_per_s']:,.0f} env steps/s incl. compile "
-        f"and evaluation)")
+    rate = (f" ({summary['env_steps_per_s']:,.0f} env steps/s incl. compile and evaluation)"
+            if env_steps else "")
+    log(f"done in {elapsed:.1f}s{rate}")
     log(f"test return before training: pre-adaptation {_fmt(summary['initial_test_pre'])}, "
         f"post-adaptation {_fmt(summary['initial_test_post'])}")
     log(f"test return after training:  pre-adaptation {_fmt(summary['final_test_pre'])}, "

@@ -83,3 +83,14 @@ def test_train_first_order(tmp_path, extra):
     assert cli.main(args) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["algorithm"] == "first_order" and config["hessian"] == (not extra)
+
+
+def test_train_sine_uses_its_family_defaults(tmp_path, capsys):
+    out = tmp_path / "sine"
+    assert cli.main(["train", "--env", "sine", "--steps", "2", "--chunk", "2", "-P", "3",
+                     "--hidden", "8", "--out", str(out), "--quiet"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    # The family's suggestions fill what was not given; flags still win.
+    assert config["adaptation"] == "autodiff_gradient" and config["step_size"] == 0.01
+    assert config["hidden_sizes"] == [8] and config["num_perturbations"] == 3
+    assert "sine defaults:" in capsys.readouterr().out
