@@ -31,7 +31,8 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
                tasks_per_perturbation: int = 1, sigma: float = 0.1,
                optimizer: optax.GradientTransformation | None = None,
                estimator: str = "antithetic", shaping: str = "zscore",
-               sampler: str = "gaussian", chunk_size: int | None = None) -> Algorithm:
+               sampler: str = "gaussian", chunk_size: int | None = None,
+               mesh: jax.sharding.Mesh | None = None) -> Algorithm:
     """Build the zero-order ES-MAML algorithm.
 
     Args:
@@ -47,6 +48,10 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
       sampler: outer direction sampler ("gaussian" or "orthogonal").
       chunk_size: process the perturbation axis in chunks of this many directions inside the
         same program (``lax.map``), bounding memory; None evaluates all at once.
+      mesh: shard the perturbation axis over the devices of this mesh (its first axis), e.g.
+        ``jax.sharding.Mesh(jax.devices(), ("p",))``; XLA partitions the whole meta-step, and only
+        the final reductions (gradient, statistics) cross devices. Works across hosts after
+        ``jax.distributed.initialize()``. Best with P a multiple of the device count.
     Rollouts per step: S P T (Q + 1) with S = 2 if antithetic else 1 and Q the operator's queries,
     plus T (Q + 1) for the centre when forward_fd.
     """
@@ -68,6 +73,10 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
     def init(key) -> MetaState:
         return base.init_state(objective, adaptation, optimizer, key,
                                {"sigma": jnp.float32(sigma)})
+
+    def shard_leading(x):
+        spec = jax.sharding.PartitionSpec(mesh.axis_names[0])
+        return jax.lax.with_sharding_constraint(x, jax.sharding.NamedSharding(mesh, spec))
 
     def adapt_and_score(state: MetaState, point, task, k_adapt, k_eval):
         """f_T(U(point, T)) for one point and one task (Alg. 3, lines 4-6)."""
@@ -96,6 +105,8 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
                              objective.sample_train_tasks(k_task, num_p * num_t))
         ka = jax.random.split(k_adapt, (num_p, num_t))
         ke = jax.random.split(k_eval, (num_p, num_t))
+        if mesh is not None:
+            points, tasks, ka, ke = jax.tree.map(shard_leading, (points, tasks, ka, ke))
         fn = lambda xs: per_direction(state, *xs)
         if chunk_size is None:
             values, pre, aux, infos = jax.vmap(fn)((points, tasks, ka, ke))
