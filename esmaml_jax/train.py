@@ -171,8 +171,9 @@ def make_adaptation(config: TrainConfig) -> adaptation_lib.Adaptation:
     return adaptation_lib.make(name, **kwargs)
 
 
-def build(config: TrainConfig) -> tuple[envs.TaskFamily, Algorithm]:
-    """The task family and the algorithm a config describes (validated first)."""
+def build(config: TrainConfig, mesh=None) -> tuple[envs.TaskFamily, Algorithm]:
+    """The task family and the algorithm a config describes (validated first). ``mesh``: shard
+    the perturbation axis over its devices (zero-order only)."""
     config.validate()
     family = envs.make(config.env)
     if hasattr(family, "sample_data"):  # supervised (sine): K is the number of shots
@@ -195,7 +196,7 @@ def build(config: TrainConfig) -> tuple[envs.TaskFamily, Algorithm]:
                       tasks_per_perturbation=config.tasks_per_perturbation,
                       sigma=config.sigma, optimizer=optax.sgd(config.learning_rate),
                       estimator=config.estimator, shaping=config.shaping,
-                      chunk_size=config.chunk_size)
+                      chunk_size=config.chunk_size, mesh=mesh)
     return family, algo
 
 
@@ -279,15 +280,22 @@ def _truncate_metrics(path: Path, done: int) -> None:
 
 def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
           progress: bool = True, log=print, checkpoint_every: int = 100, keep: int = 3,
-          should_stop=None, tensorboard: bool = False) -> dict:
+          should_stop=None, tensorboard: bool = False, shard: bool = False) -> dict:
     """Run (or, with ``resume``, continue) a training job in ``out_dir``. Returns the summary.
 
     A checkpoint is saved every ``checkpoint_every`` meta-steps (at the end of a chunk), at the
     end, and when SIGINT/SIGTERM (or ``should_stop(done)``) asks the run to stop; a resumed run
     ends with bit-identical parameters to an uninterrupted one, because every chunk's key is
-    derived from the seed and the number of meta-steps already done.
+    derived from the seed and the number of meta-steps already done. ``shard`` spreads the
+    perturbation axis over every device (all hosts' after ``jax.distributed.initialize()``).
     """
-    family, algo = build(config)
+    mesh = None
+    if shard:
+        if config.algorithm != "zero_order":
+            raise ValueError("--shard applies to the zero-order algorithm")
+        mesh = jax.sharding.Mesh(np.array(jax.devices()), ("perturbations",))
+        log(f"sharding the perturbation axis over {len(jax.devices())} device(s)")
+    family, algo = build(config, mesh)
     out = Path(out_dir)
     if resume:
         if not (out / "config.json").exists():

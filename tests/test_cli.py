@@ -94,3 +94,24 @@ def test_train_sine_uses_its_family_defaults(tmp_path, capsys):
     assert config["adaptation"] == "autodiff_gradient" and config["step_size"] == 0.01
     assert config["hidden_sizes"] == [8] and config["num_perturbations"] == 3
     assert "sine defaults:" in capsys.readouterr().out
+
+
+def test_throughput_benchmark_runs_end_to_end(tmp_path):
+    # No timing assertions: the machine is shared. The script must run and write its results.
+    import json as json_lib
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "throughput.py"), "--tiny",
+                          "--out-dir", str(tmp_path)], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json_lib.loads((tmp_path / "throughput.json").read_text())
+    assert result["rollouts_per_step"] == 2 * 4 * 1 * (2 + 1 + 1)
+    for key in ("ratio_fused_over_limit", "ratio_fused_over_unfused", "fused_compile_s",
+                "peak_rss_mb"):
+        assert result[key] > 0
+    assert (tmp_path / "throughput.png").stat().st_size > 5000
+    assert len(json_lib.loads((tmp_path / "scaling.json").read_text())) == 2

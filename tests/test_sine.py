@@ -57,3 +57,72 @@ def test_regression_objective_is_minus_mse_of_k_shots():
 def test_sine_family_validates():
     with pytest.raises(ValueError, match="num_shots"):
         envs.make("sine", num_shots=0)
+
+
+def _task_losses(theta, op, obj, task, key):
+    """(pre, post) query MSE of one task: adapt on the K-shot key, score on a fresh key."""
+    k_support, k_query = jax.random.split(key)
+    f = lambda k, p: obj.evaluate(k, p, task, ())
+    adapted, _ = op.adapt(k_support, theta, f, op.init_hparams(), ())
+    return -f(k_query, theta)[0], -f(k_query, adapted)[0]
+
+
+def test_maml_through_the_autodiff_operator_learns_sine():
+    # Second-order MAML is jax.grad straight through `autodiff_gradient.adapt`: the operator is
+    # differentiable. Measured after 1500 meta-steps: query MSE 2.56 before adaptation, 0.74 after
+    # one step (after 400 steps it was still 3.18 -> 2.36). A broken operator (no step, or a
+    # step of the wrong sign) cannot make the post-adaptation MSE 40% lower than the pre one.
+    import optax
+
+    fam = envs.make("sine", num_shots=10)
+    model = policies.regressor(hidden_sizes=(40, 40))
+    obj = regression_objective(fam, model)
+    op = adaptation.autodiff_gradient(step_size=0.01)
+    opt = optax.adam(0.003)
+
+    def loss(theta, key):
+        k_t, k_r = jax.random.split(key)
+        tasks = fam.sample_train_tasks(k_t, 10)
+        post = jax.vmap(lambda t, k: _task_losses(theta, op, obj, t, k)[1])(
+            tasks, jax.random.split(k_r, 10))
+        return jnp.mean(post)
+
+    @jax.jit
+    def train(theta):
+        def step(carry, key):
+            theta, s = carry
+            g = jax.grad(loss)(theta, key)
+            u, s = opt.update(g, s, theta)
+            return (optax.apply_updates(theta, u), s), None
+
+        (theta, _), _ = jax.lax.scan(step, (theta, opt.init(theta)),
+                                     jax.random.split(jax.random.PRNGKey(1), 1500))
+        return theta
+
+    theta = train(model.init(jax.random.PRNGKey(0)))
+    tasks = fam.sample_test_tasks(None, 50)
+    pre, post = jax.vmap(lambda t, k: _task_losses(theta, op, obj, t, k))(
+        tasks, jax.random.split(jax.random.PRNGKey(7), 50))
+    assert float(post.mean()) < 0.6 * float(pre.mean()), (pre.mean(), post.mean())
+
+
+def test_es_maml_learns_sine_with_the_autodiff_operator():
+    # The zero-order outer loop on a 1761-parameter regressor: slow but steady (A.6 says ES-MAML
+    # needs many more iterations on sine). Measured: the mean test MSE before adaptation falls
+    # from about 9 (untrained) to about 3.3 after 300 meta-steps.
+    import optax
+
+    import esmaml_jax as ej
+
+    fam = envs.make("sine", num_shots=10)
+    obj = regression_objective(fam, policies.regressor())
+    algo = ej.zero_order(obj, adaptation.autodiff_gradient(0.01), num_perturbations=50,
+                         tasks_per_perturbation=5, sigma=0.01, optimizer=optax.adam(0.001))
+    state = algo.init(jax.random.PRNGKey(0))
+    ev = jax.jit(algo.evaluate, static_argnames=("num_tasks", "num_repeats"))
+    before = ev(state, jax.random.PRNGKey(1))
+    state, _ = jax.jit(lambda s, ks: jax.lax.scan(algo.step, s, ks))(
+        state, jax.random.split(jax.random.PRNGKey(2), 300))
+    after = ev(state, jax.random.PRNGKey(1))
+    assert -float(after["pre_mean"]) < 0.5 * -float(before["pre_mean"]), (before, after)
+    assert -float(after["post_mean"]) < 0.5 * -float(before["post_mean"])

@@ -1,0 +1,86 @@
+"""Throughput of the fused ES-MAML meta-step vs the bare-rollout limit and an unfused loop, plus
+a scaling study (time and memory against P, T, K and H) on four_corners.
+
+    python benchmarks/throughput.py            # paper scale: P = 150 antithetic, K = 20, H = 100
+    python benchmarks/throughput.py --tiny     # seconds; what the test suite runs
+
+Writes benchmarks/results/throughput.json, scaling.json and throughput.png (or to --out-dir).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from _common import RESULTS
+
+from esmaml_jax import bench
+
+SCALING = {
+    "num_perturbations": [10, 30, 100, 300],
+    "tasks_per_perturbation": [1, 2, 4, 8],
+    "num_queries": [2, 5, 20, 50],
+    "horizon": [25, 50, 100, 200],
+}
+
+
+def plot(result: dict, scaling_rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    names = ["bare rollouts (limit)", "fused meta-step", "unfused loop"]
+    rates = [result["limit_env_steps_per_s"], result["fused_env_steps_per_s"],
+             result["unfused_env_steps_per_s"]]
+    ax1.bar(names, rates, color=["grey", "C0", "C3"])
+    ax1.set_yscale("log")
+    ax1.set_ylabel("env steps / s")
+    c = result["config"]
+    ax1.set_title(f"{c['env']}, P={c['num_perturbations']} antithetic, K={c['num_queries']}, "
+                  f"H={c['horizon']}", fontsize=9)
+    for axis in SCALING:
+        rows = [r for r in scaling_rows if r["axis"] == axis]
+        if rows:
+            ax2.loglog([r["value"] for r in rows], [r["step_s"] for r in rows], "o-", label=axis)
+    ax2.set_xlabel("setting value (others at the paper scale)")
+    ax2.set_ylabel("fused meta-step time (s)")
+    ax2.legend(fontsize=8)
+    ax2.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--tiny", action="store_true", help="a seconds-long configuration")
+    p.add_argument("--policy", default="linear")
+    p.add_argument("--no-scaling", action="store_true")
+    p.add_argument("--out-dir", default=str(RESULTS))
+    args = p.parse_args(argv)
+    cfg = bench.BenchConfig(policy=args.policy)
+    scaling_grid = SCALING
+    if args.tiny:
+        cfg = dataclasses.replace(cfg, num_perturbations=4, num_queries=2, horizon=10,
+                                  repeats=2)
+        scaling_grid = {"num_perturbations": [2, 4]}
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result = bench.run(cfg)
+    print(json.dumps(result, indent=2), flush=True)
+    (out / "throughput.json").write_text(json.dumps(result, indent=2) + "\n")
+    rows = []
+    if not args.no_scaling:
+        for axis, values in scaling_grid.items():
+            rows += bench.scaling(cfg, axis, values)
+            print(rows[-len(values):], flush=True)
+        (out / "scaling.json").write_text(json.dumps(rows, indent=2) + "\n")
+    plot(result, rows, out / "throughput.png")
+
+
+if __name__ == "__main__":
+    main()

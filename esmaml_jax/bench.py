@@ -1,0 +1,174 @@
+"""Throughput of the fused meta-step against (a) the bare-rollout limit and (b) an unfused
+implementation with the reference's architecture, measured in one run.
+
+- fused: ``jax.jit(algo.step)``, the whole meta-step as one XLA program.
+- limit: one jitted, vmapped rollout of the same policy over the same number of episodes and
+  horizon, no ES around it (what the env steps alone cost).
+- unfused: a Python loop over perturbations x signs x tasks dispatching one jitted
+  "adapt, then evaluate" per pair and gathering the values on the host (like the reference's
+  workers), then the same ES update. Timed on ``unfused_repeats`` meta-steps (it is slow).
+
+Env steps are counted as rollouts x horizon. Compile time is reported apart from the steady
+state (median of ``repeats`` calls after a warm-up call). Memory: XLA's buffer sizes of the
+compiled fused program, and the process's peak resident set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import envs
+from esmaml_jax import adaptation, estimators, policies, shaping
+from esmaml_jax.algorithms import zero_order
+from esmaml_jax.objectives import rl_objective
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    env: str = "four_corners"
+    policy: str = "linear"
+    hidden: int = 32
+    num_perturbations: int = 150
+    num_queries: int = 20
+    tasks_per_perturbation: int = 1
+    horizon: int = 100
+    repeats: int = 5
+    unfused_repeats: int = 1
+    chunk_size: int | None = None
+
+
+def _time(fn, *args, repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))  # warm-up (includes compilation for jitted fns)
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return first, statistics.median(times)
+
+
+def _unfused_step(objective, op, state, key, cfg: BenchConfig, one):
+    """The same zero-order step as a host loop over (sign, perturbation, task)."""
+    p, t = cfg.num_perturbations, cfg.tasks_per_perturbation
+    k_eps, k_task, k_adapt, k_eval, _ = jax.random.split(key, 5)
+    theta, sig = state.params, state.hparams["sigma"]
+    eps = estimators.gaussian(k_eps, p, theta.shape[0])
+    tasks = objective.sample_train_tasks(k_task, p * t)
+    ka = jax.random.split(k_adapt, (p, t))
+    ke = jax.random.split(k_eval, (p, t))
+    values = np.zeros((2, p, t), np.float32)
+    for s, sign in enumerate((1.0, -1.0)):
+        for i in range(p):
+            point = theta + sign * sig * eps[i]
+            for j in range(t):
+                task = jax.tree.map(lambda x, idx=i * t + j: x[idx], tasks)
+                values[s, i, j] = float(one(state, point, task, ka[i, j], ke[i, j]))
+    grad, _ = estimators.estimate(jnp.asarray(values.mean(axis=2)), eps, sig, "antithetic",
+                                  shaping.zscore)
+    return theta + 0.01 * grad
+
+
+def run(cfg: BenchConfig) -> dict:
+    family = envs.make(cfg.env, horizon=cfg.horizon)
+    policy = policies.make(cfg.policy, family.observation_size, family.action_size,
+                           (cfg.hidden,))
+    objective = rl_objective(family, policy)
+    op = adaptation.es_gradient(num_queries=cfg.num_queries)
+    algo = zero_order(objective, op, num_perturbations=cfg.num_perturbations,
+                      tasks_per_perturbation=cfg.tasks_per_perturbation,
+                      optimizer=optax.sgd(0.01), chunk_size=cfg.chunk_size)
+    state = algo.init(jax.random.PRNGKey(0))
+    key = jax.random.PRNGKey(1)
+    rollouts = algo.rollouts_per_step
+    env_steps = algo.env_steps_per_step
+
+    step = jax.jit(algo.step)
+    t0 = time.perf_counter()
+    compiled = step.lower(state, key).compile()
+    fused_compile = time.perf_counter() - t0
+    _, fused = _time(compiled, state, key, repeats=cfg.repeats)
+    mem = compiled.memory_analysis()
+    xla_bytes = (mem.temp_size_in_bytes + mem.argument_size_in_bytes
+                 + mem.output_size_in_bytes) if mem is not None else float("nan")
+
+    # (a) the limit: the same number of episodes, no ES around them.
+    params = state.params + 0.1 * jax.random.normal(key, (rollouts, state.params.shape[0]))
+    tasks = objective.sample_train_tasks(key, rollouts)
+    keys = jax.random.split(key, rollouts)
+    bare = jax.jit(jax.vmap(lambda k, p, tk: objective.evaluate(k, p, tk, state.norm)[0]))
+    limit_compile, limit = _time(bare, keys, params, tasks, repeats=cfg.repeats)
+
+    # (b) unfused: one dispatch per (sign, perturbation, task).
+    def adapt_and_score(state, point, task, k_a, k_e):
+        f = lambda k, p: objective.evaluate(k, p, task, state.norm)
+        adapted, _ = op.adapt(k_a, point, f, state.hparams["adapt"], state.adapt_state)
+        return f(k_e, adapted)[0]
+
+    one = jax.jit(adapt_and_score)
+    t0 = time.perf_counter()
+    _unfused_step(objective, op, state, key, cfg, one)  # warm-up
+    unfused_first = time.perf_counter() - t0
+    times = []
+    for _ in range(cfg.unfused_repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(_unfused_step(objective, op, state, key, cfg, one))
+        times.append(time.perf_counter() - t0)
+    unfused = statistics.median(times)
+
+    return {
+        "config": dataclasses.asdict(cfg),
+        "num_params": objective.num_params,
+        "rollouts_per_step": rollouts,
+        "env_steps_per_step": env_steps,
+        "fused_compile_s": round(fused_compile, 2),
+        "fused_step_s": fused,
+        "fused_meta_steps_per_s": 1.0 / fused,
+        "fused_env_steps_per_s": env_steps / fused,
+        "limit_compile_s": round(limit_compile, 2),
+        "limit_s": limit,
+        "limit_env_steps_per_s": env_steps / limit,
+        "unfused_first_step_s": round(unfused_first, 2),
+        "unfused_step_s": unfused,
+        "unfused_env_steps_per_s": env_steps / unfused,
+        "ratio_fused_over_limit": limit / fused,
+        "ratio_fused_over_unfused": unfused / fused,
+        "fused_xla_buffer_mb": xla_bytes / 2**20,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "devices": [str(d) for d in jax.devices()],
+    }
+
+
+def scaling(cfg: BenchConfig, axis: str, values) -> list[dict]:
+    """Fused step time and XLA buffer size as one setting grows (others as in ``cfg``)."""
+    rows = []
+    for v in values:
+        c = dataclasses.replace(cfg, **{axis: v})
+        family = envs.make(c.env, horizon=c.horizon)
+        policy = policies.make(c.policy, family.observation_size, family.action_size,
+                               (c.hidden,))
+        objective = rl_objective(family, policy)
+        algo = zero_order(objective, adaptation.es_gradient(num_queries=c.num_queries),
+                          num_perturbations=c.num_perturbations,
+                          tasks_per_perturbation=c.tasks_per_perturbation,
+                          chunk_size=c.chunk_size)
+        state = algo.init(jax.random.PRNGKey(0))
+        t0 = time.perf_counter()
+        compiled = jax.jit(algo.step).lower(state, jax.random.PRNGKey(1)).compile()
+        compile_s = time.perf_counter() - t0
+        _, step_s = _time(compiled, state, jax.random.PRNGKey(1), repeats=c.repeats)
+        mem = compiled.memory_analysis()
+        rows.append({"axis": axis, "value": v, "step_s": step_s, "compile_s": compile_s,
+                     "env_steps_per_s": algo.env_steps_per_step / step_s,
+                     "xla_buffer_mb": (mem.temp_size_in_bytes + mem.argument_size_in_bytes
+                                       + mem.output_size_in_bytes) / 2**20})
+    return rows
