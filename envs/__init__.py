@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Callable
 
 from envs import sine as sine  # the module (its factory is envs.sine.sine)
-from envs.base import Task, TaskEnv, TaskFamily, num_tasks
+from envs.base import State, Task, TaskEnv, TaskFamily, num_tasks
 from envs.navigation import four_corners, navigation_2d, six_circles
 
 _REGISTRY: dict[str, Callable[..., TaskFamily]] = {}
@@ -42,4 +42,4 @@ register("four_corners_penalized", functools.partial(four_corners, penalized=Tru
 register("six_circles", six_circles)
 register("sine", sine.sine)
 
-__all__ = ["Task", "TaskEnv", "TaskFamily", "make", "names", "num_tasks", "register"]
+__all__ = ["State", "Task", "TaskEnv", "TaskFamily", "make", "names", "num_tasks", "register"]

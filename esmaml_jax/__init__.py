@@ -5,7 +5,12 @@ We MAXIMISE return everywhere (optax minimises: the algorithms pass it the negat
 
 from esmaml_jax import adaptation, estimators, normalization, policies, shaping
 from esmaml_jax.algorithms import Algorithm, MetaState, first_order, zero_order
-from esmaml_jax.objectives import Objective, blackbox_objective, rl_objective
+from esmaml_jax.objectives import (
+    Objective,
+    blackbox_objective,
+    regression_objective,
+    rl_objective,
+)
 
 __all__ = [
     "Algorithm",
@@ -17,6 +22,7 @@ __all__ = [
     "first_order",
     "normalization",
     "policies",
+    "regression_objective",
     "rl_objective",
     "shaping",
     "zero_order",

@@ -375,10 +375,12 @@ _FACTORIES: dict[str, Callable[..., Adaptation]] = {
 
 
 def register(name: str, factory: Callable[..., Adaptation]) -> None:
+    """Make ``factory(**options) -> Adaptation`` available as ``make(name)`` and in the CLI."""
     _FACTORIES[name] = factory
 
 
 def names() -> list[str]:
+    """Registered operator names, sorted."""
     return sorted(_FACTORIES)
 
 

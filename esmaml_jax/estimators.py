@@ -117,12 +117,14 @@ SAMPLERS: dict[str, Sampler] = {"gaussian": gaussian, "orthogonal": orthogonal, 
 
 
 def get_sampler(name: str) -> Sampler:
+    """The sampler registered as ``name`` (gaussian, orthogonal, dpp)."""
     if name not in SAMPLERS:
         raise ValueError(f"unknown perturbation sampler {name!r}; known: {', '.join(SAMPLERS)}")
     return SAMPLERS[name]
 
 
 def check_estimator(name: str) -> str:
+    """``name`` if it is a known estimator, else a ValueError listing them."""
     if name not in ESTIMATORS:
         raise ValueError(f"unknown ES estimator {name!r}; known: {', '.join(ESTIMATORS)}")
     return name

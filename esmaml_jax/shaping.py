@@ -27,11 +27,13 @@ def _valid(values: Array) -> Array:
 
 
 def none(values: Array) -> tuple[Array, Array]:
+    """Values unchanged (non-finite ones zeroed and marked invalid): ([N], [N] bool)."""
     valid = _valid(values)
     return jnp.where(valid, values, 0.0), valid
 
 
 def zscore(values: Array) -> tuple[Array, Array]:
+    """(v - mean) / std over the finite values: ([N], [N] bool)."""
     valid = _valid(values)
     n = jnp.maximum(jnp.sum(valid), 1)
     v = jnp.where(valid, values, 0.0)
@@ -43,6 +45,7 @@ def zscore(values: Array) -> tuple[Array, Array]:
 
 
 def centered_rank(values: Array) -> tuple[Array, Array]:
+    """Ranks of the finite values mapped linearly onto [-0.5, 0.5]: ([N], [N] bool)."""
     valid = _valid(values)
     num_valid = jnp.sum(valid)
     # Invalid values sort first; subtracting their count gives ranks 0..num_valid-1 to the rest.
@@ -57,6 +60,7 @@ SHAPERS: dict[str, Shaper] = {"zscore": zscore, "centered_rank": centered_rank, 
 
 
 def get(name: str) -> Shaper:
+    """The shaper registered as ``name`` (zscore, centered_rank, none)."""
     if name not in SHAPERS:
         raise ValueError(f"unknown fitness shaping {name!r}; known: {', '.join(SHAPERS)}")
     return SHAPERS[name]
