@@ -42,4 +42,29 @@ register("four_corners_penalized", functools.partial(four_corners, penalized=Tru
 register("six_circles", six_circles)
 register("sine", sine.sine)
 
+
+def _locomotion(robot: str, kind: str):
+    def factory(horizon: int = 200, backend: str | None = None):
+        from envs.locomotion import locomotion  # imports Brax's envs only when asked for
+
+        return locomotion(robot, kind, horizon, backend)
+
+    factory.__doc__ = f"{robot} {kind.replace('_', '-')} on Brax physics."
+    return factory
+
+
+for _robot in ("halfcheetah", "ant", "walker2d", "swimmer"):
+    for _kind in ("forward_backward", "goal_velocity"):
+        register(f"{_robot}_{_kind}", _locomotion(_robot, _kind))
+register("ant_goal_position", _locomotion("ant", "goal_position"))
+
+
+def _biased_cartpole(horizon: int = 500):
+    from envs.locomotion import biased_cartpole
+
+    return biased_cartpole(horizon)
+
+
+register("biased_cartpole", _biased_cartpole)
+
 __all__ = ["State", "Task", "TaskEnv", "TaskFamily", "make", "names", "num_tasks", "register"]
