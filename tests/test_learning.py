@@ -19,6 +19,8 @@ OPERATORS = {
     "dpp": lambda: adaptation.es_gradient(sampler="dpp"),
     "rbo": lambda: adaptation.rbo(step_size=0.4),
 }
+# The default run keeps two; the others (about a minute each on 2 cores) run with -m slow.
+SLOW = {"dpp", "rbo"}
 
 
 def train_and_evaluate(algo, steps):
@@ -32,7 +34,8 @@ def train_and_evaluate(algo, steps):
     return before, after, metrics
 
 
-@pytest.mark.parametrize("name", list(OPERATORS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in OPERATORS])
 def test_four_corners_post_adaptation_return_rises_far_above_untrained(name):
     fam = envs.make("four_corners")
     obj = ej.rl_objective(fam, ej.policies.mlp(2, 2, (32,)))
