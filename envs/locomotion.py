@@ -28,6 +28,25 @@ from envs.base import State, TaskEnv, TaskFamily
 
 with contextlib.redirect_stdout(io.StringIO()):
     from brax import envs as brax_envs
+    from brax import fluid as _brax_fluid
+
+
+class _ClipCompat:
+    """jax.numpy with the old ``clip(x, a_min=, a_max=)`` spelling, which JAX 0.10 removed but
+    Brax 0.14.2's fluid model (the swimmer's drag) still uses."""
+
+    def __getattr__(self, name):
+        return getattr(jnp, name)
+
+    @staticmethod
+    def clip(x, a_min=None, a_max=None, **kw):
+        return jnp.clip(x, kw.pop("min", a_min), kw.pop("max", a_max), **kw)
+
+
+try:
+    jnp.clip(jnp.zeros(()), a_min=0.0)
+except TypeError:  # this JAX no longer accepts a_min: give Brax's fluid model the shim
+    _brax_fluid.jp = _ClipCompat()
 
 CTRL_COST = 0.05
 # Fastest backend at acceptable fidelity, measured on the 2-core CPU (see the issue note):
