@@ -3,6 +3,7 @@ a scaling study (time and memory against P, T, K and H) on four_corners.
 
     python benchmarks/throughput.py            # paper scale: P = 150 antithetic, K = 20, H = 100
     python benchmarks/throughput.py --tiny     # seconds; what the test suite runs
+    python benchmarks/throughput.py --brax-scaling   # P scaling on halfcheetah (minutes)
 
 Writes benchmarks/results/throughput.json, scaling.json and throughput.png (or to --out-dir).
 """
@@ -61,7 +62,17 @@ def main(argv=None) -> None:
     p.add_argument("--policy", default="linear")
     p.add_argument("--no-scaling", action="store_true")
     p.add_argument("--out-dir", default=str(RESULTS))
+    p.add_argument("--brax-scaling", action="store_true",
+                   help="instead: scaling in P on halfcheetah_forward_backward at CPU scale "
+                        "(K 5, H 50), written to scaling_halfcheetah.json")
     args = p.parse_args(argv)
+    if args.brax_scaling:
+        cfg = bench.BenchConfig(env="halfcheetah_forward_backward", num_queries=5, horizon=50,
+                                repeats=2)
+        rows = bench.scaling(cfg, "num_perturbations", [5, 10, 20, 40])
+        print(json.dumps(rows, indent=2), flush=True)
+        Path(args.out_dir, "scaling_halfcheetah.json").write_text(json.dumps(rows, indent=2))
+        return
     cfg = bench.BenchConfig(policy=args.policy)
     scaling_grid = SCALING
     if args.tiny:
