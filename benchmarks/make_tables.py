@@ -72,12 +72,15 @@ def sine_table() -> str:
 
 def first_order_table() -> str:
     rows = _rows("first_order.csv")
-    lines = ["four_corners, MLP(32), about 600k rollouts each, post-adaptation test return "
-             "(untrained about -326). Made by `python benchmarks/first_order.py`.", "",
-             "| variant | meta-steps | rollouts | post-adaptation return | per seed |",
-             "|---|---|---|---|---|"]
+    lines = ["four_corners, the paper's linear policy (D = 6) and an MLP(32) (D = 162), about "
+             "600k rollouts each, post-adaptation test return, mean +- std over seeds "
+             "(untrained: before column). K_H: directions for the Hessian. Made by "
+             "`python benchmarks/first_order.py`.", "",
+             "| variant | meta-steps | rollouts | before | post-adaptation return | per seed |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['variant']} | {r['meta_steps']} | {r['rollouts']} | "
+                     f"{r['post_before']} | "
                      f"{r['post_after_mean']} +- {r['post_after_std']} | "
                      f"{r['post_after_per_seed']} |")
     return "\n".join(lines)

@@ -111,3 +111,17 @@ def test_bad_hessian_estimator():
         ej.first_order(obj, hessian_estimator="exact")
     with pytest.raises(ValueError, match="num_queries"):
         ej.first_order(obj, num_queries=0)
+
+
+def test_hessian_queries():
+    obj = ej.blackbox_objective(task_f, THETA, lambda k, n: jnp.tile(CENTERS, (n // 2, 1)))
+    with pytest.raises(ValueError, match="at least num_queries"):
+        ej.first_order(obj, num_queries=20, hessian_queries=10)
+    algo = ej.first_order(obj, num_tasks=2, num_queries=4, hessian_queries=9,
+                          hessian_estimator="antithetic")
+    assert algo.rollouts_per_step == 2 * ((9 + 1) + (4 + 1) + 9)
+    state, metrics = jax.jit(algo.step)(algo.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
+    assert bool(jnp.all(jnp.isfinite(state.params))) and int(metrics["num_nonfinite"]) == 0
+    # FO-NoHessian ignores it (no Hessian queries are spent)
+    no_h = ej.first_order(obj, num_tasks=2, num_queries=4, hessian=False, hessian_queries=9)
+    assert no_h.rollouts_per_step == 2 * 2 * (4 + 1)

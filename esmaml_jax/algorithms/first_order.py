@@ -31,7 +31,7 @@ HESSIAN_ESTIMATORS = ("mc", "antithetic")
 
 def first_order(objective: Objective, *, num_tasks: int = 50, num_queries: int = 20,
                 sigma: float = 0.1, step_size: float = 0.05, hessian: bool = True,
-                hessian_estimator: str = "mc",
+                hessian_estimator: str = "mc", hessian_queries: int | None = None,
                 optimizer: optax.GradientTransformation | None = None,
                 shaping: str = "zscore") -> Algorithm:
     """Build first-order ES-MAML (Alg. 5).
@@ -43,6 +43,9 @@ def first_order(objective: Objective, *, num_tasks: int = 50, num_queries: int =
       hessian: FO-Hessian (True) or FO-NoHessian (False).
       hessian_estimator: "mc" (Alg. 4, shares d1's K queries) or "antithetic" (K more queries
         at theta - sigma g, symmetric differences with the centre as control variate).
+      hessian_queries: directions at theta for the Hessian (default ``num_queries``). H's
+        noise grows like sqrt(D / hessian_queries) * alpha / sigma^2, so it needs more queries
+        than the gradient; d1 uses the first ``num_queries`` of them.
     """
     n = base.check_positive_int("num_tasks", num_tasks)
     k = base.check_positive_int("num_queries", num_queries)
@@ -54,8 +57,11 @@ def first_order(objective: Objective, *, num_tasks: int = 50, num_queries: int =
     optimizer = optimizer or base.default_optimizer()
     # Test-time adaptation is the same one-step ES-gradient operator (Alg. 5, line 6).
     adaptation = es_gradient(num_queries=k, sigma=sigma, step_size=step_size, shaping=shaping)
+    kh = base.check_positive_int("hessian_queries", hessian_queries or k) if hessian else k
+    if kh < k:
+        raise ValueError(f"hessian_queries ({kh}) must be at least num_queries ({k})")
     antithetic_h = hessian and hessian_estimator == "antithetic"
-    queries = 2 * (k + 1) + (k if antithetic_h else 0)
+    queries = kh + 1 + k + 1 + (kh if antithetic_h else 0)
 
     def init(key) -> MetaState:
         return base.init_state(objective, adaptation, optimizer, key, {})
@@ -71,12 +77,12 @@ def first_order(objective: Objective, *, num_tasks: int = 50, num_queries: int =
         def query(kk, points):
             return jax.vmap(lambda p: f(kk, p))(points)
 
-        eps1 = jax.random.normal(e1, (k, dim))
+        eps1 = jax.random.normal(e1, (kh, dim))
         v_plus, aux1 = query(k1, theta + sig * eps1)
         v0, aux0 = f(k1, theta)
         shaped, valid = shaper(jnp.concatenate([v_plus, v0[None]]))
-        d1, _ = estimators.estimate(shaped[:k], eps1, sig, "forward_fd",
-                                    center=shaped[k])  # Alg. 5, line 4
+        d1, _ = estimators.estimate(shaped[:k], eps1[:k], sig, "forward_fd",
+                                    center=shaped[kh])  # Alg. 5, line 4
         theta_adapted = theta + alpha * d1  # line 6
         eps2 = jax.random.normal(e2, (k, dim))
         v2, aux2 = query(k2, theta_adapted + sig * eps2)
@@ -91,10 +97,10 @@ def first_order(objective: Objective, *, num_tasks: int = 50, num_queries: int =
             aux = base.sum_aux((aux, 0), (aux_m, 1))
             sh, val = shaper(jnp.concatenate([v_plus, v_minus, v0[None]]))
             ok = ok & jnp.all(val)
-            hv = estimators.hessian_vector_product(sh[:2 * k].reshape(2, k), eps1, sig, d2,
-                                                   center=sh[2 * k])
+            hv = estimators.hessian_vector_product(sh[:2 * kh].reshape(2, kh), eps1, sig, d2,
+                                                   center=sh[2 * kh])
         else:
-            hv = estimators.hessian_vector_product(shaped[:k], eps1, sig, d2)
+            hv = estimators.hessian_vector_product(shaped[:kh], eps1, sig, d2)
         return d2 + alpha * hv, ok, v0, v2c, aux  # (I + alpha H) d2, line 9
 
     def step(state: MetaState, key) -> tuple[MetaState, dict]:
