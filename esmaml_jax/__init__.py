@@ -3,7 +3,7 @@
 We MAXIMISE return everywhere (optax minimises: the algorithms pass it the negated ES gradient).
 """
 
-from esmaml_jax import adaptation, estimators, normalization, policies, shaping
+from esmaml_jax import adaptation, estimators, memory, normalization, policies, shaping
 from esmaml_jax.algorithms import Algorithm, MetaState, first_order, zero_order
 from esmaml_jax.objectives import (
     Objective,
@@ -20,6 +20,7 @@ __all__ = [
     "blackbox_objective",
     "estimators",
     "first_order",
+    "memory",
     "normalization",
     "policies",
     "regression_objective",

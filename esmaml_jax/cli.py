@@ -28,6 +28,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="first_order: FO-NoHessian (H = 0)")
     p.add_argument("--hessian-estimator", default=d.hessian_estimator, dest="hessian_estimator",
                    help="first_order: mc | antithetic")
+    p.add_argument("--hessian-queries", type=int, default=d.hessian_queries,
+                   dest="hessian_queries",
+                   help="first_order: directions for the Hessian (default: --num-queries); its "
+                        "noise falls like 1/sqrt(this), see benchmarks/RESULTS.md")
     p.add_argument("--num-tasks", type=int, default=d.num_tasks, dest="num_tasks",
                    help="first_order: tasks per meta-step")
     p.add_argument("--adaptation", default=d.adaptation, help="adaptation operator U(theta, T)")
@@ -59,7 +63,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk", type=int, default=d.steps_per_chunk, dest="steps_per_chunk",
                    help="meta-steps per compiled scan chunk (progress is shown between chunks)")
     p.add_argument("--perturbation-chunk", type=int, default=None, dest="chunk_size",
-                   help="evaluate the perturbation axis in chunks of this size (bounds memory)")
+                   help="evaluate the perturbation axis in chunks of this size (bounds memory); "
+                        "unset: chunks only if the step would not fit in --memory-budget-mb")
     p.add_argument("--seed", type=int, default=d.seed)
     # Only flags the user gives override the config: the defaults above are shown in --help but
     # not applied here (they are the TrainConfig defaults anyway).
@@ -80,6 +85,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--shard", action="store_true",
                    help="shard the perturbation axis over all devices (one program)")
+    p.add_argument("--memory-budget-mb", type=float, default=None, dest="memory_budget_mb",
+                   help="memory the meta-step may use before the perturbation axis is chunked "
+                        "(default: half the device's free memory)")
     p.add_argument("--distributed", action="store_true",
                    help="multi-host: call jax.distributed.initialize() first (coordinator, "
                         "process count and id from the cluster environment); combine with "
@@ -159,7 +167,9 @@ def _cmd_train(args) -> int:
     config.validate()
     result = train_lib.train(config, out, resume=bool(args.resume), progress=not args.quiet,
                              checkpoint_every=args.checkpoint_every, tensorboard=args.tensorboard,
-                             shard=args.shard)
+                             shard=args.shard,
+                             memory_budget=(None if args.memory_budget_mb is None
+                                            else int(args.memory_budget_mb * 2**20)))
     return 130 if result.get("stopped") else 0
 
 

@@ -23,7 +23,7 @@ import optax
 
 import envs
 from esmaml_jax import adaptation as adaptation_lib
-from esmaml_jax import estimators, policies, shaping
+from esmaml_jax import estimators, memory, policies, shaping
 from esmaml_jax.algorithms import Algorithm, first_order, zero_order
 from esmaml_jax.checkpoint import Checkpointer
 from esmaml_jax.objectives import regression_objective, rl_objective
@@ -53,6 +53,7 @@ class TrainConfig:
     normalize_observations: bool = True
     hessian: bool = True  # first_order: FO-Hessian (True) or FO-NoHessian
     hessian_estimator: str = "mc"  # first_order: mc (Alg. 4) | antithetic
+    hessian_queries: int | None = None  # first_order: directions for H (None: num_queries)
     num_tasks: int = 50  # first_order: tasks per meta-step
     horizon: int | None = None  # None: the family's default
     num_steps: int = 400
@@ -77,9 +78,13 @@ class TrainConfig:
             raise ValueError(f"step_size must be >= 0, got {self.step_size!r}")
         if self.horizon is not None and (not isinstance(self.horizon, int) or self.horizon < 1):
             raise ValueError(f"horizon must be an integer >= 1, got {self.horizon!r}")
-        if self.chunk_size is not None and (not isinstance(self.chunk_size, int)
-                                            or self.chunk_size < 1):
-            raise ValueError(f"chunk_size must be an integer >= 1, got {self.chunk_size!r}")
+        for name in ("chunk_size", "hessian_queries"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if self.hessian_queries is not None and self.hessian_queries < self.num_queries:
+            raise ValueError(f"hessian_queries ({self.hessian_queries}) must be at least "
+                             f"num_queries ({self.num_queries})")
         if self.env not in envs.names():
             raise ValueError(f"unknown env {self.env!r}; known envs: {', '.join(envs.names())}")
         if self.adaptation not in adaptation_lib.names():
@@ -189,6 +194,7 @@ def build(config: TrainConfig, mesh=None) -> tuple[envs.TaskFamily, Algorithm]:
         algo = first_order(objective, num_tasks=config.num_tasks, num_queries=config.num_queries,
                            sigma=config.inner_sigma, step_size=config.step_size,
                            hessian=config.hessian, hessian_estimator=config.hessian_estimator,
+                           hessian_queries=config.hessian_queries,
                            optimizer=optax.sgd(config.learning_rate), shaping=config.shaping)
         return family, algo
     algo = zero_order(objective, make_adaptation(config),
@@ -198,6 +204,24 @@ def build(config: TrainConfig, mesh=None) -> tuple[envs.TaskFamily, Algorithm]:
                       estimator=config.estimator, shaping=config.shaping,
                       chunk_size=config.chunk_size, mesh=mesh)
     return family, algo
+
+
+def _fit_memory(config: TrainConfig, family, algo: Algorithm, state, mesh, budget: int):
+    """(chunk size or None, reason) for the zero-order step under ``budget`` bytes."""
+    key = jax.random.PRNGKey(0)
+    state_bytes = 0
+    if hasattr(family, "env"):  # RL: one rollout's scan carry is its env state
+        tasks = jax.eval_shape(lambda k: algo.objective.sample_train_tasks(k, 1), key)
+        reset = lambda k, t: family.env.reset_task(k, jax.tree.map(lambda x: x[0], t))
+        state_bytes = memory.tree_bytes(jax.eval_shape(reset, key, tasks))
+    estimate = memory.estimate_bytes(algo.rollouts_per_step, state_bytes, state.params.shape[0])
+
+    def program_bytes(chunk):
+        _, a = build(dataclasses.replace(config, chunk_size=chunk), mesh)
+        return memory.compiled_bytes(jax.jit(a.step).lower(state, key).compile())
+
+    return memory.pick_chunk_size(config.num_perturbations, program_bytes, budget,
+                                  estimate=estimate)
 
 
 def prepare_run_dir(out_dir: Path) -> None:
@@ -280,7 +304,8 @@ def _truncate_metrics(path: Path, done: int) -> None:
 
 def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
           progress: bool = True, log=print, checkpoint_every: int = 100, keep: int = 3,
-          should_stop=None, tensorboard: bool = False, shard: bool = False) -> dict:
+          should_stop=None, tensorboard: bool = False, shard: bool = False,
+          memory_budget: int | None = None) -> dict:
     """Run (or, with ``resume``, continue) a training job in ``out_dir``. Returns the summary.
 
     A checkpoint is saved every ``checkpoint_every`` meta-steps (at the end of a chunk), at the
@@ -288,7 +313,11 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
     ends with bit-identical parameters to an uninterrupted one, because every chunk's key is
     derived from the seed and the number of meta-steps already done. ``shard`` spreads the
     perturbation axis over every device (all hosts' after ``jax.distributed.initialize()``).
+    With ``config.chunk_size`` None the zero-order step processes the perturbation axis in chunks
+    when it would not fit in ``memory_budget`` bytes (default: half the device's free memory).
     """
+    if memory_budget is not None and not memory_budget > 0:
+        raise ValueError(f"the memory budget must be > 0, got {memory_budget!r}")
     mesh = None
     if shard:
         if config.algorithm != "zero_order":
@@ -307,6 +336,12 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
     key = jax.random.PRNGKey(config.seed)
     k_init, k_train, k_eval, k_final = jax.random.split(key, 4)
     state = algo.init(k_init)
+    memory_note = None
+    if config.algorithm == "zero_order" and config.chunk_size is None:
+        budget = memory_budget if memory_budget is not None else memory.available_bytes() // 2
+        chunk_size, memory_note = _fit_memory(config, family, algo, state, mesh, budget)
+        if chunk_size is not None:
+            family, algo = build(dataclasses.replace(config, chunk_size=chunk_size), mesh)
     init_state = state
     chunk = config.steps_per_chunk
     ckpt = Checkpointer(out / "checkpoints", max_to_keep=keep)
@@ -324,7 +359,9 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
         return jax.lax.scan(algo.step, state, jax.random.split(key, chunk))
 
     evaluate = jax.jit(algo.evaluate, static_argnames=("num_tasks", "num_repeats"))
-    what = (f"first_order{'' if config.hessian else ' (no Hessian)'} n={config.num_tasks}"
+    hess = (f" ({config.hessian_estimator} Hessian, {config.hessian_queries or config.num_queries}"
+            f" queries)" if config.hessian else " (no Hessian)")
+    what = (f"first_order{hess} n={config.num_tasks}"
             if config.algorithm == "first_order" else f"adaptation={config.adaptation}")
     log(f"esmaml train: env={config.env} {what} policy={config.policy}"
         f"{list(config.hidden_sizes) if config.policy == 'mlp' else ''} "
@@ -333,6 +370,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
         f"H={algo.objective.steps_per_query} steps={config.num_steps} seed={config.seed}")
     log(f"  {algo.rollouts_per_step} rollouts, {algo.env_steps_per_step:,} env steps per "
         f"meta-step; run directory {out}")
+    if memory_note:
+        log(f"  memory: {memory_note}")
 
     writer_tb = None
     if tensorboard:

@@ -123,8 +123,9 @@ def test_every_locomotion_family_runs_the_meta_step(name):
 def test_brax_fluid_model_works_with_this_jax():
     # Brax 0.14.2's fluid drag (the swimmer) calls jnp.clip(x, a_min=...), which JAX 0.10
     # removed; envs.locomotion gives it a shim. The full swimmer step runs in the slow tests.
-    import envs.locomotion  # noqa: F401  (installs the shim)
     from brax import fluid
+
+    import envs.locomotion  # noqa: F401  (installs the shim)
 
     np.testing.assert_allclose(fluid.jp.clip(jnp.array([-1.0, 2.0]), a_min=0.0), [0.0, 2.0])
     np.testing.assert_allclose(fluid.jp.sum(jnp.ones(3)), 3.0)
