@@ -85,6 +85,8 @@ def main(argv=None) -> None:
     print(json.dumps(result, indent=2), flush=True)
     (out / "throughput.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = []
+    if args.no_scaling and (out / "scaling.json").exists():  # keep the plot's scaling panel
+        rows = json.loads((out / "scaling.json").read_text())
     if not args.no_scaling:
         for axis, values in scaling_grid.items():
             rows += bench.scaling(cfg, axis, values)

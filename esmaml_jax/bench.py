@@ -124,6 +124,8 @@ def run(cfg: BenchConfig) -> dict:
         jax.block_until_ready(_unfused_step(objective, op, state, key, cfg, one))
         times.append(time.perf_counter() - t0)
     unfused = statistics.median(times)
+    breakdown = _unfused_breakdown(objective, state, key, cfg, compiled, fused, rollouts,
+                                   unfused)
 
     return {
         "config": dataclasses.asdict(cfg),
@@ -145,6 +147,50 @@ def run(cfg: BenchConfig) -> dict:
         "fused_xla_buffer_mb": xla_bytes / 2**20,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "devices": [str(d) for d in jax.devices()],
+        "breakdown": breakdown,
+    }
+
+
+def _unfused_breakdown(objective, state, key, cfg: BenchConfig, compiled, fused_s: float,
+                       rollouts: int, unfused_s: float) -> dict:
+    """Where the unfused loop's time goes, per (sign, perturbation, task) call.
+
+    - dispatch: a trivial jitted call (the Python + runtime floor of any dispatch);
+    - small_batch: the call's own rollouts run as jitted batches of K (the queries) and 1 (the
+      evaluation), as the unfused call runs them, without the host loop around;
+    - fused_share: the same rollouts' share of the fused step.
+    So unfused/fused = (dispatch + host work + small-batch compute) / fused share, and the
+    small-batch part says how much is lost to batching rather than to dispatching. Plus the fused
+    program's HLO: one executable whose rollouts are XLA while loops.
+    """
+    calls = 2 * cfg.num_perturbations * cfg.tasks_per_perturbation
+    tiny = jax.jit(lambda x: x + 1.0)
+    x = jnp.zeros(())
+    _, dispatch = _time(tiny, x, repeats=200)
+
+    def batch(n):
+        params = state.params + 0.1 * jax.random.normal(key, (n, state.params.shape[0]))
+        tasks = objective.sample_train_tasks(key, n)
+        keys = jax.random.split(key, n)
+        fn = jax.jit(jax.vmap(lambda k, p, tk: objective.evaluate(k, p, tk, state.norm)[0]))
+        return _time(fn, keys, params, tasks, repeats=max(cfg.repeats, 20))[1]
+
+    small = batch(cfg.num_queries) + batch(1)
+    per_call_unfused = unfused_s / calls
+    per_call_fused = fused_s / calls
+    hlo = compiled.as_text()
+    return {
+        "calls_per_step": calls,
+        "dispatch_s": dispatch,
+        "unfused_per_call_s": per_call_unfused,
+        "small_batch_compute_per_call_s": small,
+        "fused_per_call_s": per_call_fused,
+        "host_and_dispatch_share_of_unfused": max(0.0, per_call_unfused - small)
+        / per_call_unfused,
+        "batching_gain": small / per_call_fused,
+        "hlo_while_loops": hlo.count(" while("),
+        "hlo_fusions": hlo.count(" fusion("),
+        "rollouts_per_step": rollouts,
     }
 
 

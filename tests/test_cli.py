@@ -113,5 +113,8 @@ def test_throughput_benchmark_runs_end_to_end(tmp_path):
     for key in ("ratio_fused_over_limit", "ratio_fused_over_unfused", "fused_compile_s",
                 "peak_rss_mb"):
         assert result[key] > 0
+    b = result["breakdown"]
+    assert b["calls_per_step"] == 2 * 4 and 0.0 <= b["host_and_dispatch_share_of_unfused"] <= 1.0
+    assert b["hlo_while_loops"] >= 1 and b["dispatch_s"] > 0
     assert (tmp_path / "throughput.png").stat().st_size > 5000
     assert len(json_lib.loads((tmp_path / "scaling.json").read_text())) == 2
