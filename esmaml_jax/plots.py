@@ -67,12 +67,20 @@ def trajectories(run_dir: str | Path, num_tasks: int = 4, num_adaptations: int =
     """Meta-policy path (black) and ``num_adaptations`` adapted paths (colour) per test task."""
     from esmaml_jax import train as train_lib
 
-    plt = _pyplot()
     run_dir = Path(run_dir)
     config, family, algo, state = train_lib.load_run(run_dir)
-    if family.observation_size != 2 or algo.objective.rollout is None:
-        raise ValueError(f"trajectory plots are for the 2-D navigation tasks, not {config.env}")
+    return trajectory_figure(config.env, algo, state, run_dir / "trajectories.png",
+                             num_tasks=num_tasks, num_adaptations=num_adaptations)
+
+
+def trajectory_figure(env_name: str, algo, state, path: str | Path, num_tasks: int = 4,
+                      num_adaptations: int = 3, title: str | None = None) -> Path:
+    """The trajectory picture for any (algorithm, meta-state) on a 2-D navigation family."""
+    plt = _pyplot()
     obj = algo.objective
+    if obj.rollout is None or not env_name.startswith(("four_corners", "six_circles",
+                                                       "navigation")):
+        raise ValueError(f"trajectory plots are for the 2-D navigation tasks, not {env_name}")
     tasks = obj.sample_test_tasks(jax.random.PRNGKey(0), None)
     n = min(num_tasks, int(jax.tree.leaves(tasks)[0].shape[0]))
 
@@ -90,24 +98,24 @@ def trajectories(run_dir: str | Path, num_tasks: int = 4, num_adaptations: int =
         task = jax.tree.map(lambda x, i=i: x[i], tasks)
         meta, adapted = paths(task, jax.random.PRNGKey(i))
         ax = axes[0, i]
-        for j, path in enumerate(np.asarray(adapted)):
-            ax.plot(path[:, 0], path[:, 1], color=f"C{j}", alpha=0.8,
+        for j, trail in enumerate(np.asarray(adapted)):
+            ax.plot(trail[:, 0], trail[:, 1], color=f"C{j}", alpha=0.8,
                     label="adapted" if j == 0 else None)
         meta = np.asarray(meta)
         ax.plot(meta[:, 0], meta[:, 1], color="black", lw=2, label="meta-policy")
-        goals = _goals(config.env, task)
+        goals = _goals(env_name, task)
         ax.scatter(goals[:, 0], goals[:, 1], marker="*", s=200, color="gold",
                    edgecolor="black", zorder=5, label="goal")
         ax.scatter([0], [0], marker="o", color="black", s=20)
-        lim = 1.1 if config.env == "navigation_2d" else 3.5
+        lim = 1.1 if env_name == "navigation_2d" else 3.5
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
         ax.set_title(f"test task {i}")
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"{config.env}, meta-step {int(state.step)}")
-    path = run_dir / "trajectories.png"
+    fig.suptitle(title or f"{env_name}, meta-step {int(state.step)}")
+    path = Path(path)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -127,4 +135,4 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     return paths
 
 
-__all__ = ["learning_curve", "plot_run", "trajectories"]
+__all__ = ["learning_curve", "plot_run", "trajectories", "trajectory_figure"]

@@ -24,7 +24,7 @@ from _common import RESULTS, write_csv  # noqa: E402
 
 import envs  # noqa: E402
 import esmaml_jax as ej  # noqa: E402
-from esmaml_jax import adaptation  # noqa: E402
+from esmaml_jax import adaptation, plots  # noqa: E402
 
 EXPERIMENTS = [
     # (env, operator name, K)
@@ -49,9 +49,14 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--perturbations", type=int, default=50)
     p.add_argument("--out", default=str(RESULTS / "exploration.csv"))
+    p.add_argument("--tiny", action="store_true", help="seconds: 2 experiments, 2 steps")
     args = p.parse_args(argv)
+    experiments = EXPERIMENTS
+    if args.tiny:
+        args.steps, args.perturbations = 2, 4
+        experiments = [EXPERIMENTS[0], ("six_circles", "HC", 20)]
     rows = []
-    for env_name, op_name, k in EXPERIMENTS:
+    for env_name, op_name, k in experiments:
         fam = envs.make(env_name)
         obj = ej.rl_objective(fam, ej.policies.mlp(2, 2, (32,)))
         algo = ej.zero_order(obj, operator(op_name, k), num_perturbations=args.perturbations,
@@ -70,6 +75,11 @@ def main(argv=None) -> None:
         wall = time.perf_counter() - t0
         after = evaluate(states, keys)
         post = np.asarray(after["post_mean"])
+        seed0 = jax.tree.map(lambda x: x[0], states)
+        picture = Path(args.out).parent / f"trajectories_{env_name}_{op_name}_K{k}.png"
+        plots.trajectory_figure(env_name, algo, seed0, picture,
+                                title=f"{env_name}, {op_name}, K={k}, seed 0 after {args.steps} "
+                                      f"meta-steps")
         rows.append({"env": env_name, "operator": op_name, "K": k, "steps": args.steps,
                      "seeds": args.seeds, "perturbations": args.perturbations,
                      "post_before": round(float(np.mean(before["post_mean"])), 1),

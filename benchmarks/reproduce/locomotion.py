@@ -1,0 +1,84 @@
+"""Sec. 4.2 / Fig. 3 and Sec. 4.4 / Fig. 5 at CPU scale: linear (L) vs one-hidden-layer (H)
+policies on halfcheetah forward-backward and goal-velocity (Brax), and the low-K setting (K = 5).
+Seeds run as one program (jax.vmap over the algorithm state); the post-adaptation test return is
+recorded every ``--chunk`` meta-steps.
+
+Writes benchmarks/results/locomotion.csv and locomotion_<env>.png. About 25 minutes here.
+
+    python benchmarks/reproduce/locomotion.py [--steps 60] [--seeds 2]
+
+Full scale (an accelerator, as the paper): --steps 500 --perturbations 150 --horizon 200 --seeds 3
+--hidden 64. PG-MAML, the paper's other curve in Fig. 5, is not part of this library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import optax
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).parent)]
+from _common import RESULTS, write_csv  # noqa: E402
+from _curves import final, plot_curves, train_curve  # noqa: E402
+
+import envs  # noqa: E402
+import esmaml_jax as ej  # noqa: E402
+from esmaml_jax import adaptation  # noqa: E402
+
+# (env, policy, K)
+EXPERIMENTS = [
+    ("halfcheetah_forward_backward", "L", 10), ("halfcheetah_forward_backward", "H", 10),
+    ("halfcheetah_forward_backward", "L", 5),
+    ("halfcheetah_goal_velocity", "L", 10), ("halfcheetah_goal_velocity", "H", 10),
+    ("halfcheetah_goal_velocity", "L", 5),
+]
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--chunk", type=int, default=20)
+    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--horizon", type=int, default=50)
+    p.add_argument("--perturbations", type=int, default=20)
+    p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--out", default=str(RESULTS / "locomotion.csv"))
+    p.add_argument("--tiny", action="store_true", help="one experiment, 1 step, horizon 5")
+    args = p.parse_args(argv)
+    experiments = EXPERIMENTS
+    if args.tiny:
+        args.steps, args.chunk, args.horizon, args.perturbations = 1, 1, 5, 2
+        experiments = EXPERIMENTS[:1]
+    rows = []
+    for env_name, pol, k in experiments:
+        fam = envs.make(env_name)
+        policy = (ej.policies.linear(fam.observation_size, fam.action_size) if pol == "L" else
+                  ej.policies.mlp(fam.observation_size, fam.action_size, (args.hidden,)))
+        obj = ej.rl_objective(fam, policy, horizon=args.horizon)
+        algo = ej.zero_order(obj, adaptation.es_gradient(num_queries=k),
+                             num_perturbations=args.perturbations, optimizer=optax.sgd(0.01))
+        got, wall = train_curve(algo, seeds=args.seeds, steps=args.steps, chunk=args.chunk,
+                                eval_repeats=2, env=env_name, policy=pol, K=k,
+                                horizon=args.horizon, perturbations=args.perturbations)
+        for r in got:
+            r["wall_s"] = round(wall, 1)
+        rows += got
+        first = [r["test_post"] for r in got if r["step"] == 0]
+        print(f"{env_name} {pol} K={k}: post-adaptation {np.mean(first):.1f} -> "
+              f"{np.mean(final(got)):.1f} (pre {np.mean(final(got, 'test_pre')):.1f}), "
+              f"{wall:.0f} s", flush=True)
+        write_csv(rows, args.out)
+    out = Path(args.out)
+    for env_name in sorted({e for e, _, _ in experiments}):
+        groups = {f"{pol}, K={k}": [r for r in rows if (r["env"], r["policy"], r["K"])
+                                    == (env_name, pol, k)]
+                  for e, pol, k in experiments if e == env_name}
+        plot_curves(groups, out.with_name(f"{out.stem}_{env_name}.png"),
+                    f"{env_name}, H = {args.horizon} (mean, min-max over seeds)")
+
+
+if __name__ == "__main__":
+    main()

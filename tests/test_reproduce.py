@@ -1,0 +1,44 @@
+"""The reproduction scripts run end to end on tiny configurations (numbers are not asserted:
+the scripts' real results are in benchmarks/RESULTS.md)."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(name, out):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce" / name),
+                           "--tiny", "--out", str(out)], capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return list(csv.DictReader(open(out)))
+
+
+def test_exploration_script_writes_rows_and_trajectory_pictures(tmp_path):
+    rows = run_script("exploration.py", tmp_path / "exploration.csv")
+    assert [(r["env"], r["operator"]) for r in rows] == [("four_corners", "MC"),
+                                                         ("six_circles", "HC")]
+    for r in rows:
+        png = tmp_path / f"trajectories_{r['env']}_{r['operator']}_K{r['K']}.png"
+        assert png.stat().st_size > 5000
+
+
+def test_cartpole_script_writes_curves(tmp_path):
+    rows = run_script("cartpole.py", tmp_path / "cartpole.csv")
+    assert {r["policy"] for r in rows} == {"L", "H", "HH"}
+    # 2 seeds x evaluations at steps 0, 1, 2, per policy; returns within [0, horizon]
+    assert len(rows) == 3 * 2 * 3
+    assert all(0.0 <= float(r["test_post"]) <= 10.0 for r in rows)
+    assert (tmp_path / "cartpole.png").stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_locomotion_script_writes_curves(tmp_path):
+    rows = run_script("locomotion.py", tmp_path / "locomotion.csv")
+    assert {r["env"] for r in rows} == {"halfcheetah_forward_backward"}
+    assert (tmp_path / "locomotion_halfcheetah_forward_backward.png").stat().st_size > 5000
