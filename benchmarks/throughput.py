@@ -27,6 +27,39 @@ SCALING = {
 }
 
 
+BRAX_SCALING = {
+    "num_perturbations": [5, 10, 20, 40],
+    "tasks_per_perturbation": [1, 2, 4],
+    "num_queries": [2, 5, 10],
+    "horizon": [25, 50, 100],
+}
+
+
+def plot_scaling(rows: list[dict], path: Path, title: str) -> None:
+    """Log-log step time and XLA buffer size against each setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for axis in dict.fromkeys(r["axis"] for r in rows):
+        mine = [r for r in rows if r["axis"] == axis]
+        ax1.loglog([r["value"] for r in mine], [r["step_s"] for r in mine], "o-", label=axis)
+        ax2.loglog([r["value"] for r in mine], [r["xla_buffer_mb"] for r in mine], "o-",
+                   label=axis)
+    ax1.set_ylabel("fused meta-step time (s)")
+    ax2.set_ylabel("XLA buffers (MB)")
+    for ax in (ax1, ax2):
+        ax.set_xlabel("setting value")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def plot(result: dict, scaling_rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -63,15 +96,27 @@ def main(argv=None) -> None:
     p.add_argument("--no-scaling", action="store_true")
     p.add_argument("--out-dir", default=str(RESULTS))
     p.add_argument("--brax-scaling", action="store_true",
-                   help="instead: scaling in P on halfcheetah_forward_backward at CPU scale "
-                        "(K 5, H 50), written to scaling_halfcheetah.json")
+                   help="instead: scaling in P, T, K and H on halfcheetah_forward_backward at "
+                        "CPU scale (around P 10, K 5, H 50), written to scaling_halfcheetah.json "
+                        "and scaling_halfcheetah.png (about 15 minutes: each shape compiles)")
     args = p.parse_args(argv)
     if args.brax_scaling:
-        cfg = bench.BenchConfig(env="halfcheetah_forward_backward", num_queries=5, horizon=50,
-                                repeats=2)
-        rows = bench.scaling(cfg, "num_perturbations", [5, 10, 20, 40])
-        print(json.dumps(rows, indent=2), flush=True)
-        Path(args.out_dir, "scaling_halfcheetah.json").write_text(json.dumps(rows, indent=2))
+        cfg = bench.BenchConfig(env="halfcheetah_forward_backward", num_perturbations=10,
+                                num_queries=5, horizon=50, repeats=2)
+        rows, base = [], None  # the base configuration is on every axis: measure it once
+        for axis, values in BRAX_SCALING.items():
+            at_base = getattr(cfg, axis)
+            got = bench.scaling(cfg, axis, [v for v in values if base is None or v != at_base])
+            if base is None:
+                base = next(r for r in got if r["value"] == at_base)
+            elif at_base in values:
+                got = sorted(got + [dict(base, axis=axis, value=at_base)],
+                             key=lambda r: r["value"])
+            rows += got
+            print(json.dumps(got), flush=True)
+            Path(args.out_dir, "scaling_halfcheetah.json").write_text(json.dumps(rows, indent=2))
+        plot_scaling(rows, Path(args.out_dir, "scaling_halfcheetah.png"),
+                     "halfcheetah_forward_backward, linear; others at P 10, T 1, K 5, H 50")
         return
     cfg = bench.BenchConfig(policy=args.policy)
     scaling_grid = SCALING

@@ -184,8 +184,16 @@ def locomotion(robot: str, kind: str, horizon: int = 200, backend: str | None = 
     env = BraxTaskEnv(robot, kind, backend)
     name = f"{robot}_{kind}" if kind != "goal_position" else "ant_goal_position"
     defaults = dict(LOCOMOTION_DEFAULTS, horizon=min(horizon, 50))
+    tasks = None
+    if kind == "forward_backward":
+        # N = 2 distinct tasks: A.7.2's (N, N, N) setting. Every perturbation is scored on both
+        # directions and the test set is both, so the direction drawn never masquerades as the
+        # quality of a perturbation (with one random direction per perturbation it dominates
+        # the variance of the outer ES estimate).
+        tasks = jnp.array([-1.0, 1.0])
+        defaults["tasks_per_perturbation"] = 2
     return TaskFamily(name, env, horizon, env.observation_size, env.action_size,
-                      defaults=defaults)
+                      train_tasks=tasks, test_tasks=tasks, defaults=defaults)
 
 
 def biased_cartpole(horizon: int = 500):

@@ -191,7 +191,12 @@ def _cmd_eval(args) -> int:
               f"+- {np.nanstd(post[i]):.2f}")
     print(f"  all: pre {np.nanmean(pre):.2f} +- {np.nanstd(pre):.2f}, post {np.nanmean(post):.2f}"
           f" +- {np.nanstd(post):.2f}")
+    gain = (post - pre)[np.isfinite(post - pre)]
+    gain_se = float(np.std(gain) / np.sqrt(max(gain.size, 1)))
+    print(f"  adaptation gain (post - pre, paired): {np.mean(gain):.2f} +- {gain_se:.2f} "
+          f"(standard error over {gain.size} task x adaptation pairs)")
     report = {"step": int(state.step), "pre_mean": float(np.nanmean(pre)),
+              "gain_mean": float(np.mean(gain)), "gain_stderr": gain_se,
               "pre_std": float(np.nanstd(pre)), "post_mean": float(np.nanmean(post)),
               "post_std": float(np.nanstd(post)), "pre": pre.tolist(), "post": post.tolist()}
     (Path(args.run_dir) / "eval.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -118,6 +118,10 @@ def test_eval_and_plot(straight, capsys):
     assert "task 3" in out and "post" in out
     report = json.loads((straight / "eval.json").read_text())
     assert np.asarray(report["post"]).shape == (4, 2) and report["step"] == 8
+    diff = np.asarray(report["post"]) - np.asarray(report["pre"])
+    assert report["gain_mean"] == pytest.approx(diff.mean(), rel=1e-5, abs=1e-5)
+    assert report["gain_stderr"] == pytest.approx(diff.std() / np.sqrt(8), rel=1e-5, abs=1e-5)
+    assert "adaptation gain" in out
     assert cli.main(["plot", str(straight)]) == 0
     for name in ("learning_curve.png", "trajectories.png"):
         data = (straight / name).read_bytes()

@@ -58,10 +58,14 @@ def main(argv=None) -> None:
         policy = (ej.policies.linear(fam.observation_size, fam.action_size) if pol == "L" else
                   ej.policies.mlp(fam.observation_size, fam.action_size, (args.hidden,)))
         obj = ej.rl_objective(fam, policy, horizon=args.horizon)
+        tasks = fam.defaults.get("tasks_per_perturbation", 1)  # 2 for forward-backward (A.7.2)
         algo = ej.zero_order(obj, adaptation.es_gradient(num_queries=k),
-                             num_perturbations=args.perturbations, optimizer=optax.sgd(0.01))
+                             num_perturbations=args.perturbations, tasks_per_perturbation=tasks,
+                             optimizer=optax.sgd(0.01))
+        # forward-backward: 2 test tasks x 8 adaptations; goal-velocity: 20 tasks x 1
+        repeats = 8 if fam.test_tasks is not None else 1
         got, wall = train_curve(algo, seeds=args.seeds, steps=args.steps, chunk=args.chunk,
-                                eval_repeats=2, env=env_name, policy=pol, K=k,
+                                eval_repeats=repeats, env=env_name, policy=pol, K=k, T=tasks,
                                 horizon=args.horizon, perturbations=args.perturbations)
         for r in got:
             r["wall_s"] = round(wall, 1)
