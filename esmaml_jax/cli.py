@@ -223,6 +223,10 @@ def _cmd_bench(args) -> int:
     print(f"  fused/limit {r['ratio_fused_over_limit']:.2f}, fused/unfused "
           f"{r['ratio_fused_over_unfused']:.1f}x, XLA buffers {r['fused_xla_buffer_mb']:.1f} MB, "
           f"peak RSS {r['peak_rss_mb']:.0f} MB")
+    b = r["breakdown"]
+    print(f"  unfused per call: {b['unfused_per_call_s'] * 1e6:.0f} us, of which "
+          f"{100 * b['host_and_dispatch_share_of_unfused']:.0f}% host work and dispatch; "
+          f"batching gains {b['batching_gain']:.2f}x on {', '.join(r['devices'])}")
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
     return 0

@@ -118,3 +118,13 @@ def test_throughput_benchmark_runs_end_to_end(tmp_path):
     assert b["hlo_while_loops"] >= 1 and b["dispatch_s"] > 0
     assert (tmp_path / "throughput.png").stat().st_size > 5000
     assert len(json_lib.loads((tmp_path / "scaling.json").read_text())) == 2
+
+
+def test_bench_command_prints_ratios_and_breakdown(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert cli.main(["bench", "-P", "3", "-K", "2", "--horizon", "5", "--repeats", "1",
+                     "--no-compile-cache", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "fused/limit" in text and "host work and dispatch" in text
+    # antithetic x P x (K queries + centre + the adapted policy's evaluation)
+    assert json.loads(out.read_text())["rollouts_per_step"] == 2 * 3 * (2 + 1 + 1)
