@@ -8,7 +8,8 @@ cartpole.png (mean and range over seeds).
 
     python benchmarks/reproduce/cartpole.py [--steps 150] [--seeds 3] [--horizon 200]
 
-Full scale (an accelerator; the paper's horizon 500): --horizon 500 --steps 500 --perturbations 150
+Full scale (an accelerator; the paper's horizon 500): --full (= --horizon 500 --steps 500
+--perturbations 150 --seeds 3)
 """
 
 from __future__ import annotations
@@ -57,7 +58,11 @@ def main(argv=None) -> None:
     p.add_argument("--queries", type=int, default=10)
     p.add_argument("--out", default=str(RESULTS / "cartpole.csv"))
     p.add_argument("--tiny", action="store_true", help="seconds: 2 steps, horizon 10")
+    p.add_argument("--full", action="store_true",
+                   help="the paper's scale (for an accelerator; hours on this CPU)")
     args = p.parse_args(argv)
+    if args.full:
+        args.steps, args.perturbations, args.horizon, args.seeds = 500, 150, 500, 3
     if args.tiny:
         args.steps, args.chunk, args.horizon, args.perturbations, args.seeds = 2, 1, 10, 4, 2
     rows, walls = [], {}

@@ -5,7 +5,7 @@ benchmarks/results/exploration.csv and one adapted-trajectory picture per task f
 
     python benchmarks/reproduce/exploration.py [--steps 200] [--seeds 2] [--perturbations 50]
 
-Full scale (an accelerator): --steps 1000 --perturbations 150 --seeds 3.
+Full scale (an accelerator): --full (= --steps 1000 --perturbations 150 --seeds 3).
 """
 
 from __future__ import annotations
@@ -50,7 +50,11 @@ def main(argv=None) -> None:
     p.add_argument("--perturbations", type=int, default=50)
     p.add_argument("--out", default=str(RESULTS / "exploration.csv"))
     p.add_argument("--tiny", action="store_true", help="seconds: 2 experiments, 2 steps")
+    p.add_argument("--full", action="store_true",
+                   help="the paper's scale (for an accelerator; hours on this CPU)")
     args = p.parse_args(argv)
+    if args.full:
+        args.steps, args.perturbations, args.seeds = 1000, 150, 3
     experiments = EXPERIMENTS
     if args.tiny:
         args.steps, args.perturbations = 2, 4

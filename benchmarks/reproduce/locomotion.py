@@ -7,8 +7,8 @@ Writes benchmarks/results/locomotion.csv and locomotion_<env>.png. About 25 minu
 
     python benchmarks/reproduce/locomotion.py [--steps 60] [--seeds 2]
 
-Full scale (an accelerator, as the paper): --steps 500 --perturbations 150 --horizon 200 --seeds 3
---hidden 64. PG-MAML, the paper's other curve in Fig. 5, is not part of this library.
+Full scale (an accelerator, as the paper): --full (= --steps 500 --perturbations 150 --horizon 200
+--seeds 3). PG-MAML, the paper's other curve in Fig. 5, is not part of this library.
 """
 
 from __future__ import annotations
@@ -47,7 +47,12 @@ def main(argv=None) -> None:
     p.add_argument("--hidden", type=int, default=32)
     p.add_argument("--out", default=str(RESULTS / "locomotion.csv"))
     p.add_argument("--tiny", action="store_true", help="one experiment, 1 step, horizon 5")
+    p.add_argument("--full", action="store_true",
+                   help="the paper's scale (for an accelerator; hours on this CPU)")
     args = p.parse_args(argv)
+    if args.full:
+        args.steps, args.perturbations, args.horizon, args.seeds = 500, 150, 200, 3
+        args.chunk = 25
     experiments = EXPERIMENTS
     if args.tiny:
         args.steps, args.chunk, args.horizon, args.perturbations = 1, 1, 5, 2
