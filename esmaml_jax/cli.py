@@ -65,6 +65,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--perturbation-chunk", type=int, default=None, dest="chunk_size",
                    help="evaluate the perturbation axis in chunks of this size (bounds memory); "
                         "unset: chunks only if the step would not fit in --memory-budget-mb")
+    p.add_argument("--eval-repeats", type=int, default=d.eval_repeats, dest="eval_repeats",
+                   help="adaptations per test task in each evaluation (4x at the end)")
     p.add_argument("--seed", type=int, default=d.seed)
     # Only flags the user gives override the config: the defaults above are shown in --help but
     # not applied here (they are the TrainConfig defaults anyway).
