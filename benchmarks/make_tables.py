@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,8 +101,25 @@ def first_order_table() -> str:
     return "\n".join(lines)
 
 
+def reproduction_table() -> str:
+    sys.path.insert(0, str(ROOT / "benchmarks" / "reproduce"))
+    import results
+
+    rows = results.claims()
+    ok = sum(v == "reproduces" for _, _, v, _ in rows)
+    lines = [f"{ok} of {len(rows)} checked claims reproduce at CPU scale; the measured numbers, "
+             f"the rule behind each verdict and each script's runtime are in "
+             f"[benchmarks/RESULTS.md](benchmarks/RESULTS.md) "
+             f"(`python benchmarks/reproduce/results.py`).", "",
+             "| paper claim | verdict | made by |", "|---|---|---|"]
+    lines += [f"| {claim} | {v} | {cmd} |" for claim, _, v, cmd in rows]
+    return "\n".join(lines)
+
+
 TABLES = {"operators": operators_table, "throughput": throughput_table, "sine": sine_table,
-          "first-order": first_order_table}
+          "first-order": first_order_table, "reproduction": reproduction_table}
+SOURCES = {"operators": "operators.csv", "throughput": "throughput.json", "sine": "sine.csv",
+           "first-order": "first_order.csv", "reproduction": "exploration.csv"}
 
 
 def main() -> None:
@@ -109,10 +127,7 @@ def main() -> None:
     text = readme.read_text()
     for name, make in TABLES.items():
         begin, end = f"<!-- {name}-table:begin -->", f"<!-- {name}-table:end -->"
-        if begin not in text or not (RESULTS / {"operators": "operators.csv",
-                                                "throughput": "throughput.json",
-                                                "sine": "sine.csv",
-                                                "first-order": "first_order.csv"}[name]).exists():
+        if begin not in text or not (RESULTS / SOURCES[name]).exists():
             continue
         start, stop = text.index(begin) + len(begin), text.index(end)
         text = text[:start] + "\n" + make() + "\n" + text[stop:]
