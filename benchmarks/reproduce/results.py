@@ -112,8 +112,26 @@ def claims():
                     f"{maml['mse_1_steps']} after {maml['meta_steps']} (published MAML 0.85)",
                     verdict(float(es["mse_1_steps"]) < 1.5 * float(maml["mse_1_steps"])),
                     "`python benchmarks/sine.py`"))
-    out += cartpole_claims() + locomotion_claims()
+    out += cartpole_claims() + locomotion_claims() + halfcheetah_run_claims()
     return out
+
+
+def halfcheetah_run_claims():
+    path = RESULTS / "halfcheetah_fb_eval.json"
+    if not path.exists():
+        return []
+    import json
+
+    r = json.loads(path.read_text())
+    per = r["per_task"]
+    ok = r["gain_mean"] > 2 * r["gain_stderr"] and all(t["post"] > t["pre"] for t in per)
+    return [("Fig. 3: forward-backward HalfCheetah adapts to the direction (post-adaptation above "
+             "pre-adaptation for both directions)",
+             f"one `esmaml train` run, {r['step']} meta-steps (P 20 x both directions, K 10, "
+             f"H 50, linear), {len(per)} directions x 40 adaptations: paired gain "
+             f"{r['gain_mean']:.1f} +- {r['gain_stderr']:.1f} (s.e.); " + ", ".join(
+                 f"direction {t['direction']:+d}: pre {t['pre']:.1f} -> post {t['post']:.1f}"
+                 for t in per), verdict(ok), f"`{r['command']}`")]
 
 
 def curve(rows, **kw):
