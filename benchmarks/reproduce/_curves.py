@@ -10,30 +10,47 @@ import numpy as np
 
 
 def train_curve(algo, *, seeds: int, steps: int, chunk: int, eval_repeats: int = 4,
-                eval_tasks: int | None = None, **labels) -> tuple[list[dict], float]:
+                eval_tasks: int | None = None, seed_axis: str = "vmap",
+                **labels) -> tuple[list[dict], float]:
     """Train ``seeds`` seeds of ``algo`` together; evaluate every ``chunk`` meta-steps.
+
+    ``seed_axis``: "vmap" runs the seeds side by side; "map" runs them one after the other
+    inside the same program (``lax.map``). Brax halfcheetah with 2 vmapped seeds x P 20 x T 2
+    segfaults inside XLA's CPU runtime here (jax 0.10.2; one seed, or P 4, or T 1 run), so the
+    locomotion script uses "map".
 
     Returns rows {labels..., seed, step, test_pre, test_post} and the wall time (incl. compile).
     """
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     states = jax.vmap(algo.init)(keys)
 
-    def run(s, k):
+    def run(s, k, done):
+        k = jax.random.fold_in(k, done)
         return jax.lax.scan(algo.step, s, jax.random.split(k, chunk))[0]
 
-    train = jax.jit(jax.vmap(run))
-    evaluate = jax.jit(jax.vmap(lambda s, k: algo.evaluate(s, k, num_tasks=eval_tasks,
-                                                           num_repeats=eval_repeats)))
+    def ev(s, k, done):
+        return algo.evaluate(s, jax.random.fold_in(k, 10**6 + done), num_tasks=eval_tasks,
+                             num_repeats=eval_repeats)
+
+    # Keys are derived inside the programs: two executables for the whole curve.
+    if seed_axis == "vmap":
+        train = jax.jit(jax.vmap(run, in_axes=(0, 0, None)))
+        evaluate = jax.jit(jax.vmap(ev, in_axes=(0, 0, None)))
+    elif seed_axis == "map":
+        train = jax.jit(lambda s, k, d: jax.lax.map(lambda a: run(*a, d), (s, k)))
+        evaluate = jax.jit(lambda s, k, d: jax.lax.map(lambda a: ev(*a, d), (s, k)))
+    else:
+        raise ValueError(f"seed_axis must be 'vmap' or 'map', got {seed_axis!r}")
     rows = []
     t0 = time.perf_counter()
     for done in range(0, steps + 1, chunk):
         if done:
-            states = train(states, jax.vmap(lambda k, d=done: jax.random.fold_in(k, d))(keys))
-        ev = evaluate(states, jax.vmap(lambda k, d=done: jax.random.fold_in(k, 10**6 + d))(keys))
+            states = train(states, keys, done)
+        out = evaluate(states, keys, done)
         for seed in range(seeds):
             rows.append({**labels, "seed": seed, "step": done,
-                         "test_pre": round(float(ev["pre_mean"][seed]), 2),
-                         "test_post": round(float(ev["post_mean"][seed]), 2)})
+                         "test_pre": round(float(out["pre_mean"][seed]), 2),
+                         "test_post": round(float(out["post_mean"][seed]), 2)})
     return rows, time.perf_counter() - t0
 
 
