@@ -42,3 +42,19 @@ def test_locomotion_script_writes_curves(tmp_path):
     rows = run_script("locomotion.py", tmp_path / "locomotion.csv")
     assert {r["env"] for r in rows} == {"halfcheetah_forward_backward"}
     assert (tmp_path / "locomotion_halfcheetah_forward_backward.png").stat().st_size > 5000
+
+
+def test_results_verdicts_follow_the_seed_rule():
+    sys.path.insert(0, str(ROOT / "benchmarks" / "reproduce"))
+    import results
+
+    assert results.compare([3.0, 4.0], [1.0, 2.0]) == "reproduces"
+    assert results.compare([1.5, 4.0], [1.0, 2.0]).startswith("inconclusive")
+    assert results.compare([1.0, 2.0], [3.0, 4.0]) == "does not reproduce"
+    # per-seed mean over the evaluations after step 0
+    assert results.seed_areas({0: [9.0, 9.0], 10: [1.0, 3.0], 20: [3.0, 5.0]}) == [2.0, 4.0]
+    # every claim row is a well-formed table row with a computed verdict
+    for claim, measured, v, cmd in results.claims():
+        assert "|" not in claim + measured
+        assert v in ("reproduces", "does not reproduce", "inconclusive (seeds overlap)")
+        assert cmd.startswith("`")
