@@ -117,6 +117,8 @@ def test_hessian_queries():
     obj = ej.blackbox_objective(task_f, THETA, lambda k, n: jnp.tile(CENTERS, (n // 2, 1)))
     with pytest.raises(ValueError, match="at least num_queries"):
         ej.first_order(obj, num_queries=20, hessian_queries=10)
+    with pytest.raises(ValueError, match="hessian_queries"):
+        ej.first_order(obj, hessian_queries=0)
     algo = ej.first_order(obj, num_tasks=2, num_queries=4, hessian_queries=9,
                           hessian_estimator="antithetic")
     assert algo.rollouts_per_step == 2 * ((9 + 1) + (4 + 1) + 9)

@@ -57,7 +57,9 @@ def first_order(objective: Objective, *, num_tasks: int = 50, num_queries: int =
     optimizer = optimizer or base.default_optimizer()
     # Test-time adaptation is the same one-step ES-gradient operator (Alg. 5, line 6).
     adaptation = es_gradient(num_queries=k, sigma=sigma, step_size=step_size, shaping=shaping)
-    kh = base.check_positive_int("hessian_queries", hessian_queries or k) if hessian else k
+    kh = k if hessian_queries is None else base.check_positive_int("hessian_queries",
+                                                                    hessian_queries)
+    kh = kh if hessian else k
     if kh < k:
         raise ValueError(f"hessian_queries ({kh}) must be at least num_queries ({k})")
     antithetic_h = hessian and hessian_estimator == "antithetic"
