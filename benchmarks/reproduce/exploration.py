@@ -90,6 +90,7 @@ def main(argv=None) -> None:
                      "pre_after": round(float(np.mean(after["pre_mean"])), 1),
                      "post_after": round(float(post.mean()), 1),
                      "post_after_std": round(float(post.std()), 1),
+                     "post_after_per_seed": " ".join(f"{x:.1f}" for x in post),
                      "wall_s": round(wall, 1)})
         print(rows[-1], flush=True)
         write_csv(rows, args.out)

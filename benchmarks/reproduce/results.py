@@ -50,6 +50,12 @@ def fmt(xs):
     return "[" + ", ".join(f"{x:.1f}" for x in xs) + "]"
 
 
+def seeds_of(row):
+    """Per-seed final values of an exploration row (older CSVs have only the mean)."""
+    per = row.get("post_after_per_seed")
+    return [float(x) for x in per.split()] if per else [float(row["post_after"])]
+
+
 def claims():
     out = []
     ex = load("exploration.csv")
@@ -64,23 +70,21 @@ def claims():
     mc5 = pick(ex, env="four_corners", operator="MC", K=5)
     if mc20 and mc5:
         out.append(("4.1: K = 5 performs worse than K = 20 (MC)",
-                    f"K=5 {mc5['post_after']} vs K=20 {mc20['post_after']}",
-                    verdict(float(mc5["post_after"]) < float(mc20["post_after"])), cmd_ex))
+                    f"per seed: K=5 {fmt(seeds_of(mc5))} vs K=20 {fmt(seeds_of(mc20))}",
+                    compare(seeds_of(mc20), seeds_of(mc5)), cmd_ex))
     for op in ("HC", "DPP"):
         r = pick(ex, env="four_corners", operator=op, K=5)
         if r and mc5:
             out.append((f"4.1 / Fig. 1b: {op} improves on MC at K = 5",
-                        f"{op} {r['post_after']} +- {r['post_after_std']} vs MC "
-                        f"{mc5['post_after']} +- {mc5['post_after_std']}",
-                        verdict(float(r["post_after"]) > float(mc5["post_after"])), cmd_ex))
+                        f"per seed: {op} {fmt(seeds_of(r))} vs MC {fmt(seeds_of(mc5))}",
+                        compare(seeds_of(r), seeds_of(mc5)), cmd_ex))
     pen = {op: pick(ex, env="four_corners_penalized", operator=op, K=20)
            for op in ("MC", "DPP", "HC")}
     if all(pen.values()):
-        hc, others = float(pen["HC"]["post_after"]), [float(pen[o]["post_after"])
-                                                      for o in ("MC", "DPP")]
+        others = seeds_of(pen["MC"]) + seeds_of(pen["DPP"])
         out.append(("4.1 / Fig. 1b: with wrong-goal penalties MC and DPP collapse, HC survives",
-                    ", ".join(f"{o} {pen[o]['post_after']}" for o in pen),
-                    verdict(hc > max(others)), cmd_ex))
+                    "per seed: " + ", ".join(f"{o} {fmt(seeds_of(pen[o]))}" for o in pen),
+                    compare(seeds_of(pen["HC"]), others), cmd_ex))
     six = {op: pick(ex, env="six_circles", operator=op, K=20) for op in ("MC", "HC")}
     if all(six.values()):
         out.append(("4.1 / Fig. 2: HC learns to explore six circles",
@@ -99,8 +103,9 @@ def claims():
     a, m = pick(ops, operator="asebo", K=5), pick(ops, operator="es_gradient (MC)", K=5)
     if a and m:
         out.append(("A.3.3: ASEBO-MAML beats ES-MAML per iteration at low K",
-                    f"K=5, equal steps: ASEBO {a['post_mean']} vs MC {m['post_mean']} "
-                    f"(four corners, not the paper's goal-velocity HalfCheetah)",
+                    f"K=5, equal steps: ASEBO {a['post_mean']} +- {a['post_std_seeds']} vs MC "
+                    f"{m['post_mean']} +- {m['post_std_seeds']} (means of {a['seeds']} seeds; four "
+                    f"corners, not the paper's goal-velocity HalfCheetah)",
                     verdict(float(a["post_mean"]) > float(m["post_mean"])),
                     "`python benchmarks/operators.py`"))
     fo = {r["variant"].split(" (")[0]: float(r["post_after_mean"])
