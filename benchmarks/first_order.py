@@ -10,12 +10,10 @@ Full scale for an accelerator (the paper's Fig. A1 ran much longer): --rollouts 
 from __future__ import annotations
 
 import argparse
-import time
 
-import jax
 import numpy as np
 import optax
-from _common import RESULTS, write_csv
+from _common import RESULTS, train_seeds, write_csv
 
 import envs
 import esmaml_jax as ej
@@ -49,18 +47,9 @@ def main(argv=None) -> None:
     rows = []
     for name, algo in variants().items():
         steps = args.rollouts // algo.rollouts_per_step
-        keys = jax.random.split(jax.random.PRNGKey(0), args.seeds)
-        states = jax.vmap(algo.init)(keys)
-        def run(s, k, algo=algo, steps=steps):
-            return jax.lax.scan(algo.step, s, jax.random.split(k, steps))
-
-        train = jax.jit(jax.vmap(run))
-        evaluate = jax.jit(jax.vmap(lambda s, k, algo=algo: algo.evaluate(s, k, num_repeats=16)))
-        before = np.asarray(evaluate(states, keys)["post_mean"])
-        t0 = time.perf_counter()
-        states, _ = jax.block_until_ready(train(states, keys))
-        wall = time.perf_counter() - t0
-        post = np.asarray(evaluate(states, keys)["post_mean"])
+        _, before, after, wall = train_seeds(algo, seeds=args.seeds, steps=steps,
+                                             eval_repeats=16)
+        before, post = np.asarray(before["post_mean"]), np.asarray(after["post_mean"])
         rows.append({"variant": name, "meta_steps": steps,
                      "rollouts": steps * algo.rollouts_per_step, "seeds": args.seeds,
                      "post_before": round(float(before.mean()), 1),

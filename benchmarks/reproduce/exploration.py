@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -20,7 +19,7 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import RESULTS, write_csv  # noqa: E402
+from _common import RESULTS, train_seeds, write_csv  # noqa: E402
 
 import envs  # noqa: E402
 import esmaml_jax as ej  # noqa: E402
@@ -81,19 +80,8 @@ def main(argv=None) -> None:
         obj = ej.rl_objective(fam, ej.policies.mlp(2, 2, (32,)))
         algo = ej.zero_order(obj, operator(op_name, k), num_perturbations=args.perturbations,
                              optimizer=optax.sgd(0.01))
-        keys = jax.random.split(jax.random.PRNGKey(0), args.seeds)
-        states = jax.vmap(algo.init)(keys)
-
-        def train(s, kk, algo=algo):
-            return jax.lax.scan(algo.step, s, jax.random.split(kk, args.steps))[0]
-
-        evaluate = jax.jit(jax.vmap(lambda s, kk, algo=algo: algo.evaluate(s, kk,
-                                                                           num_repeats=8)))
-        before = evaluate(states, keys)
-        t0 = time.perf_counter()
-        states = jax.block_until_ready(jax.jit(jax.vmap(train))(states, keys))
-        wall = time.perf_counter() - t0
-        after = evaluate(states, keys)
+        states, before, after, wall = train_seeds(algo, seeds=args.seeds, steps=args.steps,
+                                                  eval_repeats=8)
         post = np.asarray(after["post_mean"])
         seed0 = jax.tree.map(lambda x: x[0], states)
         tag = op_name.replace("(", "_sigma").replace(")", "")

@@ -239,33 +239,32 @@ def locomotion_claims():
     return out
 
 
-RUNTIME = {"exploration.csv": ("wall_s", None), "operators.csv": ("compile_s", None),
-           "first_order.csv": ("wall_s_incl_compile", None), "sine.csv": ("wall_s", None),
-           "cartpole.csv": ("wall_s_policy", "policy"), "locomotion.csv": ("wall_s", "K")}
-SCRIPTS = {"exploration.csv": "benchmarks/reproduce/exploration.py",
-           "operators.csv": "benchmarks/operators.py",
-           "first_order.csv": "benchmarks/first_order.py", "sine.csv": "benchmarks/sine.py",
-           "cartpole.csv": "benchmarks/reproduce/cartpole.py",
-           "locomotion.csv": "benchmarks/reproduce/locomotion.py"}
+# result file -> (the script that writes it, its wall-time column)
+RUNTIME = {"exploration.csv": ("benchmarks/reproduce/exploration.py", "wall_s"),
+           "operators.csv": ("benchmarks/operators.py", "compile_s"),
+           "first_order.csv": ("benchmarks/first_order.py", "wall_s_incl_compile"),
+           "sine.csv": ("benchmarks/sine.py", "wall_s"),
+           "cartpole.csv": ("benchmarks/reproduce/cartpole.py", "wall_s_policy"),
+           "locomotion.csv": ("benchmarks/reproduce/locomotion.py", "wall_s")}
 
 
 def runtimes() -> list[str]:
     """Total wall time of each script's last run, summed from its result rows."""
     lines = []
-    for name, (col, _) in RUNTIME.items():
+    for name, (script, col) in RUNTIME.items():
         rows = load(name)
         if rows and name == "operators.csv":  # timed as steady-state rate + compile
             total = sum(float(r["steps"]) / float(r["meta_steps_per_s"]) + float(r["compile_s"])
                         for r in rows)
-            lines.append(f"- `python {SCRIPTS[name]}`: {total / 60:.1f} min ({len(rows)} "
+            lines.append(f"- `python {script}`: {total / 60:.1f} min ({len(rows)} "
                          f"experiments; training incl. compilation)")
             continue
-        if not rows or col is None or col not in rows[0]:
+        if not rows or col not in rows[0]:
             continue
         # one wall time per experiment (rows of one experiment repeat it)
         keys = [k for k in rows[0] if k not in ("seed", "step", "test_pre", "test_post")]
         unique = {tuple(r[k] for k in keys if k != col): float(r[col]) for r in rows}
-        lines.append(f"- `python {SCRIPTS[name]}`: {sum(unique.values()) / 60:.1f} min "
+        lines.append(f"- `python {script}`: {sum(unique.values()) / 60:.1f} min "
                      f"({len(unique)} experiments; training incl. compilation)")
     return lines
 
