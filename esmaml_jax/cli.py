@@ -32,6 +32,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    dest="hessian_queries",
                    help="first_order: directions for the Hessian (default: --num-queries); its "
                         "noise falls like 1/sqrt(this), see benchmarks/RESULTS.md")
+    p.add_argument("--hessian-samples", default=d.hessian_samples, dest="hessian_samples",
+                   help="first_order: independent (Alg. 5: H has its own directions) | shared "
+                        "(the authors' code: H reuses d1's directions; biased)")
     p.add_argument("--num-tasks", type=int, default=d.num_tasks, dest="num_tasks",
                    help="first_order: tasks per meta-step")
     p.add_argument("--adaptation", default=d.adaptation, help="adaptation operator U(theta, T)")

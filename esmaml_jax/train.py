@@ -25,6 +25,7 @@ import envs
 from esmaml_jax import adaptation as adaptation_lib
 from esmaml_jax import estimators, memory, policies, shaping
 from esmaml_jax.algorithms import Algorithm, first_order, zero_order
+from esmaml_jax.algorithms.first_order import HESSIAN_SAMPLES
 from esmaml_jax.checkpoint import Checkpointer
 from esmaml_jax.objectives import regression_objective, rl_objective
 
@@ -54,6 +55,7 @@ class TrainConfig:
     hessian: bool = True  # first_order: FO-Hessian (True) or FO-NoHessian
     hessian_estimator: str = "mc"  # first_order: mc (Alg. 4) | antithetic
     hessian_queries: int | None = None  # first_order: directions for H (None: num_queries)
+    hessian_samples: str = "independent"  # first_order: independent (Alg. 5) | shared (ref. code)
     num_tasks: int = 50  # first_order: tasks per meta-step
     horizon: int | None = None  # None: the family's default
     num_steps: int = 400
@@ -82,9 +84,13 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if self.hessian_queries is not None and self.hessian_queries < self.num_queries:
-            raise ValueError(f"hessian_queries ({self.hessian_queries}) must be at least "
-                             f"num_queries ({self.num_queries})")
+        if self.hessian_samples not in HESSIAN_SAMPLES:
+            raise ValueError(f"unknown hessian_samples {self.hessian_samples!r}; known: "
+                             f"{', '.join(HESSIAN_SAMPLES)}")
+        if (self.hessian_samples == "shared" and self.hessian_queries is not None
+                and self.hessian_queries < self.num_queries):
+            raise ValueError(f"with shared samples hessian_queries ({self.hessian_queries}) must "
+                             f"be at least num_queries ({self.num_queries})")
         if self.env not in envs.names():
             raise ValueError(f"unknown env {self.env!r}; known envs: {', '.join(envs.names())}")
         if self.adaptation not in adaptation_lib.names():
@@ -195,6 +201,7 @@ def build(config: TrainConfig, mesh=None) -> tuple[envs.TaskFamily, Algorithm]:
                            sigma=config.inner_sigma, step_size=config.step_size,
                            hessian=config.hessian, hessian_estimator=config.hessian_estimator,
                            hessian_queries=config.hessian_queries,
+                           hessian_samples=config.hessian_samples,
                            optimizer=optax.sgd(config.learning_rate), shaping=config.shaping)
         return family, algo
     algo = zero_order(objective, make_adaptation(config),
@@ -360,7 +367,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
 
     evaluate = jax.jit(algo.evaluate, static_argnames=("num_tasks", "num_repeats"))
     hess = (f" ({config.hessian_estimator} Hessian, {config.hessian_queries or config.num_queries}"
-            f" queries)" if config.hessian else " (no Hessian)")
+            f" {config.hessian_samples} queries)" if config.hessian else " (no Hessian)")
     what = (f"first_order{hess} n={config.num_tasks}"
             if config.algorithm == "first_order" else f"adaptation={config.adaptation}")
     log(f"esmaml train: env={config.env} {what} policy={config.policy}"

@@ -75,6 +75,26 @@ def init_state(objective: Objective, adaptation: Adaptation, optimizer, key: Key
     )
 
 
+def outer_update(optimizer: optax.GradientTransformation, state: MetaState, grad: Array,
+                 objective_value: Array, ok: Array) -> tuple[Array, PyTree]:
+    """The outer update every algorithm shares: one optimizer step ASCENDING ``grad``.
+
+    optax minimises, so the optimizer gets ``-grad``; an optimizer that takes extra arguments
+    (``optax.GradientTransformationExtraArgs``, e.g. ``optax.contrib.reduce_on_plateau``) also
+    gets ``value=-objective_value`` (the step's meta-objective estimate as a loss). When ``ok`` is
+    False (no finite direction at all) nothing changes, not even the optimizer's moments.
+    Returns (params, opt_state).
+    """
+    if isinstance(optimizer, optax.GradientTransformationExtraArgs):
+        updates, opt_state = optimizer.update(-grad, state.opt_state, state.params,
+                                              value=-objective_value)
+    else:
+        updates, opt_state = optimizer.update(-grad, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+    return keep(params, state.params), keep(opt_state, state.opt_state)
+
+
 def sum_aux(*trees: PyTree) -> PyTree:
     """Sum additive statistics over every leading axis (all queries), across several trees."""
     total = None

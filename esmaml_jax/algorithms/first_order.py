@@ -1,14 +1,26 @@
 """First-order ES-MAML (A.1, Alg. 5): the "MAML of the smoothing".
 
-For each of n tasks: d1 = ESGRAD(f_T, theta, K, sigma) and H = ESHESS(f_T, theta, K, sigma) from
-the same K queries around theta; theta' = theta + alpha d1; d2 = ESGRAD(f_T, theta', K, sigma);
-then theta <- theta + beta/n sum_i (I + alpha H_i) d2_i (Eq. 9). ``hessian=False`` is
-FO-NoHessian (H = 0). (I + alpha H) d2 is computed from the samples without forming H (O(K D)).
+For each of n tasks (Alg. 5): d1 = ESGRAD(f_T, theta, K, sigma); H = ESHESS(f_T, theta, K_H, sigma)
+from its OWN directions, drawn independently of d1's; theta' = theta + alpha d1;
+d2 = ESGRAD(f_T, theta', K, sigma); then theta <- theta + beta/n sum_i (I + alpha H_i) d2_i (Eq. 9).
+``hessian=False`` is FO-NoHessian (H = 0). (I + alpha H) d2 is computed from the samples without
+forming H (O(K D)).
 
-Values are shaped per task (z-scored together with the centre, as the reference first-order code
-normalizes each task's rewards), so d1, H and d2 are in the same units as the zero-order
-algorithm's inner step. Query cost per task: 2 (K + 1), plus K when the Hessian uses antithetic
-samples. f(theta) and f(theta') are among these queries, so pre/post returns cost nothing extra.
+Why the samples must be independent: theta' (so d2) is a function of d1's directions. If H is
+built from the same directions, E[H d2] != E[H] E[d2]: the product picks up a correlation term
+that depends on the returns' absolute level (a constant added to every return changes the mean
+meta-gradient) and on z-scoring (measured: the step along the true gradient grows 4x at D = 162
+where it must shrink). With independent H the estimate of (I + alpha grad^2 f~) grad f~(theta')
+is unbiased whenever its parts are (tests/test_first_order.py checks both against autodiff).
+``hessian_samples="shared"`` keeps the authors' released code's form (d1 uses the first K of the
+Hessian's K_H directions) for comparison; it is biased.
+
+Values are shaped per query set (each z-scored together with its centre, as the reference
+first-order code normalizes each task's rewards), so d1, H and d2 are in the same units as the
+zero-order algorithm's inner step. Query cost per task: (K + 1) for d1, (K + 1) for d2, and for H
+K_H (MC) or 2 K_H + 1 (antithetic, with its own centre) when independent; with shared samples
+(K_H + 1) + (K + 1), plus K_H for antithetic. f(theta) and f(theta') are among these queries, so
+pre/post returns cost nothing extra.
 """
 
 from __future__ import annotations
@@ -27,25 +39,33 @@ from esmaml_jax.algorithms.base import Algorithm, MetaState
 from esmaml_jax.objectives import Objective
 
 HESSIAN_ESTIMATORS = ("mc", "antithetic")
+HESSIAN_SAMPLES = ("independent", "shared")
 
 
 def first_order(objective: Objective, *, num_tasks: int = 50, num_queries: int = 20,
                 sigma: float = 0.1, step_size: float = 0.05, hessian: bool = True,
                 hessian_estimator: str = "mc", hessian_queries: int | None = None,
+                hessian_samples: str = "independent",
                 optimizer: optax.GradientTransformation | None = None,
                 shaping: str = "zscore") -> Algorithm:
     """Build first-order ES-MAML (Alg. 5).
 
     Args:
       num_tasks: n tasks per meta-step.
-      num_queries: K directions for each ES gradient / Hessian.
+      num_queries: K directions for each ES gradient.
       sigma, step_size: the smoothing radius and alpha (traced, in ``state.hparams["adapt"]``).
       hessian: FO-Hessian (True) or FO-NoHessian (False).
-      hessian_estimator: "mc" (Alg. 4, shares d1's K queries) or "antithetic" (K more queries
-        at theta - sigma g, symmetric differences with the centre as control variate).
-      hessian_queries: directions at theta for the Hessian (default ``num_queries``). H's
-        noise grows like sqrt(D / hessian_queries) * alpha / sigma^2, so it needs more queries
-        than the gradient; d1 uses the first ``num_queries`` of them.
+      hessian_estimator: "mc" (Alg. 4) or "antithetic" (queries at theta +- sigma g, symmetric
+        differences with the centre f(theta) as control variate).
+      hessian_queries: K_H directions for the Hessian (default ``num_queries``). H's noise
+        grows like sqrt(D / K_H) * alpha / sigma^2, so it needs more queries than the gradient.
+      hessian_samples: "independent" (Alg. 5 as the paper states it: H has its own directions
+        and rollout key) or "shared" (the authors' released code: d1 reuses the first K of H's
+        directions and their values; biased, see the module docstring).
+      optimizer: optax transformation for the outer update (default SGD 0.01). One that takes
+        extra arguments (``optax.GradientTransformationExtraArgs``, e.g.
+        ``optax.contrib.reduce_on_plateau``) receives ``value=`` the negated mean
+        post-adaptation return of the step's tasks (a loss: optax minimises).
     """
     n = base.check_positive_int("num_tasks", num_tasks)
     k = base.check_positive_int("num_queries", num_queries)
@@ -53,57 +73,94 @@ def first_order(objective: Objective, *, num_tasks: int = 50, num_queries: int =
     if hessian_estimator not in HESSIAN_ESTIMATORS:
         raise ValueError(f"unknown Hessian estimator {hessian_estimator!r}; known: "
                          f"{', '.join(HESSIAN_ESTIMATORS)}")
+    if hessian_samples not in HESSIAN_SAMPLES:
+        raise ValueError(f"unknown hessian_samples {hessian_samples!r}; known: "
+                         f"{', '.join(HESSIAN_SAMPLES)}")
     shaper = shaping_lib.get(shaping)
     optimizer = optimizer or base.default_optimizer()
     # Test-time adaptation is the same one-step ES-gradient operator (Alg. 5, line 6).
     adaptation = es_gradient(num_queries=k, sigma=sigma, step_size=step_size, shaping=shaping)
     kh = k if hessian_queries is None else base.check_positive_int("hessian_queries",
                                                                     hessian_queries)
-    kh = kh if hessian else k
-    if kh < k:
-        raise ValueError(f"hessian_queries ({kh}) must be at least num_queries ({k})")
+    shared = hessian_samples == "shared"
+    if hessian and shared and kh < k:
+        raise ValueError(f"with shared samples hessian_queries ({kh}) must be at least "
+                         f"num_queries ({k}): d1 uses the first K of the Hessian's directions")
     antithetic_h = hessian and hessian_estimator == "antithetic"
-    queries = kh + 1 + k + 1 + (kh if antithetic_h else 0)
+    if not hessian:
+        queries = 2 * (k + 1)
+    elif shared:
+        queries = kh + 1 + k + 1 + (kh if antithetic_h else 0)
+    else:
+        queries = 2 * (k + 1) + (2 * kh + 1 if antithetic_h else kh)
 
     def init(key) -> MetaState:
         return base.init_state(objective, adaptation, optimizer, key, {})
+
+    def forward_fd(f, kk, theta, eps, sig):
+        """(d [D], values [n], centre [], valid [], aux) of one forward-FD gradient."""
+        values, aux = jax.vmap(lambda p: f(kk, p))(theta + sig * eps)
+        center, caux = f(kk, theta)
+        d, num_valid = estimators.estimate(values, eps, sig, "forward_fd", shaper, center)
+        ok = (num_valid == eps.shape[0]) & jnp.isfinite(center)
+        return d, values, center, ok, base.sum_aux((aux, 1), (caux, 0))
+
+    def hessian_vp(f, kk, theta, eps, sig, vector, plus=None, center=None):
+        """(H v [D], valid [], aux of the new queries) for the ES Hessian from the directions
+        ``eps``; values at theta + sigma eps and the centre are reused when given."""
+        aux = None
+        if plus is None:
+            plus, plus_aux = jax.vmap(lambda p: f(kk, p))(theta + sig * eps)
+            aux = base.sum_aux((plus_aux, 1))
+        if antithetic_h:
+            minus, maux = jax.vmap(lambda p: f(kk, p))(theta - sig * eps)
+            aux = base.sum_aux((aux, 0), (maux, 1))
+            if center is None:
+                center, caux = f(kk, theta)
+                aux = base.sum_aux((aux, 0), (caux, 0))
+            sh, val = shaper(jnp.concatenate([plus, minus, center[None]]))
+            m = eps.shape[0]
+            hv = estimators.hessian_vector_product(sh[:2 * m].reshape(2, m), eps, sig, vector,
+                                                   center=sh[2 * m])
+        else:
+            vals = plus if center is None else jnp.concatenate([plus, center[None]])
+            sh, val = shaper(vals)
+            hv = estimators.hessian_vector_product(sh[:eps.shape[0]], eps, sig, vector)
+        return hv, jnp.all(val), aux
 
     def per_task(state: MetaState, task, key):
         hp = state.hparams["adapt"]
         sig, alpha = hp["sigma"], hp["step_size"]
         f = lambda kk, p: objective.evaluate(kk, p, task, state.norm)
-        k1, k2, e1, e2 = jax.random.split(key, 4)
+        k1, k2, kh_key, e1, e2, eh = jax.random.split(key, 6)
         dim = state.params.shape[0]
         theta = state.params
-
-        def query(kk, points):
-            return jax.vmap(lambda p: f(kk, p))(points)
-
-        eps1 = jax.random.normal(e1, (kh, dim))
-        v_plus, aux1 = query(k1, theta + sig * eps1)
-        v0, aux0 = f(k1, theta)
-        shaped, valid = shaper(jnp.concatenate([v_plus, v0[None]]))
-        d1, _ = estimators.estimate(shaped[:k], eps1[:k], sig, "forward_fd",
-                                    center=shaped[kh])  # Alg. 5, line 4
+        if hessian and shared:  # the released code: d1 from the first K of H's directions
+            eps1 = jax.random.normal(e1, (kh, dim))
+            v_plus, aux1 = jax.vmap(lambda p: f(k1, p))(theta + sig * eps1)
+            v0, aux0 = f(k1, theta)
+            shaped, valid = shaper(jnp.concatenate([v_plus, v0[None]]))
+            d1, _ = estimators.estimate(shaped[:k], eps1[:k], sig, "forward_fd",
+                                        center=shaped[kh])
+            ok1 = jnp.all(valid)
+            aux_d1 = base.sum_aux((aux1, 1), (aux0, 0))
+        else:
+            eps1 = jax.random.normal(e1, (k, dim))
+            d1, _, v0, ok1, aux_d1 = forward_fd(f, k1, theta, eps1, sig)  # Alg. 5, line 4
         theta_adapted = theta + alpha * d1  # line 6
         eps2 = jax.random.normal(e2, (k, dim))
-        v2, aux2 = query(k2, theta_adapted + sig * eps2)
-        v2c, aux2c = f(k2, theta_adapted)
-        d2, _ = estimators.estimate(v2, eps2, sig, "forward_fd", shaper, v2c)  # line 7
-        aux = base.sum_aux((aux1, 1), (aux2, 1), (aux0, 0), (aux2c, 0))
-        ok = jnp.all(valid) & jnp.all(jnp.isfinite(v2)) & jnp.isfinite(v2c)
+        d2, _, v2c, ok2, aux_d2 = forward_fd(f, k2, theta_adapted, eps2, sig)  # line 7
+        aux = base.sum_aux((aux_d1, 0), (aux_d2, 0))
+        ok = ok1 & ok2
         if not hessian:
             return d2, ok, v0, v2c, aux
-        if antithetic_h:
-            v_minus, aux_m = query(k1, theta - sig * eps1)
-            aux = base.sum_aux((aux, 0), (aux_m, 1))
-            sh, val = shaper(jnp.concatenate([v_plus, v_minus, v0[None]]))
-            ok = ok & jnp.all(val)
-            hv = estimators.hessian_vector_product(sh[:2 * kh].reshape(2, kh), eps1, sig, d2,
-                                                   center=sh[2 * kh])
-        else:
-            hv = estimators.hessian_vector_product(shaped[:kh], eps1, sig, d2)
-        return d2 + alpha * hv, ok, v0, v2c, aux  # (I + alpha H) d2, line 9
+        if shared:
+            hv, ok_h, aux_h = hessian_vp(f, k1, theta, eps1, sig, d2, plus=v_plus, center=v0)
+        else:  # line 5: ESHESS with its own directions and rollout key
+            eps_h = jax.random.normal(eh, (kh, dim))
+            hv, ok_h, aux_h = hessian_vp(f, kh_key, theta, eps_h, sig, d2)
+        aux = base.sum_aux((aux, 0), (aux_h, 0))
+        return d2 + alpha * hv, ok & ok_h, v0, v2c, aux  # (I + alpha H) d2, line 9
 
     def step(state: MetaState, key) -> tuple[MetaState, dict]:
         k_task, k_run = jax.random.split(key)
@@ -112,13 +169,11 @@ def first_order(objective: Objective, *, num_tasks: int = 50, num_queries: int =
             tasks, jax.random.split(k_run, n))
         num_valid = jnp.sum(ok)
         grad = jnp.sum(jnp.where(ok[:, None], grads, 0.0), 0) / jnp.maximum(num_valid, 1)
-        updates, opt_state = optimizer.update(-grad, state.opt_state, state.params)
-        new_params = optax.apply_updates(state.params, updates)
         good = num_valid > 0
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(good, a, b), new, old)
+        new_params, opt_state = base.outer_update(optimizer, state, grad, base.finite_mean(post),
+                                                  good)
         norm, norm_skipped = base.update_norm(objective, state.norm, base.sum_aux((aux, 1)))
-        new_state = state.replace(params=keep(new_params, state.params),
-                                  opt_state=keep(opt_state, state.opt_state), norm=norm,
+        new_state = state.replace(params=new_params, opt_state=opt_state, norm=norm,
                                   step=state.step + 1)
         metrics = {
             "pre_return": base.finite_mean(pre),

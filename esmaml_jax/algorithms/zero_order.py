@@ -42,7 +42,10 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
       tasks_per_perturbation: T tasks each perturbed policy is adapted to and scored on (its
         value is the mean over them).
       sigma: outer smoothing radius (initial value; traced, in ``state.hparams["sigma"]``).
-      optimizer: optax transformation for the outer update (default: SGD 0.01, A.7.2).
+      optimizer: optax transformation for the outer update (default: SGD 0.01, A.7.2). One that
+        takes extra arguments (``optax.GradientTransformationExtraArgs``, e.g.
+        ``optax.contrib.reduce_on_plateau``) receives ``value=`` the negated mean
+        post-adaptation return of the step (a loss: optax minimises).
       estimator: outer ES estimator, "antithetic" (default), "forward_fd" or "vanilla".
       shaping: fitness shaping of the outer values ("zscore", "centered_rank", "none").
       sampler: outer direction sampler ("gaussian" or "orthogonal").
@@ -125,15 +128,14 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
             total_aux = base.sum_aux((total_aux, 0), (c_aux, 0))
         grad, num_valid = estimators.estimate(per_dir, eps, sig, estimator, shaper, center)
 
-        updates, opt_state = optimizer.update(-grad, state.opt_state, theta)  # maximise
-        new_params = optax.apply_updates(theta, updates)
         # A step in which every direction diverged changes nothing (not even optimizer moments).
         ok = num_valid > 0
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+        new_params, opt_state = base.outer_update(optimizer, state, grad,
+                                                  base.finite_mean(values), ok)
         norm, norm_skipped = base.update_norm(objective, state.norm, total_aux)
         new_state = state.replace(
-            params=keep(new_params, theta),
-            opt_state=keep(opt_state, state.opt_state),
+            params=new_params,
+            opt_state=opt_state,
             norm=norm,
             adapt_state=adaptation.update_state(state.adapt_state, infos),
             step=state.step + 1,
