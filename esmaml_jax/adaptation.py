@@ -178,43 +178,20 @@ def _lasso(z: Array, y: Array, lam: Array, iterations: int) -> Array:
     return g
 
 
-def _l1_regression(z: Array, y: Array, iterations: int) -> Array:
-    """argmin_g |Z g - y|_1 (LP decoding, robust to a fraction of arbitrarily corrupted y;
-    Choromanski et al., 2019c) by iteratively reweighted least squares.
-
-    Rows are rescaled to unit norm first, the IRLS weights 1/|r| are floored relative to the
-    median residual, and a ridge of 1e-6 of the weighted Gram's mean eigenvalue keeps the float32
-    solves well conditioned.
-    """
-    scale = jnp.maximum(jnp.linalg.norm(z, axis=1), 1e-12)
-    zs, ys = z / scale[:, None], y / scale
-    eye = jnp.eye(z.shape[1])
-
-    def body(g, _):
-        r = jnp.abs(zs @ g - ys)
-        w = 1.0 / jnp.maximum(r, 1e-4 * jnp.median(r) + 1e-12)
-        zw = zs * w[:, None]
-        a = zs.T @ zw
-        ridge = 1e-6 * jnp.trace(a) / z.shape[1] + 1e-12
-        return jnp.linalg.solve(a + ridge * eye, zw.T @ ys), None
-
-    g0 = jnp.linalg.lstsq(zs, ys)[0]
-    g, _ = jax.lax.scan(body, g0, None, length=iterations)
-    return g
-
-
 RBO_REGRESSIONS = ("ridge", "lasso", "l1")
 
 
 def rbo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
         regression: str = "ridge", regularization: float = 0.01, shaping: str = "zscore",
-        iterations: int = 50) -> Adaptation:
+        iterations: int = 300) -> Adaptation:
     """Regression-based gradient (RBO, A.3.2): f(theta + d) - f(theta) ~ grad . d, so the
     gradient is recovered by regularized regression from the K finite differences.
 
     ``regression``: "ridge" (L2 loss + L2 penalty, closed form), "lasso" (L2 loss + L1 penalty,
-    ISTA) or "l1" (L1 loss, robust to a fraction of arbitrarily corrupted queries; IRLS;
-    ``regularization`` is not used by it).
+    ISTA) or "l1" (L1 loss, no penalty: the LP decoding of the authors' code, robust to a
+    fraction of arbitrarily corrupted queries when K > D; ADMM, see
+    `estimators.l1_regression`; ``regularization`` is not used by it). ``iterations`` is the
+    ISTA / ADMM iteration count.
     U(theta, T) = theta + alpha * g_hat. Query cost: K + 1 (the pivot).
     """
     k = _check_count("num_queries (K)", num_queries)
@@ -232,7 +209,7 @@ def rbo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
             return _ridge(z, dy, lam)
         if regression == "lasso":
             return _lasso(z, dy, lam, iterations)
-        return _l1_regression(z, dy, iterations)
+        return estimators.l1_regression(z, dy, iterations)[0]
 
     def adapt(key, params, f, hparams, state):
         k_eps, k_eval = jax.random.split(key)

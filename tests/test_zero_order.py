@@ -181,3 +181,27 @@ def test_chunked_perturbation_axis_equals_unchunked():
     np.testing.assert_allclose(a.params, b.params, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(a.norm.mean, b.norm.mean, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ma["post_return"], mb["post_return"], rtol=1e-5)
+
+
+def test_outer_optimizer_with_extra_args_gets_the_objective_value():
+    # optax.contrib.reduce_on_plateau needs update(..., value=): it used to fail with
+    # "missing 1 required keyword-only argument: 'value'". It must now run, and see a loss
+    # (the negated post-adaptation return), so a plateau shrinks its scale.
+    fam = envs.make("four_corners", horizon=5)
+    obj = ej.rl_objective(fam, ej.policies.linear(2, 2))
+    opt = optax.chain(optax.sgd(0.01),
+                      optax.contrib.reduce_on_plateau(patience=1, factor=0.5, cooldown=0))
+    for algo in (ej.zero_order(obj, adaptation.es_gradient(num_queries=2), num_perturbations=2,
+                               optimizer=opt),
+                 ej.first_order(obj, num_tasks=2, num_queries=2, optimizer=opt)):
+        state = algo.init(jax.random.PRNGKey(0))
+        step = jax.jit(algo.step)
+        for i in range(6):
+            state, metrics = step(state, jax.random.PRNGKey(i))
+        plateau = state.opt_state[1]
+        assert bool(jnp.all(jnp.isfinite(state.params)))
+        # a real loss was seen: the best value is finite (the initial is +inf)
+        assert np.isfinite(float(plateau.best_value)), plateau
+        # four corners from the zero policy, horizon 5: the return is constant (-20) so the loss
+        # plateaus and the scale must have been cut
+        assert float(plateau.scale) < 1.0, plateau
