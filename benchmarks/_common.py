@@ -21,22 +21,27 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
 
 def train_seeds(algo, *, seeds: int, steps: int, eval_repeats: int):
     """Train ``seeds`` seeds of ``algo`` for ``steps`` meta-steps as one program (jax.vmap over
-    the meta-state; seed i uses key i of PRNGKey(0) for init, training and evaluation).
+    the meta-state). Seed i's key (key i of PRNGKey(0)) is split into three streams: init,
+    training and evaluation, so evaluation never reuses a key that training used. Evaluation
+    before and after training uses the same evaluation key (same test tasks and rollout keys:
+    a paired comparison).
 
     Returns (trained states, evaluation before, evaluation after, training wall time incl.
     compilation).
     """
     import jax
 
-    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
-    states = jax.vmap(algo.init)(keys)
+    keys = jax.vmap(lambda k: jax.random.split(k, 3))(jax.random.split(jax.random.PRNGKey(0),
+                                                                        seeds))
+    k_init, k_train, k_eval = keys[:, 0], keys[:, 1], keys[:, 2]
+    states = jax.vmap(algo.init)(k_init)
 
     def run(s, k):
         return jax.lax.scan(algo.step, s, jax.random.split(k, steps))[0]
 
     evaluate = jax.jit(jax.vmap(lambda s, k: algo.evaluate(s, k, num_repeats=eval_repeats)))
-    before = evaluate(states, keys)
+    before = evaluate(states, k_eval)
     t0 = time.perf_counter()
-    states = jax.block_until_ready(jax.jit(jax.vmap(run))(states, keys))
+    states = jax.block_until_ready(jax.jit(jax.vmap(run))(states, k_train))
     wall = time.perf_counter() - t0
-    return states, before, evaluate(states, keys), wall
+    return states, before, evaluate(states, k_eval), wall

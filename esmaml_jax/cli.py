@@ -178,6 +178,9 @@ def _cmd_train(args) -> int:
     return 130 if result.get("stopped") else 0
 
 
+EVAL_STREAM = 0x65766C  # "evl": the key stream of `esmaml eval`
+
+
 def _cmd_eval(args) -> int:
     import jax
     import numpy as np
@@ -186,7 +189,10 @@ def _cmd_eval(args) -> int:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     config, family, algo, state = train_lib.load_run(args.run_dir)
     evaluate = jax.jit(algo.evaluate, static_argnames=("num_tasks", "num_repeats"))
-    ev = evaluate(state, jax.random.PRNGKey(args.seed), num_tasks=args.tasks,
+    # A stream of its own: training splits PRNGKey(seed) into its init/train/eval/final keys, so
+    # folding in a tag keeps `esmaml eval --seed S` clear of every key the run used.
+    ev = evaluate(state, jax.random.fold_in(jax.random.PRNGKey(args.seed), EVAL_STREAM),
+                  num_tasks=args.tasks,
                   num_repeats=args.repeats)
     pre, post = np.asarray(ev["pre"]), np.asarray(ev["post"])
     print(f"{args.run_dir}: {config.env}, meta-step {int(state.step)}, {pre.shape[0]} test tasks "

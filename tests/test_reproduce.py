@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,3 +59,35 @@ def test_results_verdicts_follow_the_seed_rule():
         assert "|" not in claim + measured
         assert v in ("reproduces", "does not reproduce", "inconclusive (seeds overlap)")
         assert cmd.startswith("`")
+
+
+def test_train_seeds_evaluates_with_keys_training_never_used(monkeypatch):
+    # A stand-in algorithm that records every key it is given: evaluation (and the sub-keys
+    # base.evaluate derives from its key) must be disjoint from init and every training key.
+    import jax
+    import jax.numpy as jnp
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from _common import train_seeds
+
+    steps = 5
+    data = lambda k: jax.random.key_data(k).reshape(-1)
+
+    class Recorder:
+        def init(self, key):
+            return {"i": jnp.int32(0), "seen": jnp.zeros((steps + 1, 2), jnp.uint32).at[0].set(
+                data(key))}
+
+        def step(self, state, key):
+            i = state["i"] + 1
+            return {"i": i, "seen": state["seen"].at[i].set(data(key))}, {}
+
+        def evaluate(self, state, key, num_repeats=1):
+            return {"keys": jnp.stack([data(key), *map(data, jax.random.split(key))])}
+
+    states, before, after, _ = train_seeds(Recorder(), seeds=3, steps=steps, eval_repeats=1)
+    used = {tuple(map(int, k)) for k in np.asarray(states["seen"]).reshape(-1, 2)}
+    evals = {tuple(map(int, k)) for k in np.asarray(after["keys"]).reshape(-1, 2)}
+    assert len(used) == 3 * (steps + 1)
+    assert not used & evals
+    np.testing.assert_array_equal(before["keys"], after["keys"])  # paired before/after
