@@ -40,6 +40,11 @@ def _sum_leading(tree: PyTree) -> PyTree:
     return jax.tree.map(lambda x: jnp.sum(x, axis=0), tree)
 
 
+def _sum_axes(tree: PyTree, ndim: int) -> PyTree:
+    """Sum additive statistics over the ``ndim`` leading (query) axes."""
+    return jax.tree.map(lambda x: jnp.sum(x, axis=tuple(range(ndim))), tree)
+
+
 def _check_positive(name: str, value, allow_zero: bool = False) -> None:
     ok = value >= 0 if allow_zero else value > 0
     if not ok:
@@ -116,33 +121,54 @@ def _evaluate_batch(f: QueryFn, key: Key, points: Array) -> tuple[Array, PyTree]
     return values, _sum_leading(aux)
 
 
-def hill_climb(num_queries: int = 20, sigma: float = 0.1, population: int = 1) -> Adaptation:
+HILL_CLIMB_MODES = ("average", "batch")
+
+
+def hill_climb(num_queries: int = 20, sigma: float = 0.1, parallel_evaluations: int = 1,
+               mode: str = "average") -> Adaptation:
     """Hill climbing (Sec. 3.3.2): U(theta, T) ~ argmax of f_T near theta, monotone by design.
 
-    Evaluates the pivot theta, then K / population iterations (a ``lax.scan``) that perturb the
-    best point so far (``population`` candidates best + sigma g) and move to the best candidate
-    only if it is STRICTLY better (a NaN candidate never wins). So the returned policy never scores
-    below the pivot on the queries it saw. ``population=1`` is the reference's one-candidate-per-
-    iteration mode ("average"), ``population > 1`` its "batch" mode. Query cost: exactly K + 1
-    (K must be a multiple of the population).
+    The authors' HillClimbAdaptation, with its query accounting: the pivot theta, then K
+    iterations (a ``lax.scan``), each spending E = ``parallel_evaluations`` queries:
+
+    - ``mode="average"`` (the reference's default): one candidate best + sigma g, evaluated E
+      times (rollout keys of its own each) and scored by the mean; the pivot is scored the same
+      way. E > 1 averages out rollout noise in stochastic tasks.
+    - ``mode="batch"``: E candidates best + sigma g_j, the best of them competes (the pivot is
+      still scored by the mean of E evaluations, as in the reference).
+
+    A candidate replaces the best point only if STRICTLY better (a NaN never wins), so the
+    returned policy never scores below the pivot on the queries it saw. Query cost: E (K + 1).
     """
     k = _check_count("num_queries (K)", num_queries)
-    pop = _check_count("population", population)
+    e = _check_count("parallel_evaluations", parallel_evaluations)
     _check_positive("hill-climbing sigma", sigma)
-    if k % pop:
-        raise ValueError(f"num_queries ({k}) must be a multiple of the population ({pop}) so the "
-                         f"query budget is spent exactly")
-    iterations = k // pop
+    if mode not in HILL_CLIMB_MODES:
+        raise ValueError(f"unknown hill-climbing mode {mode!r}; known: "
+                         f"{', '.join(HILL_CLIMB_MODES)}")
+    average = mode == "average"
+
+    def score(f, key, points, repeat=average):
+        """Scores [C] of candidates [C, D] (mean over E keys when ``repeat``) and summed aux."""
+        if repeat:
+            keys = jax.random.split(key, e)
+            values, aux = jax.vmap(lambda kk: jax.vmap(lambda p: f(kk, p))(points))(keys)
+            return jnp.mean(values, axis=0), _sum_axes(aux, 2)
+        values, aux = jax.vmap(lambda p: f(key, p))(points)
+        return values, _sum_axes(aux, 1)
 
     def adapt(key, params, f, hparams, state):
         k_pivot, k_iter = jax.random.split(key)
-        pivot_value, aux0 = f(k_pivot, params)
+        pivot_value, aux0 = score(f, k_pivot, params[None], repeat=True)  # both modes
+        pivot_value = pivot_value[0]
+        num_candidates = 1 if average else e
 
         def iteration(carry, kk):
             best, best_value, aux = carry
             k_eps, k_eval = jax.random.split(kk)
-            cand = best + hparams["sigma"] * jax.random.normal(k_eps, (pop, params.shape[0]))
-            values, caux = _evaluate_batch(f, k_eval, cand)
+            cand = best + hparams["sigma"] * jax.random.normal(k_eps, (num_candidates,
+                                                                       params.shape[0]))
+            values, caux = score(f, k_eval, cand)
             i = jnp.argmax(jnp.where(jnp.isfinite(values), values, -jnp.inf))
             better = values[i] > best_value
             best = jnp.where(better, cand[i], best)
@@ -151,11 +177,11 @@ def hill_climb(num_queries: int = 20, sigma: float = 0.1, population: int = 1) -
 
         init_value = jnp.where(jnp.isfinite(pivot_value), pivot_value, -jnp.inf)
         (best, best_value, aux), accepted = jax.lax.scan(
-            iteration, (params, init_value, aux0), jax.random.split(k_iter, iterations))
+            iteration, (params, init_value, aux0), jax.random.split(k_iter, k))
         return best, {"pre_value": pivot_value, "aux": aux, "best_value": best_value,
                       "num_accepted": jnp.sum(accepted)}
 
-    return Adaptation("hill_climb", adapt, lambda: {"sigma": jnp.float32(sigma)}, k + 1)
+    return Adaptation("hill_climb", adapt, lambda: {"sigma": jnp.float32(sigma)}, e * (k + 1))
 
 
 def _ridge(z: Array, y: Array, lam: Array) -> Array:

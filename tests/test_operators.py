@@ -22,10 +22,11 @@ def bumpy(p):
     return -jnp.sum(p**2) + jnp.sum(jnp.sin(5.0 * p))
 
 
-@pytest.mark.parametrize("population", [1, 4])
-def test_hill_climb_is_monotone_and_spends_exactly_its_budget(population):
-    op = adaptation.hill_climb(num_queries=20, sigma=0.3, population=population)
-    assert op.num_queries == 21
+@pytest.mark.parametrize("mode,evals", [("average", 1), ("average", 3), ("batch", 4)])
+def test_hill_climb_is_monotone_and_spends_exactly_its_budget(mode, evals):
+    # The reference's accounting: K iterations of E evaluations each, plus E for the pivot.
+    op = adaptation.hill_climb(num_queries=20, sigma=0.3, parallel_evaluations=evals, mode=mode)
+    assert op.num_queries == evals * 21
 
     @jax.jit
     def run(key, theta):
@@ -36,10 +37,27 @@ def test_hill_climb_is_monotone_and_spends_exactly_its_budget(population):
     thetas = jax.random.normal(jax.random.PRNGKey(1), (200, D))
     after, before, info = jax.vmap(run)(keys, thetas)
     assert bool(jnp.all(after >= before))
-    assert bool(jnp.all(info["aux"]["queries"] == 21))
+    assert bool(jnp.all(info["aux"]["queries"] == evals * 21))
     assert bool(jnp.all(info["best_value"] >= info["pre_value"]))  # exact, on its own queries
     np.testing.assert_allclose(info["best_value"], after, rtol=1e-5, atol=1e-5)
     assert float(jnp.mean(after > before)) > 0.5  # and it usually improves
+
+
+def test_hill_climb_average_mode_averages_rollout_noise():
+    # f = -|p|^2 + noise(key): with E evaluations per candidate the score's noise falls like
+    # 1/sqrt(E), so the climb accepts fewer noise-driven moves and ends closer to the optimum.
+    def noisy(key, p):
+        return -jnp.sum(p**2) + 2.0 * jax.random.normal(key), {}
+
+    theta = jnp.full(D, 1.0)
+
+    def final_distance(evals):
+        op = adaptation.hill_climb(num_queries=30, sigma=0.2, parallel_evaluations=evals)
+        run = jax.vmap(lambda k: jnp.sum(op.adapt(k, theta, noisy, op.init_hparams(), ())[0]
+                                         ** 2))
+        return float(jnp.mean(run(jax.random.split(jax.random.PRNGKey(0), 400))))
+
+    assert final_distance(16) < 0.8 * final_distance(1), (final_distance(16), final_distance(1))
 
 
 def test_hill_climb_never_accepts_nan():
@@ -50,9 +68,11 @@ def test_hill_climb_never_accepts_nan():
     assert bool(jnp.isfinite(f(adapted))) and float(f(adapted)) >= float(f(theta))
 
 
-def test_hill_climb_budget_must_divide():
-    with pytest.raises(ValueError, match="multiple of the population"):
-        adaptation.hill_climb(num_queries=10, population=3)
+def test_hill_climb_rejects_bad_settings():
+    with pytest.raises(ValueError, match="mode"):
+        adaptation.hill_climb(mode="greedy")
+    with pytest.raises(ValueError, match="parallel_evaluations"):
+        adaptation.hill_climb(parallel_evaluations=0)
 
 
 def test_k_dpp_matches_enumeration_on_a_tiny_case():
@@ -209,7 +229,8 @@ OPERATORS = {
     "es_gradient_antithetic": lambda: adaptation.es_gradient(num_queries=4,
                                                              estimator="antithetic"),
     "hill_climb": lambda: adaptation.hill_climb(num_queries=4),
-    "hill_climb_batch": lambda: adaptation.hill_climb(num_queries=4, population=2),
+    "hill_climb_batch": lambda: adaptation.hill_climb(num_queries=4, parallel_evaluations=2,
+                                                      mode="batch"),
     "rbo": lambda: adaptation.rbo(num_queries=4),
     "rbo_lasso": lambda: adaptation.rbo(num_queries=4, regression="lasso", iterations=5),
     "asebo": lambda: adaptation.asebo(num_queries=4, warmup=1),
