@@ -56,7 +56,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--estimator", default=d.estimator, help="outer: antithetic|forward_fd|vanilla")
     p.add_argument("--inner-estimator", default=d.inner_estimator, dest="inner_estimator")
     p.add_argument("--inner-sampler", default=d.inner_sampler, dest="inner_sampler",
-                   help="directions of the es_gradient operator: gaussian|orthogonal|dpp")
+                   help="directions of the es_gradient operator: gaussian|orthogonal|dpp|dpp_reference")
     p.add_argument("--shaping", default=d.shaping, help="zscore | centered_rank | none")
     p.add_argument("--no-state-norm", action="store_false", dest="normalize_observations",
                    help="turn observation normalization off")

@@ -49,7 +49,7 @@ class TrainConfig:
     learning_rate: float = 0.01  # beta, plain SGD
     estimator: str = "antithetic"
     inner_estimator: str = "forward_fd"
-    inner_sampler: str = "gaussian"  # gaussian | orthogonal | dpp
+    inner_sampler: str = "gaussian"  # gaussian | orthogonal | dpp | dpp_reference
     shaping: str = "zscore"
     normalize_observations: bool = True
     hessian: bool = True  # first_order: FO-Hessian (True) or FO-NoHessian

@@ -101,7 +101,7 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
         k_eps, k_task, k_adapt, k_eval, k_center = jax.random.split(key, 5)
         theta, sig = state.params, state.hparams["sigma"]
         dim = theta.shape[0]
-        eps = sample(k_eps, num_p, dim)  # Alg. 3, line 2
+        eps = sample(k_eps, num_p, dim, sig)  # Alg. 3, line 2
         points = estimators.perturbed_points(theta, eps, sig, estimator)
         points = points.reshape(num_signs, num_p, dim).swapaxes(0, 1)  # [P, S, D]
         tasks = jax.tree.map(lambda x: x.reshape(num_p, num_t, *x.shape[1:]),
