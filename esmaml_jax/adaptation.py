@@ -264,9 +264,10 @@ class AseboState(NamedTuple):
     last_grad: Array
 
 
-def _active_subspace(history: Array, count: Array, explained: float) -> Array:
-    """Projector [D, D] onto the top principal directions of the filled history rows that
-    explain ``explained`` of its energy (a mask over components keeps shapes fixed)."""
+def _active_subspace(history: Array, count: Array, explained: float) -> tuple[Array, Array]:
+    """Orthonormal basis [D, H] (masked: unused columns zero) of the top principal directions of
+    the filled history rows (uncentered: the gradients' second moment) that explain
+    ``explained`` of their energy, and its rank r [] (fixed shapes for jit)."""
     rows = jnp.arange(history.shape[0]) < count
     g = jnp.where(rows[:, None], history, 0.0)
     lam, v = jnp.linalg.eigh(g @ g.T)  # ascending, [H]
@@ -275,55 +276,85 @@ def _active_subspace(history: Array, count: Array, explained: float) -> Array:
     cum = jnp.cumsum(lam) / jnp.maximum(jnp.sum(lam), 1e-30)
     keep = (jnp.concatenate([jnp.zeros(1), cum[:-1]]) < explained) & (lam > 1e-12 * lam[0])
     u = (g.T @ v) / jnp.sqrt(jnp.maximum(lam, 1e-30))  # [D, H] orthonormal where kept
-    u = u * keep
-    return u @ u.T
+    return u * keep, jnp.sum(keep)
+
+
+ASEBO_FORMS = ("published", "projection")
 
 
 def asebo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
           history: int = 32, explained_variance: float = 0.95, min_mix: float = 0.05,
-          warmup: int = 4, per_step: int = 4, shaping: str = "zscore") -> Adaptation:
-    """Active-subspace ES (ASEBO, A.3.1) as an adaptation operator.
+          warmup: int = 4, per_step: int = 4, shaping: str = "zscore", form: str = "published",
+          adaptive_samples: bool = True, min_samples: int = 2) -> Adaptation:
+    """Active-subspace ES (ASEBO, Choromanski et al., 2019; A.3.1) as an adaptation operator.
 
-    Directions come from N(0, sigma^2 C) with C = P + a (I - P): P projects onto the principal
-    directions of recent gradient estimates (PCA of the history), a in [min_mix, 1] is the
-    isotropic share, set adaptively as the fraction of the last estimate's energy outside the
-    subspace. A gradient inside the subspace is estimated without bias and with the variance of
-    an r-dimensional problem; the outside part is shrunk by a. Forward-FD: K + 1 queries.
-    The history is operator state carried across meta-steps: after each meta-step
-    ``update_state`` appends ``per_step`` of the step's inner gradient estimates. Until
-    ``warmup`` entries exist, sampling is isotropic.
+    U (rank r) spans the principal directions of recent gradient estimates that explain
+    ``explained_variance`` of their energy; a in [min_mix, 1] is the isotropic share.
+
+    - ``form="published"``: directions ~ N(0, C), C = a I + (1 - a) (D / r) U U^T (ASEBO's
+      (a/D) I + ((1 - a)/r) U U^T, scaled by D so that a = 1 is the isotropic ES of
+      `es_gradient` at the same sigma); a = |g_perp| / |g_U| from the last estimate's split
+      (clipped); with ``adaptive_samples`` the estimate uses only the first
+      max(r, min_samples) of the K directions (ASEBO's samples-follow-the-rank rule). The
+      forward-FD estimate is then C grad f (the published preconditioned direction).
+    - ``form="projection"``: our earlier variant, C = P + a (I - P) with P = U U^T and
+      a = |g_perp|^2 / |g|^2; the subspace part of the gradient is estimated without bias and
+      the rest shrunk by a; always all K directions.
+
+    Forward-FD, shaped values; K + 1 queries per call either way (static shapes: the fused
+    program evaluates all K, ``info["num_used"]`` says how many the estimate used). The history
+    is operator state carried across meta-steps: after each meta-step ``update_state`` appends
+    ``per_step`` of the step's inner gradient estimates. Until ``warmup`` entries exist,
+    sampling is isotropic with all K directions.
     """
     k = _check_count("num_queries (K)", num_queries)
     _check_positive("asebo sigma", sigma)
     hist = _check_count("history", history)
     per_step = min(_check_count("per_step", per_step), hist)
+    min_samples = _check_count("min_samples", min_samples)
     if not 0 < explained_variance <= 1 or not 0 < min_mix <= 1:
         raise ValueError("explained_variance and min_mix must be in (0, 1]")
+    if form not in ASEBO_FORMS:
+        raise ValueError(f"unknown ASEBO form {form!r}; known: {', '.join(ASEBO_FORMS)}")
     shaper = shaping_lib.get(shaping)
+    published = form == "published"
 
     def init_state(num_params):
         return AseboState(jnp.zeros((hist, num_params)), jnp.zeros((), jnp.int32),
                           jnp.zeros(num_params))
 
-    def mixing(state):
-        proj = _active_subspace(state.history, state.count, explained_variance)
+    def directions(key, state, dim):
+        """(eps [K, D], number of directions the estimate uses [])."""
+        basis, rank = _active_subspace(state.history, state.count, explained_variance)
         g = state.last_grad
-        outside = jnp.sum((g - proj @ g) ** 2) / jnp.maximum(jnp.sum(g**2), 1e-30)
-        mix = jnp.clip(outside, min_mix, 1.0)
+        inside = basis @ (basis.T @ g)
         warm = state.count >= warmup
-        eye = jnp.eye(g.shape[0])
-        return jnp.where(warm, proj, 0.0 * eye), jnp.where(warm, mix, 1.0)
+        k_iso, k_sub = jax.random.split(key)
+        z = jax.random.normal(k_iso, (k, dim))
+        r = jnp.maximum(rank, 1).astype(jnp.float32)
+        if published:
+            ratio = jnp.linalg.norm(g - inside) / jnp.maximum(jnp.linalg.norm(inside), 1e-30)
+            mix = jnp.where(warm, jnp.clip(ratio, min_mix, 1.0), 1.0)
+            w = jax.random.normal(k_sub, (k, basis.shape[1]))
+            eps = jnp.sqrt(mix) * z + jnp.sqrt((1.0 - mix) * dim / r) * (w @ basis.T)
+            used = jnp.where(warm & adaptive_samples,
+                             jnp.clip(jnp.maximum(rank, min_samples), 1, k), k)
+            return eps, used
+        outside = jnp.sum((g - inside) ** 2) / jnp.maximum(jnp.sum(g**2), 1e-30)
+        mix = jnp.where(warm, jnp.clip(outside, min_mix, 1.0), 1.0)
+        zp = (z @ basis) @ basis.T * warm
+        return zp + jnp.sqrt(mix) * (z - zp), jnp.int32(k)
 
     def adapt(key, params, f, hparams, state):
         k_eps, k_eval = jax.random.split(key)
-        proj, mix = mixing(state)
-        z = jax.random.normal(k_eps, (k, params.shape[0]))
-        eps = z @ proj + jnp.sqrt(mix) * (z - z @ proj)  # ~ N(0, C), proj symmetric
+        eps, used = directions(k_eps, state, params.shape[0])
         values, aux = _evaluate_batch(f, k_eval, params + hparams["sigma"] * eps)
+        values = jnp.where(jnp.arange(k) < used, values, jnp.nan)  # unused: dropped
         center, caux = f(k_eval, params)
         grad, _ = estimators.estimate(values, eps, hparams["sigma"], "forward_fd", shaper, center)
         return params + hparams["step_size"] * grad, {
-            "pre_value": center, "aux": jax.tree.map(jnp.add, aux, caux), "grad": grad}
+            "pre_value": center, "aux": jax.tree.map(jnp.add, aux, caux), "grad": grad,
+            "num_used": used}
 
     def update_state(state: AseboState, infos) -> AseboState:
         grads = infos["grad"].reshape(-1, state.history.shape[1])[:per_step]

@@ -39,6 +39,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="first_order: tasks per meta-step")
     p.add_argument("--adaptation", default=d.adaptation, help="adaptation operator U(theta, T)")
     p.add_argument("--policy", default=d.policy, help="linear | mlp")
+    p.add_argument("--policy-init", default=d.policy_init, dest="policy_init",
+                   help="zero_output (output layer 0: the policy starts standing still) | "
+                        "reference (the authors' code: ReLU hidden, N(0, 2/obs) weights)")
     p.add_argument("--hidden", default=",".join(map(str, d.hidden_sizes)),
                    help="hidden sizes of the mlp policy, comma-separated")
     p.add_argument("-K", "--queries", type=int, default=d.num_queries, dest="num_queries",

@@ -57,19 +57,37 @@ def from_apply(apply_fn: Callable[[PyTree, Array], Array], example_params: PyTre
 
 
 class _MLP(nn.Module):
-    """tanh MLP with a tanh output; the output layer starts at zero, so the initial meta-policy
-    acts 0 everywhere (as the reference's zero-initialised linear policy does)."""
+    """MLP with a tanh output. ``init="zero_output"``: tanh hidden units, flax's default
+    initialisation, output layer at zero (the initial meta-policy acts 0 everywhere).
+    ``init="reference"``: the authors' DeterministicNumpyPolicy: ReLU hidden units, every weight
+    N(0, 2 / observation_size) (their code computes the He scale from the FIRST layer's fan-in
+    and reuses it for every layer), biases zero."""
 
     hidden_sizes: Sequence[int]
     action_size: int
+    init_scheme: str = "zero_output"  # (a field named ``init`` would shadow Module.init)
 
     @nn.compact
     def __call__(self, obs):
         x = obs
+        if self.init_scheme == "reference":
+            w_init = nn.initializers.normal(stddev=(2.0 / obs.shape[-1]) ** 0.5)
+            for width in self.hidden_sizes:
+                x = nn.relu(nn.Dense(width, kernel_init=w_init)(x))
+            return jnp.tanh(nn.Dense(self.action_size, kernel_init=w_init)(x))
         for width in self.hidden_sizes:
             x = jnp.tanh(nn.Dense(width)(x))
         out = nn.Dense(self.action_size, kernel_init=nn.initializers.zeros)(x)
         return jnp.tanh(out)
+
+
+POLICY_INITS = ("zero_output", "reference")
+
+
+def _check_init(init: str) -> str:
+    if init not in POLICY_INITS:
+        raise ValueError(f"unknown policy init {init!r}; known: {', '.join(POLICY_INITS)}")
+    return init
 
 
 class _Regressor(nn.Module):
@@ -91,23 +109,29 @@ def regressor(input_size: int = 1, output_size: int = 1,
     return from_flax(_Regressor(tuple(int(h) for h in hidden_sizes), output_size), input_size)
 
 
-def linear(observation_size: int, action_size: int) -> Policy:
-    """tanh(W s + b), the authors' released default; D = (O + 1) A."""
-    return from_flax(_MLP((), action_size), observation_size)
+def linear(observation_size: int, action_size: int, init: str = "zero_output") -> Policy:
+    """tanh(W s + b), the authors' released default; D = (O + 1) A. ``init``: "zero_output"
+    (W = 0, b = 0: the meta-policy starts by standing still) or "reference" (the authors' code:
+    W ~ N(0, 2 / O), b = 0)."""
+    return from_flax(_MLP((), action_size, _check_init(init)), observation_size)
 
 
-def mlp(observation_size: int, action_size: int, hidden_sizes: Sequence[int] = (32,)) -> Policy:
-    """tanh MLP; the paper's table uses one hidden layer of width 32."""
+def mlp(observation_size: int, action_size: int, hidden_sizes: Sequence[int] = (32,),
+        init: str = "zero_output") -> Policy:
+    """MLP with a tanh output; the paper's table uses one hidden layer of width 32. ``init``:
+    "zero_output" (tanh hidden units, output layer zero) or "reference" (the authors' code:
+    ReLU hidden units, N(0, 2 / O) weights, zero biases)."""
     if not hidden_sizes or any(int(h) < 1 for h in hidden_sizes):
         raise ValueError(f"hidden sizes must be positive integers, got {tuple(hidden_sizes)}")
-    return from_flax(_MLP(tuple(int(h) for h in hidden_sizes), action_size), observation_size)
+    return from_flax(_MLP(tuple(int(h) for h in hidden_sizes), action_size, _check_init(init)),
+                     observation_size)
 
 
 def make(name: str, observation_size: int, action_size: int,
-         hidden_sizes: Sequence[int] = (32,)) -> Policy:
-    """``name`` in {"linear", "mlp"}."""
+         hidden_sizes: Sequence[int] = (32,), init: str = "zero_output") -> Policy:
+    """``name`` in {"linear", "mlp"}; ``init`` in POLICY_INITS."""
     if name == "linear":
-        return linear(observation_size, action_size)
+        return linear(observation_size, action_size, init)
     if name == "mlp":
-        return mlp(observation_size, action_size, hidden_sizes)
+        return mlp(observation_size, action_size, hidden_sizes, init)
     raise ValueError(f"unknown policy {name!r}; known policies: linear, mlp")

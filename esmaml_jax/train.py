@@ -40,6 +40,7 @@ class TrainConfig:
     adaptation: str = "es_gradient"
     policy: str = "mlp"
     hidden_sizes: tuple[int, ...] = (32,)
+    policy_init: str = "zero_output"  # zero_output | reference (the authors' code)
     num_queries: int = 20  # K
     num_perturbations: int = 150  # P (antithetic: 2P evaluations)
     tasks_per_perturbation: int = 1
@@ -107,6 +108,9 @@ class TrainConfig:
         for name in ("estimator", "inner_estimator"):
             estimators.check_estimator(getattr(self, name))
         estimators.get_sampler(self.inner_sampler)
+        if self.policy_init not in policies.POLICY_INITS:
+            raise ValueError(f"unknown policy_init {self.policy_init!r}; known: "
+                             f"{', '.join(policies.POLICY_INITS)}")
         shaping.get(self.shaping)
 
     def to_json(self) -> dict:
@@ -193,7 +197,7 @@ def build(config: TrainConfig, mesh=None) -> tuple[envs.TaskFamily, Algorithm]:
         objective = regression_objective(family, model, num_shots=config.num_queries)
     else:
         policy = policies.make(config.policy, family.observation_size, family.action_size,
-                               config.hidden_sizes)
+                               config.hidden_sizes, config.policy_init)
         objective = rl_objective(family, policy, horizon=config.horizon,
                                  normalize_observations=config.normalize_observations)
     if config.algorithm == "first_order":

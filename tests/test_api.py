@@ -106,3 +106,23 @@ def test_public_functions_have_docstrings():
                         and not (f.__doc__ or "").strip()):
                     missing.append(f"{name}.{sub}")
     assert not missing, missing
+
+
+def test_reference_policy_init_matches_the_authors_policy():
+    # DeterministicNumpyPolicy: ReLU hidden, tanh output, all weights N(0, 2 / O), zero biases.
+    obs_size, act_size = 4, 2
+    policy = ej.policies.mlp(obs_size, act_size, (64,), init="reference")
+    params = policy.init(jax.random.PRNGKey(0))
+    tree = policy.unravel(params)["params"]
+    for layer in ("Dense_0", "Dense_1"):
+        w, b = np.asarray(tree[layer]["kernel"]), np.asarray(tree[layer]["bias"])
+        assert np.all(b == 0)
+        np.testing.assert_allclose(w.std(), np.sqrt(2.0 / obs_size), rtol=0.1)
+    obs = jnp.array([0.5, -1.0, 2.0, 0.1])
+    w0, w1 = tree["Dense_0"]["kernel"], tree["Dense_1"]["kernel"]
+    np.testing.assert_allclose(policy.apply(params, obs),
+                               jnp.tanh(jnp.maximum(obs @ w0, 0.0) @ w1), rtol=1e-5)
+    zero = ej.policies.linear(obs_size, act_size)
+    assert float(jnp.abs(zero.apply(zero.init(jax.random.PRNGKey(0)), obs)).max()) == 0.0
+    with pytest.raises(ValueError, match="policy init"):
+        ej.policies.linear(obs_size, act_size, init="xavier")
