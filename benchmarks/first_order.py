@@ -1,6 +1,6 @@
 """FO-Hessian vs FO-NoHessian vs zero-order ES-MAML on four_corners at the same rollout budget
 (A.1.2), with the paper's linear policy and with an MLP(32). Seeds run as one program
-(jax.vmap). Writes benchmarks/results/first_order.csv. About 4 minutes here.
+(jax.vmap). Writes benchmarks/results/first_order.csv. About 5 minutes here.
 
     python benchmarks/first_order.py [--rollouts 600000] [--seeds 4]
 
@@ -31,6 +31,9 @@ def variants():
             obj, num_tasks=50, hessian=False, optimizer=optax.sgd(lr))
         out[f"{pname}: FO-Hessian MC, K_H=20 (n=50, SGD {lr})"] = ej.first_order(
             obj, num_tasks=50, hessian=True, optimizer=optax.sgd(lr))
+        out[f"{pname}: FO-Hessian MC, K_H=20, shared samples (released code; n=50, SGD {lr})"] = (
+            ej.first_order(obj, num_tasks=50, hessian=True, hessian_samples="shared",
+                           optimizer=optax.sgd(lr)))
         # The Hessian's noise ~ sqrt(D / K_H) alpha / sigma^2: more directions, lower step size.
         out[f"{pname}: FO-Hessian antithetic, K_H=150 (n=50, SGD 0.01)"] = ej.first_order(
             obj, num_tasks=50, hessian=True, hessian_estimator="antithetic",

@@ -35,11 +35,14 @@ def operators(k: int) -> dict:
     return {
         "es_gradient (MC)": adaptation.es_gradient(num_queries=k),
         "dpp_es": adaptation.dpp_es(num_queries=k),
+        "dpp_es reference lengths": adaptation.dpp_es(num_queries=k, radial="selected"),
         "hill_climb": adaptation.hill_climb(num_queries=k),
         "hill_climb batch E=5": adaptation.hill_climb(num_queries=k, parallel_evaluations=5,
                                                       mode="batch"),
         "rbo ridge (alpha 0.4)": adaptation.rbo(num_queries=k, step_size=0.4),
-        "asebo": adaptation.asebo(num_queries=k),
+        "rbo l1 (alpha 0.4)": adaptation.rbo(num_queries=k, step_size=0.4, regression="l1"),
+        "asebo (published)": adaptation.asebo(num_queries=k),
+        "asebo (projection)": adaptation.asebo(num_queries=k, form="projection"),
     }
 
 
