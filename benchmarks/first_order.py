@@ -2,7 +2,7 @@
 (A.1.2), with the paper's linear policy and with an MLP(32). Seeds run as one program
 (jax.vmap). Writes benchmarks/results/first_order.csv. About 5 minutes here.
 
-    python benchmarks/first_order.py [--rollouts 600000] [--seeds 4]
+    python -m benchmarks.first_order [--rollouts 600000] [--seeds 4]
 
 Full scale for an accelerator (the paper's Fig. A1 ran much longer): --rollouts 20000000.
 """
@@ -13,10 +13,10 @@ import argparse
 
 import numpy as np
 import optax
-from _common import RESULTS, train_seeds, write_csv
 
 import envs
 import esmaml_jax as ej
+from benchmarks._common import RESULTS, train_seeds, write_csv
 
 
 def variants():

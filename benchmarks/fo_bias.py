@@ -11,7 +11,7 @@ sigma 0.1, alpha 0.05, 2 tasks, 20000 keys per row. Two measurements per samplin
 
 Writes benchmarks/results/fo_bias.csv. About a minute here.
 
-    python benchmarks/fo_bias.py
+    python -m benchmarks.fo_bias
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import RESULTS, write_csv
 
 import esmaml_jax as ej
+from benchmarks._common import RESULTS, write_csv
 
 ALPHA, SIGMA, KEYS = 0.05, 0.1, 20000
 

@@ -1,13 +1,12 @@
 """Regenerate the README's result tables from benchmarks/results/* (never typed by hand).
 
-    python benchmarks/make_tables.py
+    python -m benchmarks.make_tables
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +23,7 @@ def operators_table() -> str:
     lines = [f"four_corners, MLP(32), P = {r0['perturbations']} antithetic, {r0['steps']} "
              f"meta-steps, {r0['seeds']} seeds (mean +- std over seeds of the post-adaptation "
              f"test return; the untrained meta-policy scores -400 before and about -330 after "
-             f"adaptation). Made by `python benchmarks/operators.py`.", "",
+             f"adaptation). Made by `python -m benchmarks.operators`.", "",
              "| operator | K | queries per adaptation | post-adaptation return | "
              "meta-steps/s (2 seeds) |", "|---|---|---|---|---|"]
     for r in rows:
@@ -41,7 +40,7 @@ def throughput_table() -> str:
              f"{c['num_queries']}, H = {c['horizon']}: {r['rollouts_per_step']:,} rollouts = "
              f"{r['env_steps_per_step']:,} env steps per meta-step. Median of {c['repeats']} "
              f"after warm-up, on {', '.join(r['devices'])}. Made by "
-             f"`python benchmarks/throughput.py`.", "",
+             f"`python -m benchmarks.throughput`.", "",
              "| | env steps/s | meta-steps/s | compile (s) |", "|---|---|---|---|",
              f"| bare vmapped rollouts (limit) | {r['limit_env_steps_per_s']:,.0f} | | "
              f"{r['limit_compile_s']} |",
@@ -75,7 +74,7 @@ def sine_table() -> str:
     lines = ["Mean squared error on 100 test tasks (true curve on 100 points) after 0, 1 and 10 "
              "gradient steps (alpha 0.01) on K points; mean +- std over seeds. Published "
              "one-step MSE for gradient MAML: about 1.13 (K=5), 0.85 (K=10), 0.71 (K=20). "
-             "Made by `python benchmarks/sine.py`.", "",
+             "Made by `python -m benchmarks.sine`.", "",
              "| method | K | meta-steps | MSE, 0 steps | 1 step | 10 steps | wall (s) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -90,7 +89,7 @@ def first_order_table() -> str:
     lines = ["four_corners, the paper's linear policy (D = 6) and an MLP(32) (D = 162), about "
              "600k rollouts each, post-adaptation test return, mean +- std over seeds "
              "(untrained: before column). K_H: directions for the Hessian. Made by "
-             "`python benchmarks/first_order.py`.", "",
+             "`python -m benchmarks.first_order`.", "",
              "| variant | meta-steps | rollouts | before | post-adaptation return | per seed |",
              "|---|---|---|---|---|---|"]
     for r in rows:
@@ -102,15 +101,14 @@ def first_order_table() -> str:
 
 
 def reproduction_table() -> str:
-    sys.path.insert(0, str(ROOT / "benchmarks" / "reproduce"))
-    import results
+    from benchmarks.reproduce import results
 
     rows = results.claims()
     ok = sum(v == "reproduces" for _, _, v, _ in rows)
     lines = [f"{ok} of {len(rows)} checked claims reproduce at CPU scale; the measured numbers, "
              f"the rule behind each verdict and each script's runtime are in "
              f"[benchmarks/RESULTS.md](benchmarks/RESULTS.md) "
-             f"(`python benchmarks/reproduce/results.py`).", "",
+             f"(`python -m benchmarks.reproduce.results`).", "",
              "| paper claim | verdict | made by |", "|---|---|---|"]
     lines += [f"| {claim} | {v} | {cmd} |" for claim, _, v, cmd in rows]
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 Same budget for every operator (P perturbations, meta-steps, seeds); seeds run as one program
 (``jax.vmap`` over the algorithm state). Writes benchmarks/results/operators.csv.
 
-    python benchmarks/operators.py [--steps 200] [--seeds 2] [--perturbations 50]
+    python -m benchmarks.operators [--steps 200] [--seeds 2] [--perturbations 50]
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import time
 import jax
 import numpy as np
 import optax
-from _common import RESULTS, write_csv
 
 import envs
 import esmaml_jax as ej
+from benchmarks._common import RESULTS, write_csv
 from esmaml_jax import adaptation
 
 

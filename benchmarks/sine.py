@@ -5,7 +5,7 @@ Every method trains the same 1-40-40-1 ReLU regressor; seeds run as one program 
 Evaluation: 100 fixed test tasks, K support points each, then the MSE against the true curve on
 100 evenly spaced x in [-5, 5]. Writes benchmarks/results/sine.csv.
 
-    python benchmarks/sine.py [--maml-steps 5000] [--es-steps 5000] [--seeds 2]
+    python -m benchmarks.sine [--maml-steps 5000] [--es-steps 5000] [--seeds 2]
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import RESULTS, write_csv
 
 import envs
 import esmaml_jax as ej
+from benchmarks._common import RESULTS, write_csv
 from envs import sine as sine_lib
 from esmaml_jax.objectives import regression_objective
 

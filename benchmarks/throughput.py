@@ -1,9 +1,9 @@
 """Throughput of the fused ES-MAML meta-step vs the bare-rollout limit and an unfused loop, plus
 a scaling study (time and memory against P, T, K and H) on four_corners.
 
-    python benchmarks/throughput.py            # paper scale: P = 150 antithetic, K = 20, H = 100
-    python benchmarks/throughput.py --tiny     # seconds; what the test suite runs
-    python benchmarks/throughput.py --brax-scaling   # P scaling on halfcheetah (minutes)
+    python -m benchmarks.throughput            # paper scale: P = 150 antithetic, K = 20, H = 100
+    python -m benchmarks.throughput --tiny     # seconds; what the test suite runs
+    python -m benchmarks.throughput --brax-scaling   # P scaling on halfcheetah (minutes)
 
 Writes benchmarks/results/throughput.json, scaling.json and throughput.png (or to --out-dir).
 """
@@ -15,8 +15,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from _common import RESULTS
-
+from benchmarks._common import RESULTS
 from esmaml_jax import bench
 
 SCALING = {

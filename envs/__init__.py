@@ -5,15 +5,16 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from typing import Any
 
 from envs import sine as sine  # the module (its factory is envs.sine.sine)
-from envs.base import State, Task, TaskEnv, TaskFamily, num_tasks
+from envs.base import Recommended, State, Task, TaskEnv, TaskFamily, num_tasks
 from envs.navigation import four_corners, navigation_2d, six_circles
 
 _REGISTRY: dict[str, Callable[..., TaskFamily]] = {}
 
 
-def register(name: str, factory: Callable[..., TaskFamily]) -> None:
+def register(name: str, factory: Callable[..., Any]) -> None:
     """Make ``factory(**overrides) -> TaskFamily`` available as ``envs.make(name)``."""
     _REGISTRY[name] = factory
 
@@ -21,6 +22,13 @@ def register(name: str, factory: Callable[..., TaskFamily]) -> None:
 def names() -> list[str]:
     """All registered task-family names, sorted."""
     return sorted(_REGISTRY)
+
+
+def factory(name: str) -> Callable[..., TaskFamily]:
+    """The factory registered as ``name`` (its keyword arguments are the family's settings)."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown env {name!r}; known envs: {', '.join(names())}")
+    return _REGISTRY[name]
 
 
 def make(name: str, **overrides):
@@ -67,4 +75,5 @@ def _biased_cartpole(horizon: int = 500):
 
 register("biased_cartpole", _biased_cartpole)
 
-__all__ = ["State", "Task", "TaskEnv", "TaskFamily", "make", "names", "num_tasks", "register"]
+__all__ = ["Recommended", "State", "Task", "TaskEnv", "TaskFamily", "factory", "make", "names",
+           "num_tasks", "register"]

@@ -11,7 +11,7 @@ import abc
 import contextlib
 import dataclasses
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -62,6 +62,27 @@ def num_tasks(tasks: Task) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
+class Recommended:
+    """Settings a task family suggests, as plain data in its own terms (every field optional;
+    None: no suggestion). The app (`esmaml_jax.app.build`) applies each to the setting it
+    describes when the user has not set that one, and says so."""
+
+    horizon: int | None = None  # episode length
+    policy: str | None = None  # "linear", "mlp" or "regressor"
+    hidden_sizes: tuple[int, ...] | None = None
+    operator: str | None = None  # adaptation operator name
+    inner_step_size: float | None = None  # the adaptation step alpha
+    num_queries: int | None = None  # K
+    num_shots: int | None = None  # supervised: data points per query
+    num_perturbations: int | None = None  # P
+    tasks_per_perturbation: int | None = None
+    normalize_observations: bool | None = None
+    meta_steps: int | None = None
+    steps_per_log: int | None = None
+    eval_repeats: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class TaskFamily:
     """A distribution over tasks and the environment that runs them.
 
@@ -72,7 +93,7 @@ class TaskFamily:
       train_tasks: optional fixed finite training set (leading axis N); ``None`` means tasks are
         drawn from ``env.sample_tasks`` every meta-step.
       test_tasks: optional fixed held-out set used by ``evaluate``.
-      defaults: suggested algorithm settings for this family (e.g. ``tasks_per_perturbation``).
+      recommended: settings this family suggests to whoever trains on it (`Recommended`).
     """
 
     name: str
@@ -82,7 +103,7 @@ class TaskFamily:
     action_size: int
     train_tasks: Task | None = None
     test_tasks: Task | None = None
-    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    recommended: Recommended | None = None
 
     def reset(self, key: jax.Array, task: Task) -> State:
         return self.env.reset_task(key, task)

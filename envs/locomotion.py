@@ -20,11 +20,12 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from envs.base import State, TaskEnv, TaskFamily
+from envs.base import Recommended, State, TaskEnv, TaskFamily
 
 with contextlib.redirect_stdout(io.StringIO()):
     from brax import envs as brax_envs
@@ -172,18 +173,18 @@ class BiasedCartPole(TaskEnv):
                              info=dict(state.info, phys=phys))
 
 
-# CPU-scale defaults printed by `esmaml train` (full scale: horizon 200, P 150, on an accelerator).
-# About 24k env steps per meta-step: a few seconds each on 2 cores, plus 1-2 min of compilation.
-LOCOMOTION_DEFAULTS = {"policy": "linear", "num_perturbations": 20, "num_queries": 10,
-                       "tasks_per_perturbation": 1, "num_steps": 10, "steps_per_chunk": 5,
-                       "eval_repeats": 1}
+# CPU-scale recommendations (full scale: horizon 200, P 150, on an accelerator). About 24k env
+# steps per meta-step: a few seconds each on 2 cores, plus 1-2 min of compilation.
+LOCOMOTION_RECOMMENDED = dict(policy="linear", num_perturbations=20, num_queries=10,
+                              tasks_per_perturbation=1, meta_steps=10, steps_per_log=5,
+                              eval_repeats=1)
 
 
 def locomotion(robot: str, kind: str, horizon: int = 200, backend: str | None = None):
     """Factory behind the registry names ``<robot>_<kind>``."""
     env = BraxTaskEnv(robot, kind, backend)
     name = f"{robot}_{kind}" if kind != "goal_position" else "ant_goal_position"
-    defaults = dict(LOCOMOTION_DEFAULTS, horizon=min(horizon, 50))
+    rec: dict[str, Any] = dict(LOCOMOTION_RECOMMENDED, horizon=min(horizon, 50))
     tasks = None
     if kind == "forward_backward":
         # N = 2 distinct tasks: A.7.2's (N, N, N) setting. Every perturbation is scored on both
@@ -191,14 +192,14 @@ def locomotion(robot: str, kind: str, horizon: int = 200, backend: str | None = 
         # quality of a perturbation (with one random direction per perturbation it dominates
         # the variance of the outer ES estimate).
         tasks = jnp.array([-1.0, 1.0])
-        defaults["tasks_per_perturbation"] = 2
+        rec["tasks_per_perturbation"] = 2
     return TaskFamily(name, env, horizon, env.observation_size, env.action_size,
-                      train_tasks=tasks, test_tasks=tasks, defaults=defaults)
+                      train_tasks=tasks, test_tasks=tasks, recommended=Recommended(**rec))
 
 
 def biased_cartpole(horizon: int = 500):
     env = BiasedCartPole()
     test = env.sample_tasks(jax.random.PRNGKey(77), 10)
     return TaskFamily("biased_cartpole", env, horizon, 4, 1, None, test,
-                      defaults={"policy": "linear", "num_perturbations": 50,
-                                "num_queries": 10, "num_steps": 100, "horizon": 200})
+                      recommended=Recommended(policy="linear", num_perturbations=50,
+                                              num_queries=10, meta_steps=100, horizon=200))

@@ -11,6 +11,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from brax.envs.base import State
 
 from envs.base import Task, TaskEnv, TaskFamily
@@ -21,10 +22,12 @@ ZONE_SQ = 4.0
 WRONG_GOAL_PENALTY = 10000.0
 VISIT_SQ = 0.01
 
-CORNERS = jnp.array([[2.0, 2.0], [-2.0, 2.0], [-2.0, -2.0], [2.0, -2.0]])
-SIX_GOALS = jnp.array(
+# NumPy constants: importing this module must not start JAX (jax.distributed.initialize() has to
+# remain possible after `import envs`).
+CORNERS = np.array([[2.0, 2.0], [-2.0, 2.0], [-2.0, -2.0], [2.0, -2.0]], np.float32)
+SIX_GOALS = np.array(
     [[math.sqrt(8) * math.cos(2 * math.pi * i / 6), math.sqrt(8) * math.sin(2 * math.pi * i / 6)]
-     for i in range(6)]
+     for i in range(6)], np.float32
 )
 
 

@@ -13,6 +13,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from envs.base import Recommended
+
 AMPLITUDE = (0.1, 5.0)
 PHASE = (0.0, math.pi)
 X_RANGE = (-5.0, 5.0)
@@ -48,10 +50,9 @@ class SineFamily:
     test_seed: int = 4321
     observation_size: int = 1
     action_size: int = 1
-    defaults: dict = dataclasses.field(default_factory=lambda: {
-        "adaptation": "autodiff_gradient", "step_size": 0.01, "hidden_sizes": (40, 40),
-        "policy": "mlp", "num_queries": 10, "num_steps": 500, "tasks_per_perturbation": 5,
-        "normalize_observations": False})
+    recommended: Recommended = Recommended(
+        operator="autodiff_gradient", inner_step_size=0.01, policy="regressor",
+        hidden_sizes=(40, 40), meta_steps=500, tasks_per_perturbation=5)
 
     def sample_train_tasks(self, key, num):
         return sample_tasks(key, num)

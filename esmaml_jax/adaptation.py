@@ -260,7 +260,7 @@ class AseboState(NamedTuple):
     """Gradient history (ring buffer) [H, D], entries filled [], previous estimate [D]."""
 
     history: Array
-    count: Array
+    count: Array  # type: ignore[assignment]  # (a field named like tuple.count)
     last_grad: Array
 
 
@@ -423,6 +423,13 @@ def register(name: str, factory: Callable[..., Adaptation]) -> None:
 def names() -> list[str]:
     """Registered operator names, sorted."""
     return sorted(_FACTORIES)
+
+
+def factory(name: str) -> Callable[..., Adaptation]:
+    """The factory registered as ``name`` (its keyword arguments are the operator's settings)."""
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown adaptation operator {name!r}; known: {', '.join(names())}")
+    return _FACTORIES[name]
 
 
 def make(name: str, **kwargs) -> Adaptation:

@@ -213,8 +213,9 @@ def scaling(cfg: BenchConfig, axis: str, values) -> list[dict]:
         compile_s = time.perf_counter() - t0
         _, step_s = _time(compiled, state, jax.random.PRNGKey(1), repeats=c.repeats)
         mem = compiled.memory_analysis()
+        buffers = (float("nan") if mem is None else (
+            mem.temp_size_in_bytes + mem.argument_size_in_bytes + mem.output_size_in_bytes) / 2**20)
         rows.append({"axis": axis, "value": v, "step_s": step_s, "compile_s": compile_s,
                      "env_steps_per_s": algo.env_steps_per_step / step_s,
-                     "xla_buffer_mb": (mem.temp_size_in_bytes + mem.argument_size_in_bytes
-                                       + mem.output_size_in_bytes) / 2**20})
+                     "xla_buffer_mb": buffers})
     return rows

@@ -105,7 +105,7 @@ DPP_OVERSAMPLE = 5  # the reference's dpp_rho: candidates per chosen direction
 DPP_BANDWIDTH = 0.5  # the reference's RBF kernel width, on sigma-scaled perturbations
 
 
-def dpp(key: Key, num: int, dim: int, sigma: Array = 0.1, radial: str = "chi") -> Array:
+def dpp(key: Key, num: int, dim: int, sigma: Array | float = 0.1, radial: str = "chi") -> Array:
     """DPP-ES directions (Sec. 3.3.1), as the authors' code chooses them: 5 * num Gaussian
     candidates, scaled by sigma, of which a k-DPP with the RBF kernel
     exp(-|sigma g_i - sigma g_j|^2 / (2 * 0.5^2)) keeps ``num`` spread-out ones: [num, dim].
@@ -130,7 +130,7 @@ def dpp(key: Key, num: int, dim: int, sigma: Array = 0.1, radial: str = "chi") -
     return unit * jnp.linalg.norm(jax.random.normal(k_norm, (num, dim)), axis=-1, keepdims=True)
 
 
-def dpp_reference(key: Key, num: int, dim: int, sigma: Array = 0.1) -> Array:
+def dpp_reference(key: Key, num: int, dim: int, sigma: Array | float = 0.1) -> Array:
     """`dpp` with the chosen candidates as they are (the authors' code; E[g g^T] = c I, c > 1)."""
     return dpp(key, num, dim, sigma, radial="selected")
 

@@ -20,7 +20,7 @@ STD_FLOOR = 1e-2
 class Moments(NamedTuple):
     """Additive sufficient statistics: count [], sum [O], sum of squares [O]."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]  # (a field named like tuple.count)
     total: Array
     total_sq: Array
 
@@ -36,7 +36,7 @@ class Moments(NamedTuple):
 class RunningStats(NamedTuple):
     """Welford-style running mean and sum of squared deviations: count [], mean [O], m2 [O]."""
 
-    count: Array
+    count: Array  # type: ignore[assignment]
     mean: Array
     m2: Array
 

@@ -65,11 +65,12 @@ def _goals(env_name: str, task) -> np.ndarray:
 
 def trajectories(run_dir: str | Path, num_tasks: int = 4, num_adaptations: int = 3) -> Path:
     """Meta-policy path (black) and ``num_adaptations`` adapted paths (colour) per test task."""
-    from esmaml_jax import train as train_lib
+    from esmaml_jax.app.loop import load_run
 
     run_dir = Path(run_dir)
-    config, family, algo, state = train_lib.load_run(run_dir)
-    return trajectory_figure(config.env, algo, state, run_dir / "trajectories.png",
+    built, state = load_run(run_dir)
+    return trajectory_figure(built.config.env.name, built.algorithm, state,
+                             run_dir / "trajectories.png",
                              num_tasks=num_tasks, num_adaptations=num_adaptations)
 
 
@@ -125,12 +126,11 @@ def trajectory_figure(env_name: str, algo, state, path: str | Path, num_tasks: i
 def plot_run(run_dir: str | Path) -> list[Path]:
     """Every picture that applies to the run."""
     paths = [learning_curve(run_dir)]
-    from esmaml_jax import train as train_lib
+    from esmaml_jax.app import rundir
+    from esmaml_jax.app.build import resolve
 
-    config = train_lib.load_config(Path(run_dir) / "config.json")
-    import envs
-
-    if envs.make(config.env).observation_size == 2:
+    _, family, _ = resolve(rundir.read_config(Path(run_dir)))
+    if family.observation_size == 2 and not hasattr(family, "sample_data"):
         paths.append(trajectories(run_dir))
     return paths
 

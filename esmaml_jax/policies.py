@@ -40,7 +40,8 @@ def from_flax(module: nn.Module, observation_size: int) -> Policy:
         return ravel_pytree(module.init(key, dummy))[0]
 
     def apply(params: Params, obs: Array) -> Array:
-        return module.apply(unravel(params), obs)
+        action: Array = module.apply(unravel(params), obs)  # type: ignore[assignment]
+        return action
 
     return Policy(init, apply, num_params, unravel)
 

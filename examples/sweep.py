@@ -13,7 +13,7 @@ import numpy as np
 import envs
 import esmaml_jax as ej
 
-TRACES = []
+TRACES: list[int] = []
 
 
 def main(tiny: bool = False, plot: str | None = None) -> None:

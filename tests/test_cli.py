@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from esmaml_jax import cli
+from esmaml_jax.app import cli
 
 TINY = ["--env", "four_corners", "--horizon", "10", "-P", "4", "-K", "2", "--steps", "4",
         "--chunk", "2", "--policy", "linear"]
@@ -16,7 +16,7 @@ def test_train_writes_a_run_directory(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["train", *TINY, "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["num_perturbations"] == 4 and config["horizon"] == 10
+    assert config["algorithm"]["num_perturbations"] == 4 and config["objective"]["horizon"] == 10
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [int(r["step"]) for r in rows] == [2, 4]
     assert np.load(out / "params.npy").shape == (6,)  # linear 2 -> 2: W [2, 2] + b [2]
@@ -45,15 +45,25 @@ def test_existing_run_directory_is_not_overwritten(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--env", "pong"], "unknown env 'pong'"),
-    (["--adaptation", "newton"], "unknown adaptation operator"),
+    (["--adaptation", "newton"], "unknown adaptation 'newton'"),
     (["--sigma", "-1"], "sigma must be > 0"),
     (["--sigma", "0"], "sigma must be > 0"),
-    (["-K", "0"], "num_queries must be an integer >= 1"),
+    (["-K", "0"], "num_queries (K) must be an integer >= 1"),
     (["-P", "0"], "num_perturbations must be an integer >= 1"),
-    (["--hidden", "32,x"], "hidden sizes"),
-    (["--policy", "rnn"], "unknown policy"),
+    (["--policy", "rnn"], "unknown policy 'rnn'"),
+    (["--seed", "99999999999999999999999"], "run.seed must be < 2**32"),
+    # settings that do not apply to the chosen component: named, never silently dropped
+    (["--algorithm", "first_order", "--sigma", "0.3"], "first_order takes no setting(s) sigma"),
+    (["--adaptation", "dpp_es", "--inner-sampler", "orthogonal"],
+     "adaptation 'dpp_es' takes no setting(s) sampler"),
+    (["--env", "sine", "--policy", "linear"], "supervised family"),
+    (["--adaptation", "hill_climb", "--alpha", "0.1"],
+     "adaptation 'hill_climb' takes no setting(s) step_size"),
+    (["--env", "sine", "--horizon", "5"], "objective of sine takes no setting(s) horizon"),
+    (["--set", "algorithm.sigmaa=1"], "zero_order' takes no setting(s) sigmaa"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    # (a bad --hidden is rejected by argparse itself, with its usage text and exit 2)
     out = tmp_path / "run"
     assert cli.main(["train", *args, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
@@ -70,30 +80,37 @@ def test_list(capsys):
 @pytest.mark.parametrize("op", ["hill_climb", "dpp_es", "rbo", "asebo", "identity"])
 def test_train_with_each_operator(tmp_path, op):
     out = tmp_path / op
-    assert cli.main(["train", *TINY, "--adaptation", op, "--out", str(out)]) == 0
+    # identity makes no queries: -K does not apply to it (an error, not silently dropped)
+    k = TINY.index("-K")
+    args = TINY[:k] + TINY[k + 2:] if op == "identity" else TINY
+    assert cli.main(["train", *args, "--adaptation", op, "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["adaptation"] == op
+    assert config["adaptation"]["name"] == op
 
 
 @pytest.mark.parametrize("extra", [[], ["--no-hessian"]])
 def test_train_first_order(tmp_path, extra):
     out = tmp_path / "fo"
-    args = ["train", *TINY, "--algorithm", "first_order", "--num-tasks", "3", *extra,
-            "--out", str(out)]
+    p = TINY.index("-P")  # first_order has no outer perturbations: -P would be an error
+    args = ["train", *TINY[:p], *TINY[p + 2:], "--algorithm", "first_order", "--num-tasks", "3",
+            *extra, "--out", str(out)]
     assert cli.main(args) == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["algorithm"] == "first_order" and config["hessian"] == (not extra)
+    assert config["algorithm"]["name"] == "first_order"
+    assert config["algorithm"]["hessian"] == (not extra)
 
 
-def test_train_sine_uses_its_family_defaults(tmp_path, capsys):
+def test_train_sine_uses_its_family_recommendations(tmp_path, capsys):
     out = tmp_path / "sine"
     assert cli.main(["train", "--env", "sine", "--steps", "2", "--chunk", "2", "-P", "3",
                      "--hidden", "8", "--out", str(out), "--quiet"]) == 0
     config = json.loads((out / "config.json").read_text())
-    # The family's suggestions fill what was not given; flags still win.
-    assert config["adaptation"] == "autodiff_gradient" and config["step_size"] == 0.01
-    assert config["hidden_sizes"] == [8] and config["num_perturbations"] == 3
-    assert "sine defaults:" in capsys.readouterr().out
+    # The family's recommendations fill what was not given; flags still win.
+    assert config["adaptation"] == {"name": "autodiff_gradient", "step_size": 0.01,
+                                    "num_steps": 1}
+    assert config["policy"] == {"name": "regressor", "hidden_sizes": [8]}
+    assert config["algorithm"]["num_perturbations"] == 3
+    assert "sine recommends:" in capsys.readouterr().out
 
 
 def test_throughput_benchmark_runs_end_to_end(tmp_path):
@@ -104,9 +121,9 @@ def test_throughput_benchmark_runs_end_to_end(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, str(root / "benchmarks" / "throughput.py"), "--tiny",
+    out = subprocess.run([sys.executable, "-m", "benchmarks.throughput", "--tiny",
                           "--out-dir", str(tmp_path)], capture_output=True, text=True,
-                         timeout=600)
+                         timeout=600, cwd=root)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json_lib.loads((tmp_path / "throughput.json").read_text())
     assert result["rollouts_per_step"] == 2 * 4 * 1 * (2 + 1 + 1)
@@ -128,3 +145,19 @@ def test_bench_command_prints_ratios_and_breakdown(tmp_path, capsys):
     assert "fused/limit" in text and "host work and dispatch" in text
     # antithetic x P x (K queries + centre + the adapted policy's evaluation)
     assert json.loads(out.read_text())["rollouts_per_step"] == 2 * 3 * (2 + 1 + 1)
+
+
+def test_out_naming_a_file_is_a_one_line_error(tmp_path, capsys):
+    out = tmp_path / "a_file"
+    out.write_text("keep me")
+    assert cli.main(["train", *TINY, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("esmaml: error:") and "is a file" in err and "\n" not in err
+    assert out.read_text() == "keep me"
+
+
+def test_print_config_shows_every_resolved_setting(capsys):
+    assert cli.main(["train", "--env", "sine", "--print-config"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["adaptation"]["name"] == "autodiff_gradient"
+    assert config["algorithm"]["num_perturbations"] == 150  # zero_order's own default

@@ -135,7 +135,7 @@ def test_forward_backward_scores_every_perturbation_on_both_directions():
     # A.7.2's (N, N, N) setting for N = 2 tasks: the default T = 2 draws, per perturbation, a
     # permutation of the two directions, and the test set is exactly the two directions.
     fam = envs.make("halfcheetah_forward_backward")
-    assert fam.defaults["tasks_per_perturbation"] == 2
+    assert fam.recommended.tasks_per_perturbation == 2
     tasks = fam.sample_train_tasks(jax.random.PRNGKey(3), 2 * 7).reshape(7, 2)
     np.testing.assert_array_equal(jnp.sort(tasks, axis=1), jnp.tile(jnp.array([-1.0, 1.0]), (7, 1)))
     np.testing.assert_array_equal(fam.sample_test_tasks(jax.random.PRNGKey(0)), [-1.0, 1.0])

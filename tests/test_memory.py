@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from esmaml_jax import memory
-from esmaml_jax import train as train_lib
+from esmaml_jax.app import Config, train
 
 
 def linear_program(fixed, per, num_p, calls):
@@ -47,16 +47,19 @@ def test_available_bytes_is_positive():
     assert memory.available_bytes() > 0
 
 
-TINY = train_lib.TrainConfig(env="four_corners", horizon=10, num_perturbations=8, num_queries=2,
-                             num_steps=4, steps_per_chunk=2, policy="linear", eval_repeats=1)
+TINY = Config.from_json({"env": {"name": "four_corners"}, "objective": {"horizon": 10},
+                         "algorithm": {"name": "zero_order", "num_perturbations": 8},
+                         "adaptation": {"name": "es_gradient", "num_queries": 2},
+                         "policy": {"name": "linear"},
+                         "run": {"num_steps": 4, "steps_per_chunk": 2, "eval_repeats": 1}})
 
 
 def test_train_chunks_under_a_small_budget_with_the_same_numbers(tmp_path):
     logs = {}
     for name, budget in (("roomy", 2**30), ("tight", 6_000)):
         logs[name] = []
-        train_lib.train(TINY, tmp_path / name, progress=False, log=logs[name].append,
-                        memory_budget=budget)
+        train(TINY, tmp_path / name, progress=False, log=logs[name].append,
+              memory_budget=budget)
     roomy = [m for m in logs["roomy"] if "memory:" in m]
     tight = [m for m in logs["tight"] if "memory:" in m]
     assert roomy and "whole" in roomy[0]
@@ -67,5 +70,4 @@ def test_train_chunks_under_a_small_budget_with_the_same_numbers(tmp_path):
 
 def test_bad_budget(tmp_path):
     with pytest.raises(ValueError, match="memory budget"):
-        train_lib.train(TINY, tmp_path / "r", progress=False, log=lambda *a: None,
-                        memory_budget=0)
+        train(TINY, tmp_path / "r", progress=False, log=lambda *a: None, memory_budget=0)

@@ -290,7 +290,8 @@ def test_asebo_published_covariance_is_isotropic_before_warmup_and_rank_one_afte
     for state, expect in ((cold, jnp.eye(dim)), (warm, expect_warm)):
         for col in (0, 3):
             c = jnp.zeros(dim).at[col].set(1.0)
-            _, info = op.adapt(jax.random.PRNGKey(col), jnp.zeros(dim), counting(lambda p: c @ p),
+            _, info = op.adapt(jax.random.PRNGKey(col), jnp.zeros(dim),
+                               counting(lambda p, c=c: c @ p),
                                op.init_hparams(), state)
             np.testing.assert_allclose(info["grad"], expect[:, col],
                                        atol=0.05 * float(jnp.max(expect)) + 0.03)

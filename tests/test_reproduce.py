@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_script(name, out):
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce" / name),
-                           "--tiny", "--out", str(out)], capture_output=True, text=True,
-                          timeout=900)
+    module = "benchmarks.reproduce." + name.removesuffix(".py")
+    proc = subprocess.run([sys.executable, "-m", module, "--tiny", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return list(csv.DictReader(open(out)))
 
@@ -46,8 +46,7 @@ def test_locomotion_script_writes_curves(tmp_path):
 
 
 def test_results_verdicts_follow_the_seed_rule():
-    sys.path.insert(0, str(ROOT / "benchmarks" / "reproduce"))
-    import results
+    from benchmarks.reproduce import results
 
     assert results.compare([3.0, 4.0], [1.0, 2.0]) == "reproduces"
     assert results.compare([1.5, 4.0], [1.0, 2.0]).startswith("inconclusive")
@@ -61,14 +60,13 @@ def test_results_verdicts_follow_the_seed_rule():
         assert cmd.startswith("`")
 
 
-def test_train_seeds_evaluates_with_keys_training_never_used(monkeypatch):
+def test_train_seeds_evaluates_with_keys_training_never_used():
     # A stand-in algorithm that records every key it is given: evaluation (and the sub-keys
     # base.evaluate derives from its key) must be disjoint from init and every training key.
     import jax
     import jax.numpy as jnp
 
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    from _common import train_seeds
+    from benchmarks._common import train_seeds
 
     steps = 5
     data = lambda k: jax.random.key_data(k).reshape(-1)

@@ -6,16 +6,18 @@ import os
 import numpy as np
 import pytest
 
-from esmaml_jax import cli
-from esmaml_jax import train as train_lib
+from esmaml_jax.app import Config, cli, load_config, train
+from esmaml_jax.app.build import build
 
-TINY = train_lib.TrainConfig(env="four_corners", horizon=10, num_perturbations=4, num_queries=2,
-                             num_steps=8, steps_per_chunk=2, policy="linear", eval_repeats=1)
+TINY = Config.from_json({"env": {"name": "four_corners"}, "objective": {"horizon": 10},
+                         "algorithm": {"name": "zero_order", "num_perturbations": 4},
+                         "adaptation": {"name": "es_gradient", "num_queries": 2},
+                         "policy": {"name": "linear"},
+                         "run": {"num_steps": 8, "steps_per_chunk": 2, "eval_repeats": 1}})
 
 
 def run(out, config=TINY, **kw):
-    return train_lib.train(config, out, progress=False, log=lambda *a: None,
-                           checkpoint_every=2, **kw)
+    return train(config, out, progress=False, log=lambda *a: None, checkpoint_every=2, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +54,7 @@ def test_truncated_checkpoint_falls_back_to_previous(tmp_path, straight):
         with open(path, "r+b") as fh:
             fh.truncate(size // 2)
     messages = []
-    train_lib.train(TINY, out, resume=True, progress=False, log=messages.append,
-                    checkpoint_every=2)
+    train(TINY, out, resume=True, progress=False, log=messages.append, checkpoint_every=2)
     assert any("unusable" in m for m in messages), messages
     assert any("resuming" in m and "meta-step 4" in m for m in messages), messages
     # Resumed from step 4, it still ends where the straight run ends.
@@ -75,28 +76,32 @@ def test_config_round_trip(tmp_path, straight):
     assert cli.main(["train", "--config", str(straight / "config.json"), "--out", str(out),
                      "--quiet"]) == 0
     assert np.array_equal(np.load(out / "params.npy"), np.load(straight / "params.npy"))
-    loaded = train_lib.load_config(out / "config.json")
-    assert loaded == TINY
+    loaded = load_config(out / "config.json")
+    assert loaded == build(TINY).config  # the run records every setting, resolved
 
 
 def test_config_file_with_overrides(tmp_path):
     cfg = tmp_path / "c.json"
-    cfg.write_text(json.dumps({"env": "navigation_2d", "num_queries": 4}))
+    cfg.write_text(json.dumps({"env": {"name": "navigation_2d"},
+                               "adaptation": {"name": "es_gradient", "num_queries": 4}}))
     out = tmp_path / "run"
     assert cli.main(["train", "--config", str(cfg), "-K", "2", "--horizon", "5", "-P", "2",
                      "--steps", "2", "--chunk", "2", "--policy", "linear", "--out", str(out),
                      "--quiet"]) == 0
     saved = json.loads((out / "config.json").read_text())
-    assert saved["env"] == "navigation_2d" and saved["num_queries"] == 2
+    assert saved["env"]["name"] == "navigation_2d" and saved["adaptation"]["num_queries"] == 2
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"sigma": "big"}', "config key 'sigma' must be a number"),
-    ('{"num_queries": 2.5}', "config key 'num_queries' must be an integer"),
-    ('{"normalize_observations": 1}', "must be true/false"),
-    ('{"hidden_sizes": [32, "x"]}', "must be a list of integers"),
-    ('{"learning_rat": 0.1}', "unknown config key"),
-    ('{"sigma": -1}', "sigma must be > 0"),
+    ('{"algorithm": {"name": "zero_order", "sigma": "big"}}', "setting sigma must be a number"),
+    ('{"adaptation": {"name": "es_gradient", "num_queries": 2.5}}',
+     "setting num_queries must be an integer"),
+    ('{"objective": {"normalize_observations": 1}}', "must be true/false"),
+    ('{"policy": {"name": "mlp", "hidden_sizes": [32, "x"]}}', "must be a list of integers"),
+    ('{"optimizer": {"name": "sgd", "learning_rat": 0.1}}',
+     "optimizer 'sgd' takes no setting(s) learning_rat"),
+    ('{"algorithm": {"name": "zero_order", "sigma": -1}}', "sigma must be > 0"),
+    ('{"algorithms": {}}', "unknown config block"),
     ("[1, 2", "not valid JSON"),
 ])
 def test_bad_config_files(tmp_path, capsys, content, message):

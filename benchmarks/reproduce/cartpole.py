@@ -6,7 +6,7 @@ program (jax.vmap over the algorithm state); the post-adaptation test return is 
 Writes benchmarks/results/cartpole.csv (one row per policy, seed and evaluation) and
 cartpole.png (mean and range over seeds).
 
-    python benchmarks/reproduce/cartpole.py [--steps 150] [--seeds 3] [--horizon 200]
+    python -m benchmarks.reproduce.cartpole [--steps 150] [--seeds 3] [--horizon 200]
 
 Full scale (an accelerator; the paper's horizon 500): --full (= --horizon 500 --steps 500
 --perturbations 150 --seeds 3)
@@ -15,19 +15,16 @@ Full scale (an accelerator; the paper's horizon 500): --full (= --horizon 500 --
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import optax
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).parent)]
-from _common import RESULTS, write_csv  # noqa: E402
-from _curves import final, plot_curves, train_curve  # noqa: E402
-
-import envs  # noqa: E402
-import esmaml_jax as ej  # noqa: E402
-from esmaml_jax import adaptation  # noqa: E402
+import envs
+import esmaml_jax as ej
+from benchmarks._common import RESULTS, write_csv
+from benchmarks.reproduce._curves import final, plot_curves, train_curve
+from esmaml_jax import adaptation
 
 POLICIES = {"L": (), "H": (32,), "HH": (32, 32)}
 

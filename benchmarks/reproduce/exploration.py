@@ -3,7 +3,7 @@ the penalized four corners (Fig. 1b), six circles with hill climbing (Fig. 2) an
 (A.4). Seeds run as one program (jax.vmap over the algorithm state). Writes
 benchmarks/results/exploration.csv and one adapted-trajectory picture per task family.
 
-    python benchmarks/reproduce/exploration.py [--steps 200] [--seeds 2] [--perturbations 50]
+    python -m benchmarks.reproduce.exploration [--steps 200] [--seeds 2] [--perturbations 50]
 
 Full scale (an accelerator): --full (= --steps 1000 --perturbations 150 --seeds 3).
 """
@@ -11,19 +11,16 @@ Full scale (an accelerator): --full (= --steps 1000 --perturbations 150 --seeds 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import jax
 import numpy as np
 import optax
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import RESULTS, train_seeds, write_csv  # noqa: E402
-
-import envs  # noqa: E402
-import esmaml_jax as ej  # noqa: E402
-from esmaml_jax import adaptation, plots  # noqa: E402
+import envs
+import esmaml_jax as ej
+from benchmarks._common import RESULTS, train_seeds, write_csv
+from esmaml_jax import adaptation, plots
 
 EXPERIMENTS = [
     # (env, operator name, K)

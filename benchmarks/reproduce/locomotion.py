@@ -7,7 +7,7 @@ segfaults XLA's CPU runtime, see _curves.py); the post-adaptation test return is
 
 Writes benchmarks/results/locomotion.csv and locomotion_<env>.png. About 35 minutes here.
 
-    python benchmarks/reproduce/locomotion.py [--steps 50] [--seeds 2]
+    python -m benchmarks.reproduce.locomotion [--steps 50] [--seeds 2]
 
 Full scale (an accelerator, as the paper): --full (= --steps 500 --perturbations 150 --horizon 200
 --seeds 3). PG-MAML, the paper's other curve in Fig. 5, is not part of this library.
@@ -16,19 +16,16 @@ Full scale (an accelerator, as the paper): --full (= --steps 500 --perturbations
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import optax
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).parent)]
-from _common import RESULTS, write_csv  # noqa: E402
-from _curves import final, plot_curves, train_curve  # noqa: E402
-
-import envs  # noqa: E402
-import esmaml_jax as ej  # noqa: E402
-from esmaml_jax import adaptation  # noqa: E402
+import envs
+import esmaml_jax as ej
+from benchmarks._common import RESULTS, write_csv
+from benchmarks.reproduce._curves import final, plot_curves, train_curve
+from esmaml_jax import adaptation
 
 # (env, policy, K)
 EXPERIMENTS = [
@@ -64,7 +61,7 @@ def main(argv=None) -> None:
         policy = (ej.policies.linear(fam.observation_size, fam.action_size) if pol == "L" else
                   ej.policies.mlp(fam.observation_size, fam.action_size, (args.hidden,)))
         obj = ej.rl_objective(fam, policy, horizon=args.horizon)
-        tasks = fam.defaults.get("tasks_per_perturbation", 1)  # 2 for forward-backward (A.7.2)
+        tasks = fam.recommended.tasks_per_perturbation or 1  # 2 for forward-backward (A.7.2)
         algo = ej.zero_order(obj, adaptation.es_gradient(num_queries=k),
                              num_perturbations=args.perturbations, tasks_per_perturbation=tasks,
                              optimizer=optax.sgd(0.01))

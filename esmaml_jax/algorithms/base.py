@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -31,6 +32,10 @@ class MetaState:
     adapt_state: PyTree  # operator memory across meta-steps (e.g. ASEBO's gradient history)
     hparams: dict
     step: Array  # [] int32
+
+    def replace(self, **changes) -> MetaState:
+        """A copy with ``changes`` (typed, for type checkers; flax's replace does the same)."""
+        return dataclasses.replace(self, **changes)
 
 
 class Algorithm(NamedTuple):

@@ -1,0 +1,264 @@
+"""The one impure host loop: scanned chunks of meta-steps, evaluation, logging, checkpoints.
+
+Everything inside a chunk is one compiled program (``lax.scan`` over the jitted meta-step); the
+host only touches results between chunks to evaluate, log and draw the progress bar.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from esmaml_jax import memory
+from esmaml_jax.app import rundir
+from esmaml_jax.app.build import Built, build
+from esmaml_jax.app.config import Config
+from esmaml_jax.app.progress import Progress, StopFlag, fmt
+from esmaml_jax.checkpoint import Checkpointer
+
+_RESUMABLE = {"run.num_steps"}  # changes a resumed run may make without force
+
+
+def _fit_memory(built: Built, state, mesh, budget: int):
+    """(chunk size or None, reason) for the zero-order step under ``budget`` bytes."""
+    family, algo = built.family, built.algorithm
+    key = jax.random.PRNGKey(0)
+    state_bytes = 0
+    if hasattr(family, "env"):  # RL: one rollout's scan carry is its env state
+        tasks = jax.eval_shape(lambda k: algo.objective.sample_train_tasks(k, 1), key)
+        reset = lambda k, t: family.env.reset_task(k, jax.tree.map(lambda x: x[0], t))
+        state_bytes = memory.tree_bytes(jax.eval_shape(reset, key, tasks))
+    estimate = memory.estimate_bytes(algo.rollouts_per_step, state_bytes, state.params.shape[0])
+    perturbations = built.config.component("algorithm").options["num_perturbations"]
+
+    def program_bytes(chunk):
+        a = build(built.config.set("algorithm.chunk_size", chunk), mesh).algorithm
+        return memory.compiled_bytes(jax.jit(a.step).lower(state, key).compile())
+
+    return memory.pick_chunk_size(perturbations, program_bytes, budget, estimate=estimate)
+
+
+def describe(built: Built) -> str:
+    """One line naming every component and its main sizes."""
+    c, algo = built.config, built.algorithm
+    alg, ad = c.component("algorithm"), c.component("adaptation")
+    if alg.name == "first_order":
+        o = alg.options
+        k_h = o["hessian_queries"] or ad.options["num_queries"]
+        hess = (f"{o['hessian_estimator']} Hessian, K_H={k_h} {o['hessian_samples']}"
+                if o["hessian"] else "no Hessian")
+        what = f"first_order(n={o['num_tasks']}, {hess}) inner K={ad.options['num_queries']}"
+    else:
+        o = alg.options
+        what = (f"zero_order(P={o['num_perturbations']} {o['estimator']}, "
+                f"T={o['tasks_per_perturbation']}) adaptation={ad.name}"
+                + (f"(K={ad.options['num_queries']})" if "num_queries" in ad.options else ""))
+    pol = c.component("policy")
+    hidden = list(pol.options["hidden_sizes"]) if "hidden_sizes" in pol.options else ""
+    horizon = (f"H={algo.objective.steps_per_query}" if algo.objective.steps_per_query
+               else f"shots={c.objective.get('num_shots')}")
+    env = c.component("env").name
+    return (f"env={env} {what} policy={pol.name}{hidden} D={algo.objective.num_params} "
+            f"{horizon} steps={c.run['num_steps']} seed={c.run['seed']}")
+
+
+def train(config: Config | None, out_dir: str | os.PathLike, *, resume: bool = False,
+          progress: bool = True, log=print, checkpoint_every: int = 100, keep: int = 3,
+          should_stop=None, tensorboard: bool = False, shard: bool = False,
+          memory_budget: int | None = None, force_config: bool = False) -> dict:
+    """Run (or, with ``resume``, continue) a training job in ``out_dir``. Returns the summary.
+
+    ``config`` is resolved by `build` exactly as the CLI resolves it (the same config gives the
+    same run). With ``resume`` and ``config`` None the run's own config is used; a config that
+    differs from the run's (other than ``run.num_steps``) needs ``force_config``.
+    A checkpoint is saved every ``checkpoint_every`` meta-steps (at the end of a chunk), at the
+    end, and when SIGINT/SIGTERM (or ``should_stop(done)``) asks the run to stop; a resumed run
+    ends with bit-identical parameters to an uninterrupted one, because every chunk's key is
+    derived from the seed and the number of meta-steps already done. ``shard`` spreads the
+    perturbation axis over every device (all hosts' after ``jax.distributed.initialize()``).
+    With ``algorithm.chunk_size`` None the zero-order step processes the perturbation axis in
+    chunks when it would not fit in ``memory_budget`` bytes (default: half the free memory).
+    """
+    if memory_budget is not None and not memory_budget > 0:
+        raise ValueError(f"the memory budget must be > 0, got {memory_budget!r}")
+    out = Path(out_dir)
+    saved = None
+    if resume:
+        saved = rundir.read_config(out)
+        config = saved if config is None else config
+    mesh = None
+    if shard:
+        mesh = jax.sharding.Mesh(np.array(jax.devices()), ("perturbations",))
+        log(f"sharding the perturbation axis over {len(jax.devices())} device(s)")
+    built = build(config, mesh)
+    if resume:
+        old = build(saved).config.to_json()
+        new = built.config.to_json()
+        changed = sorted(f"{b}.{k}" for b in set(old) | set(new)
+                         for k in set(old.get(b, {})) | set(new.get(b, {}))
+                         if old.get(b, {}).get(k) != new.get(b, {}).get(k))
+        if set(changed) - _RESUMABLE and not force_config:
+            raise ValueError(f"{out} was run with other settings ({', '.join(changed)}); pass "
+                             f"--force-config to continue it with the new ones")
+        if changed:
+            rundir.write_config(out, built.config)
+    else:
+        rundir.prepare(out)
+        rundir.write_config(out, built.config)
+    if built.recommended:
+        log(f"{built.config.component('env').name} recommends: " + ", ".join(
+            f"{k}={v}" for k, v in built.recommended.items()))
+    run = built.run
+    key = jax.random.PRNGKey(run.seed)
+    k_init, k_train, k_eval, k_final = jax.random.split(key, 4)
+    state = built.algorithm.init(k_init)
+    memory_note = None
+    if (built.config.component("algorithm").name == "zero_order"
+            and built.config.component("algorithm").options["chunk_size"] is None):
+        budget = memory_budget if memory_budget is not None else memory.available_bytes() // 2
+        chunk_size, memory_note = _fit_memory(built, state, mesh, budget)
+        if chunk_size is not None:
+            built = build(built.config.set("algorithm.chunk_size", chunk_size), mesh)
+    log(f"esmaml train: {describe(built)}")
+    algo = built.algorithm
+    log(f"  {algo.rollouts_per_step} rollouts, {algo.env_steps_per_step:,} env steps per "
+        f"meta-step; run directory {out}")
+    if memory_note:
+        log(f"  memory: {memory_note}")
+    return _loop(built, out, state, (k_train, k_eval, k_final), resume=resume,
+                 progress=progress, log=log, checkpoint_every=checkpoint_every, keep=keep,
+                 should_stop=should_stop, tensorboard=tensorboard)
+
+
+def _loop(built: Built, out: Path, state, keys, *, resume, progress, log, checkpoint_every,
+          keep, should_stop, tensorboard) -> dict:
+    algo, run = built.algorithm, built.run
+    k_train, k_eval, k_final = keys
+    init_state = state
+    chunk = run.steps_per_chunk
+    ckpt = Checkpointer(out / "checkpoints", max_to_keep=keep)
+    done, env_steps = 0, 0
+    if resume:
+        restored = ckpt.restore_latest(state, log=log)
+        if restored is not None:
+            state, meta = restored
+            done, env_steps = int(meta["done"]), int(meta["env_steps"])
+        rundir.truncate_metrics(out / "metrics.csv", done)
+        log(f"resuming {out} at meta-step {done}")
+
+    @jax.jit
+    def run_chunk(state, key):
+        return jax.lax.scan(algo.step, state, jax.random.split(key, chunk))
+
+    evaluate = jax.jit(algo.evaluate, static_argnames=("num_tasks", "num_repeats"))
+    writer_tb = _tensorboard(out) if tensorboard else None
+    t0 = time.perf_counter()
+    init_eval = evaluate(init_state, k_eval, num_repeats=run.eval_repeats)
+    bar = Progress(run.num_steps, start=done) if progress else None
+    since_ckpt, stopped = 0, False
+    new_file = not (out / "metrics.csv").exists()
+    with StopFlag() as flag, open(out / "metrics.csv", "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=rundir.FIELDS)
+        if new_file:
+            writer.writeheader()
+        while done < run.num_steps:
+            n = min(chunk, run.num_steps - done)
+            if n < chunk:  # a shorter final chunk compiles once more; keep it exact
+                state, m = jax.lax.scan(jax.jit(algo.step), state,
+                                        jax.random.split(jax.random.fold_in(k_train, done), n))
+            else:
+                state, m = run_chunk(state, jax.random.fold_in(k_train, done))
+            done += n
+            since_ckpt += n
+            env_steps += n * algo.env_steps_per_step
+            ev = evaluate(state, jax.random.fold_in(k_eval, done), num_repeats=run.eval_repeats)
+            row = {"step": done, "wall_time": round(time.perf_counter() - t0, 3),
+                   "pre_return": float(jnp.nanmean(m["pre_return"])),
+                   "post_return": float(jnp.nanmean(m["post_return"])),
+                   "test_pre": float(ev["pre_mean"]), "test_post": float(ev["post_mean"]),
+                   "num_nonfinite": int(m["num_nonfinite"].sum()),
+                   "skipped_updates": int(m["skipped_update"].sum()), "env_steps": env_steps}
+            writer.writerow(row)
+            fh.flush()
+            if writer_tb is not None:
+                for name in rundir.FIELDS[2:]:
+                    writer_tb.add_scalar(name, row[name], done)
+            if row["skipped_updates"]:
+                log(f"\nwarning: {row['skipped_updates']} meta-step(s) up to {done} had no finite "
+                    f"return at all and left the parameters unchanged")
+            if bar:
+                bar.update(done, f"train post {fmt(row['post_return'])} | test pre "
+                                 f"{fmt(row['test_pre'])} post {fmt(row['test_post'])}")
+            stop = flag.raised or (should_stop is not None and should_stop(done))
+            if since_ckpt >= checkpoint_every or stop or done >= run.num_steps:
+                ckpt.save(done, state, {"done": done, "env_steps": env_steps})
+                since_ckpt = 0
+            if stop and done < run.num_steps:
+                stopped = True
+                break
+    if bar:
+        bar.close()
+    if writer_tb is not None:
+        writer_tb.close()
+    ckpt.close()
+    elapsed = time.perf_counter() - t0
+    if stopped:
+        log(f"stopped at meta-step {done} of {run.num_steps}; checkpoint saved. Continue with: "
+            f"esmaml train --resume {out}")
+        return {"steps": done, "stopped": True}
+    np.save(out / "params.npy", np.asarray(state.params))
+    final = evaluate(state, k_final, num_repeats=4 * run.eval_repeats)
+    summary = _summary(done, elapsed, env_steps, init_eval, final)
+    rundir.write_summary(out, summary)
+    _report(summary, elapsed, env_steps, log)
+    return summary
+
+
+def _tensorboard(out: Path):
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        raise ValueError("--tensorboard needs tensorboardX: pip install tensorboardX") from None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _summary(done, elapsed, env_steps, init_eval, final) -> dict:
+    return {"steps": done, "wall_time_s": round(elapsed, 2), "env_steps": env_steps,
+            "env_steps_per_s": round(env_steps / elapsed, 1),
+            "initial_test_pre": float(init_eval["pre_mean"]),
+            "initial_test_post": float(init_eval["post_mean"]),
+            "final_test_pre": float(final["pre_mean"]),
+            "final_test_post": float(final["post_mean"]),
+            "final_test_post_std": float(jnp.nanstd(final["post"]))}
+
+
+def _report(summary: dict, elapsed: float, env_steps: int, log) -> None:
+    rate = (f" ({summary['env_steps_per_s']:,.0f} env steps/s incl. compile and evaluation)"
+            if env_steps else "")
+    log(f"done in {elapsed:.1f}s{rate}")
+    log(f"test return before training: pre-adaptation {fmt(summary['initial_test_pre'])}, "
+        f"post-adaptation {fmt(summary['initial_test_post'])}")
+    log(f"test return after training:  pre-adaptation {fmt(summary['final_test_pre'])}, "
+        f"post-adaptation {fmt(summary['final_test_post'])} "
+        f"(+- {summary['final_test_post_std']:.1f} over tasks x adaptations)")
+
+
+def load_run(run_dir: str | os.PathLike, log=print):
+    """(built, state) of a run directory, at its newest good checkpoint."""
+    out = Path(run_dir)
+    built = build(rundir.read_config(out))
+    template = built.algorithm.init(jax.random.split(jax.random.PRNGKey(built.run.seed), 4)[0])
+    ckpt = Checkpointer(out / "checkpoints")
+    restored = ckpt.restore_latest(template, log=log)
+    ckpt.close()
+    if restored is None:
+        raise FileNotFoundError(f"{out} has no checkpoint yet")
+    return built, restored[0]
+
+

@@ -1,0 +1,238 @@
+"""The config boundary: every setting reaches the object it names or is a one-line error; the
+CLI and `train(config)` from Python are the same run; importing the package runs no JAX."""
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from esmaml_jax.app import Config, build, cli, train
+from esmaml_jax.app.config import from_legacy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def built(*pairs, **blocks):
+    config = Config.from_json(blocks) if blocks else Config()
+    for path, value in pairs:
+        config = config.set(path, value)
+    return build(config)
+
+
+def state_of(b):
+    return b.algorithm.init(jax.random.PRNGKey(0))
+
+
+# One probe per CLI flag: (flag path, a non-default value, what to read off the built objects).
+# A new flag without a probe fails test_every_flag_has_a_probe.
+def _first_order(*pairs):
+    return built(("algorithm.name", "first_order"), *pairs)
+
+
+PROBES = {
+    "env.name": ("six_circles", lambda b: b.family.name),
+    "algorithm.name": ("first_order", lambda b: "num_perturbations" in b.config.algorithm.options),
+    "adaptation.name": ("hill_climb", lambda b: b.algorithm.adaptation.name),
+    "policy.name": ("linear", lambda b: b.algorithm.objective.num_params),
+    "policy.hidden_sizes": ((8,), lambda b: b.algorithm.objective.num_params),
+    "policy.init": ("reference", lambda b: float(np.abs(state_of(b).params).sum())),
+    "adaptation.num_queries": (4, lambda b: b.algorithm.adaptation.num_queries),
+    "algorithm.num_perturbations": (6, lambda b: b.algorithm.rollouts_per_step),
+    "algorithm.tasks_per_perturbation": (2, lambda b: b.algorithm.rollouts_per_step),
+    "algorithm.sigma": (0.3, lambda b: float(state_of(b).hparams["sigma"])),
+    "adaptation.sigma": (0.3, lambda b: float(state_of(b).hparams["adapt"]["sigma"])),
+    "adaptation.step_size": (0.2, lambda b: float(state_of(b).hparams["adapt"]["step_size"])),
+    "optimizer.learning_rate": (0.5, lambda b: _one_update(b)),
+    "optimizer.name": ("adam", lambda b: type(state_of(b).opt_state[0]).__name__),  # + its lr
+    "algorithm.estimator": ("forward_fd", lambda b: b.algorithm.rollouts_per_step),
+    "adaptation.estimator": ("antithetic", lambda b: b.algorithm.adaptation.num_queries),
+    "adaptation.sampler": ("orthogonal", lambda b: _adapted(b)),
+    "algorithm.shaping": ("none", lambda b: _one_update(b)),
+    "adaptation.shaping": ("none", lambda b: _adapted(b)),
+    "objective.normalize_observations": (False, lambda b: _norm_count(b)),
+    "objective.horizon": (7, lambda b: b.algorithm.objective.steps_per_query),
+    "run.num_steps": (3, lambda b: b.run.num_steps),
+    "run.steps_per_chunk": (3, lambda b: b.run.steps_per_chunk),
+    "run.eval_repeats": (3, lambda b: b.run.eval_repeats),
+    "run.seed": (3, lambda b: b.run.seed),
+    "algorithm.chunk_size": (5, lambda b: b.config.algorithm.options["chunk_size"]),
+}
+# first_order's own settings, probed on a first-order build
+FO_PROBES = {
+    "algorithm.num_tasks": (3, lambda b: b.algorithm.rollouts_per_step),
+    "algorithm.hessian": (False, lambda b: b.algorithm.rollouts_per_step),
+    "algorithm.hessian_estimator": ("antithetic", lambda b: b.algorithm.rollouts_per_step),
+    "algorithm.hessian_queries": (30, lambda b: b.algorithm.rollouts_per_step),
+    "algorithm.hessian_samples": ("shared", lambda b: b.algorithm.rollouts_per_step),
+}
+SINE_PROBES = {"objective.num_shots": (3, lambda b: b.config.objective["num_shots"])}
+
+
+def _norm_count(b):
+    s2, _ = jax.jit(b.algorithm.step)(state_of(b), jax.random.PRNGKey(1))
+    return float(np.asarray(s2.norm.count).sum())
+
+
+def _one_update(b):
+    s = state_of(b)
+    s2, _ = jax.jit(b.algorithm.step)(s, jax.random.PRNGKey(1))
+    return float(np.abs(np.asarray(s2.params - s.params)).sum())
+
+
+def _adapted(b):
+    s = state_of(b)
+    obj = b.algorithm.objective
+    task = jax.tree.map(lambda x: x[0], obj.sample_train_tasks(jax.random.PRNGKey(2), 1))
+    f = lambda k, p: obj.evaluate(k, p, task, s.norm)
+    adapted, _ = b.algorithm.adaptation.adapt(jax.random.PRNGKey(3), s.params, f,
+                                              s.hparams["adapt"], s.adapt_state)
+    return float(np.asarray(adapted).sum())
+
+
+# navigation_2d: a dense reward, so every setting of the inner step changes the adapted policy
+SMALL = (("env.name", "navigation_2d"), ("objective.horizon", 5),
+         ("algorithm.num_perturbations", 2), ("adaptation.num_queries", 2))
+
+
+def test_every_flag_has_a_probe():
+    paths = {path for _, path, _, _ in cli.FLAGS}
+    assert paths == set(PROBES) | set(FO_PROBES) | set(SINE_PROBES) | {"algorithm.hessian"}
+
+
+@pytest.mark.parametrize("path", sorted(PROBES))
+def test_each_setting_reaches_the_object_it_names(path):
+    value, probe = PROBES[path]
+    small = tuple(p for p in SMALL if p[0] != path)
+    if path == "algorithm.name":
+        small = (("objective.horizon", 5),)
+    extra = (("optimizer.learning_rate", 0.01),) if path == "optimizer.name" else ()
+    base, changed = built(*small), built(*small, (path, value), *extra)
+    assert probe(changed) != probe(base), path
+    block, _, key = path.partition(".")
+    resolved = changed.config.to_json()[block]
+    assert resolved[key] == (list(value) if isinstance(value, tuple) else value)
+
+
+@pytest.mark.parametrize("path", sorted(FO_PROBES))
+def test_each_first_order_setting_reaches_first_order(path):
+    value, probe = FO_PROBES[path]
+    small = (("adaptation.num_queries", 2), ("algorithm.num_tasks", 2),
+             ("objective.horizon", 5))
+    small = tuple(p for p in small if p[0] != path)
+    assert probe(_first_order(*small, (path, value))) != probe(_first_order(*small)), path
+
+
+def test_sine_shots_reach_the_objective():
+    b = built(("env.name", "sine"), ("objective.num_shots", 3))
+    assert b.config.objective["num_shots"] == 3
+    x = b.algorithm.objective
+    assert x.num_params == built(("env.name", "sine")).algorithm.objective.num_params
+
+
+@pytest.mark.parametrize("pairs, message", [
+    ((("algorithm.name", "first_order"), ("algorithm.sigma", 0.3)), "no outer smoothing"),
+    ((("algorithm.name", "first_order"), ("algorithm.num_perturbations", 3)),
+     "takes no setting(s) num_perturbations"),
+    ((("algorithm.name", "first_order"), ("adaptation.sampler", "dpp")), "do not apply"),
+    ((("algorithm.name", "first_order"), ("adaptation.name", "hill_climb")), "ES gradient only"),
+    ((("adaptation.name", "dpp_es"), ("adaptation.sampler", "orthogonal")),
+     "takes no setting(s) sampler"),
+    ((("env.name", "sine"), ("policy.name", "mlp")), "supervised family"),
+    ((("policy.name", "regressor"),), "for supervised families"),
+    ((("env.horizon", 5), ("env.name", "four_corners"), ("env.bogus", 1)),
+     "env 'four_corners' takes no setting(s) bogus"),
+    ((("run.seed", -1),), "run.seed must be an integer >= 0"),
+    ((("objective.horizon", 0),), "objective.horizon must be an integer >= 1"),
+])
+def test_inapplicable_settings_are_errors_naming_the_component(pairs, message):
+    with pytest.raises(ValueError) as e:
+        built(*pairs)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_registered_operator_reaches_the_cli(tmp_path):
+    from esmaml_jax import adaptation
+
+    adaptation.register("half_step", lambda num_queries=4, sigma=0.1, step_size=0.025:
+                        adaptation.es_gradient(num_queries, sigma, step_size))
+    try:
+        out = tmp_path / "run"
+        assert cli.main(["train", "--adaptation", "half_step", "--set", "adaptation.step_size=0.5",
+                         "--horizon", "5", "-P", "2", "-K", "2", "--steps", "1", "--chunk", "1",
+                         "--policy", "linear", "--eval-repeats", "1", "--quiet",
+                         "--out", str(out)]) == 0
+        saved = json.loads((out / "config.json").read_text())
+        assert saved["adaptation"] == {"name": "half_step", "num_queries": 2, "sigma": 0.1,
+                                       "step_size": 0.5}
+    finally:
+        adaptation._FACTORIES.pop("half_step")
+
+
+# Parameters of four runs recorded with the CLI of the flat-config code (commit 4a3e... before
+# the config redesign), as SHA-256 prefixes of params.npy. The redesign must not change them.
+RECORDED = {
+    "default": (["--steps", "2", "--chunk", "2"], "fd97bb4135c08735"),
+    "sine": (["--env", "sine", "--steps", "2", "--chunk", "2", "-T", "2"], "e58977f634cd9214"),
+    "first_order": (["--algorithm", "first_order", "--num-tasks", "4", "-K", "5", "--steps", "2",
+                     "--chunk", "2"], "027317109f496042"),
+    "brax": (["--env", "halfcheetah_forward_backward", "--horizon", "5", "-P", "2", "-K", "2",
+              "--steps", "1", "--chunk", "1", "--eval-repeats", "1"], "f2b5218cb1837ebd"),
+}
+
+
+def _sha(path):
+    return hashlib.sha256(np.load(path).tobytes()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("name", [
+    "default", "sine", "first_order", pytest.param("brax", marks=pytest.mark.slow)])
+def test_cli_and_python_give_the_recorded_parameters(tmp_path, name):
+    args, recorded = RECORDED[name]
+    assert cli.main(["train", *args, "--quiet", "--no-compile-cache",
+                     "--out", str(tmp_path / "cli")]) == 0
+    assert _sha(tmp_path / "cli" / "params.npy") == recorded
+    # the same config from Python: parse the flags into a Config, then train(config)
+    parser = cli.argparse.ArgumentParser()
+    cli._add_train_args(parser)
+    config = cli.config_from_args(parser.parse_args(args), Config())
+    train(config, tmp_path / "py", progress=False, log=lambda *a: None)
+    assert _sha(tmp_path / "py" / "params.npy") == recorded
+
+
+def test_flat_configs_of_older_runs_still_load():
+    flat = {"env": "four_corners", "algorithm": "zero_order", "adaptation": "es_gradient",
+            "policy": "mlp", "hidden_sizes": [32], "num_queries": 20, "num_perturbations": 150,
+            "tasks_per_perturbation": 1, "sigma": 0.1, "inner_sigma": 0.1, "step_size": 0.05,
+            "learning_rate": 0.01, "estimator": "antithetic", "inner_estimator": "forward_fd",
+            "inner_sampler": "gaussian", "shaping": "zscore", "normalize_observations": True,
+            "hessian": True, "hessian_estimator": "mc", "hessian_queries": None, "num_tasks": 50,
+            "horizon": None, "num_steps": 2, "steps_per_chunk": 2, "eval_repeats": 4,
+            "chunk_size": None, "seed": 0}
+    expected = Config().set("run.num_steps", 2).set("run.steps_per_chunk", 2)
+    assert build(Config.from_json(flat)).config == build(expected).config
+    fo = from_legacy(dict(flat, algorithm="first_order", num_queries=5))
+    assert build(fo).config.adaptation.options["num_queries"] == 5
+
+
+def test_importing_the_package_runs_no_jax():
+    # jax.distributed.initialize() must still be possible after the imports: no backend may
+    # have been started by them.
+    code = ("import envs, esmaml_jax, esmaml_jax.app, esmaml_jax.app.cli\n"
+            "from jax._src import xla_bridge\n"
+            "assert not xla_bridge._backends, 'a JAX backend was initialised at import'\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_package_and_examples_type_check():
+    # The package ships py.typed: its annotations are a promise to users' type checkers.
+    pytest.importorskip("mypy")
+    proc = subprocess.run([sys.executable, "-m", "mypy"], capture_output=True, text=True,
+                          timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:]
