@@ -173,7 +173,7 @@ def test_registered_operator_reaches_the_cli(tmp_path):
         adaptation._FACTORIES.pop("half_step")
 
 
-# Parameters of four runs recorded with the CLI of the flat-config code (commit 4a3e... before
+# Parameters of four runs recorded with the CLI of the flat-config code (commit b4616f0, before
 # the config redesign), as SHA-256 prefixes of params.npy. The redesign must not change them.
 RECORDED = {
     "default": (["--steps", "2", "--chunk", "2"], "fd97bb4135c08735"),
