@@ -14,6 +14,7 @@ over them without recompiling.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -47,9 +48,9 @@ def _sum_axes(tree: PyTree, ndim: int) -> PyTree:
 
 def _check_positive(name: str, value, allow_zero: bool = False) -> None:
     ok = value >= 0 if allow_zero else value > 0
-    if not ok:
+    if not (ok and math.isfinite(value)):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {bound}, got {value}")
+        raise ValueError(f"{name} must be {bound} and finite, got {value}")
 
 
 def _check_count(name: str, value) -> int:

@@ -6,7 +6,8 @@ position (meta-steps done, env steps) plus a SHA-256 of every state leaf. orbax 
 checkpoint to a temporary folder and renames it when complete (atomic) and keeps the last
 ``max_to_keep``. On restore the newest checkpoint that loads AND matches its checksum wins; a
 corrupt or truncated one is reported, moved to ``<directory>-corrupt/`` (never deleted) and
-skipped, falling back to the previous one.
+skipped, falling back to the previous one; a ``read_only`` checkpointer (eval, plot) leaves it
+where it is.
 """
 
 from __future__ import annotations
@@ -45,10 +46,12 @@ def state_checksum(state) -> str:
 class Checkpointer:
     """Saves and restores (state, meta) under ``directory``; ``meta`` is a JSON-able dict."""
 
-    def __init__(self, directory: str | Path, max_to_keep: int = 3):
+    def __init__(self, directory: str | Path, max_to_keep: int = 3, read_only: bool = False):
         self.directory = Path(directory).absolute()
+        self.read_only = read_only
         self._manager = ocp.CheckpointManager(
-            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep))
+            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
+                                                                 read_only=read_only))
 
     def steps(self) -> list[int]:
         return sorted(self._manager.all_steps())
@@ -78,9 +81,13 @@ class Checkpointer:
                     raise CheckpointError("checksum mismatch")
                 return state, meta
             except Exception as e:  # noqa: BLE001 - any failure to load means "corrupt"
+                why = f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
+                if self.read_only:  # a read-only command never changes the run
+                    log(f"warning: checkpoint {self.directory / str(step)} is unusable ({why});"
+                        f" left in place; trying an older one")
+                    continue
                 aside = self._set_aside(step)
-                log(f"warning: checkpoint {self.directory / str(step)} is unusable "
-                    f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}); "
+                log(f"warning: checkpoint {self.directory / str(step)} is unusable ({why}); "
                     f"moved to {aside}; trying an older one")
         raise CheckpointError(f"no usable checkpoint in {self.directory} (tried steps {steps})")
 

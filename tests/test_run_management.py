@@ -121,7 +121,7 @@ def test_eval_and_plot(straight, capsys):
     assert cli.main(["eval", str(straight), "--repeats", "2"]) == 0
     out = capsys.readouterr().out
     assert "task 3" in out and "post" in out
-    report = json.loads((straight / "eval.json").read_text())
+    report = json.loads((straight / "eval-step8-tasksall-repeats2-seed0.json").read_text())
     assert np.asarray(report["post"]).shape == (4, 2) and report["step"] == 8
     diff = np.asarray(report["post"]) - np.asarray(report["pre"])
     assert report["gain_mean"] == pytest.approx(diff.mean(), rel=1e-5, abs=1e-5)

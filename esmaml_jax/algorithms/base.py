@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -63,8 +64,8 @@ def check_positive_int(name: str, value: Any) -> int:
 
 
 def check_sigma(value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"sigma must be > 0, got {value}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"sigma must be > 0 and finite, got {value}")
 
 
 def init_state(objective: Objective, adaptation: Adaptation, optimizer, key: Key,

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from esmaml_jax.app import registry
+from esmaml_jax.app import registry, rundir
 from esmaml_jax.app.build import build
 from esmaml_jax.app.config import Config, load_config
 from esmaml_jax.app.loop import load_run, train
@@ -103,7 +103,11 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its newest good checkpoint")
     p.add_argument("--force-config", action="store_true",
-                   help="with --resume: accept settings that differ from the run's config")
+                   help="with --resume: accept settings that differ from the run's config "
+                        "(recorded in events.jsonl)")
+    p.add_argument("--restart", action="store_true",
+                   help="with --resume: train from meta-step 0 when no checkpoint is left "
+                        "(the old metrics.csv is kept under another name)")
     p.add_argument("--checkpoint-every", type=int, default=100, dest="checkpoint_every",
                    help="meta-steps between checkpoints (default: 100)")
     p.add_argument("--tensorboard", action="store_true",
@@ -163,7 +167,7 @@ def _cmd_train(args) -> int:
         if args.config or args.out:
             raise ValueError("--resume takes the run's own config and directory; drop "
                              "--config/--out")
-        base = load_config(Path(args.resume) / "config.json")
+        base = rundir.read_config(Path(args.resume))
     else:
         base = load_config(args.config) if args.config else Config()
     config = config_from_args(args, base)
@@ -180,7 +184,7 @@ def _cmd_train(args) -> int:
         out = args.out or f"runs/{env}-{time.strftime('%Y%m%d-%H%M%S')}-seed{seed}"
     result = train(config, out, resume=bool(args.resume), progress=not args.quiet,
                    checkpoint_every=args.checkpoint_every, tensorboard=args.tensorboard,
-                   shard=args.shard, force_config=args.force_config,
+                   shard=args.shard, force_config=args.force_config, restart=args.restart,
                    memory_budget=(None if args.memory_budget_mb is None
                                   else int(args.memory_budget_mb * 2**20)))
     return 130 if result.get("stopped") else 0
@@ -189,19 +193,33 @@ def _cmd_train(args) -> int:
 EVAL_STREAM = 0x65766C  # "evl": the key stream of `esmaml eval`
 
 
+def _writable(run_dir: Path, what: str, hint: str = "") -> None:
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir} is not a run directory")
+    if not os.access(run_dir, os.W_OK):
+        raise PermissionError(f"{run_dir} is read-only: cannot record {what}{hint}")
+
+
 def _cmd_eval(args) -> int:
     import jax
     import numpy as np
 
     if args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
-    built, state = load_run(args.run_dir)
+    if args.tasks is not None and args.tasks < 1:
+        raise ValueError(f"--tasks must be >= 1, got {args.tasks}")
+    run_dir = Path(args.run_dir)
+    if not args.no_save:
+        _writable(run_dir, "the evaluation", " (pass --no-save to print it only)")
+    built, state = load_run(run_dir)
+    # One file per (step, settings): an evaluation never replaces another one.
+    name = (f"eval-step{int(state.step)}-tasks{args.tasks or 'all'}-repeats{args.repeats}-"
+            f"seed{args.seed}.json")
     evaluate = jax.jit(built.algorithm.evaluate, static_argnames=("num_tasks", "num_repeats"))
     # A stream of its own: training splits PRNGKey(seed) into its init/train/eval/final keys, so
     # folding in a tag keeps `esmaml eval --seed S` clear of every key the run used.
     ev = evaluate(state, jax.random.fold_in(jax.random.PRNGKey(args.seed), EVAL_STREAM),
-                  num_tasks=args.tasks,
-                  num_repeats=args.repeats)
+                  num_tasks=args.tasks, num_repeats=args.repeats)
     pre, post = np.asarray(ev["pre"]), np.asarray(ev["post"])
     env_name = built.config.component("env").name
     print(f"{args.run_dir}: {env_name}, meta-step {int(state.step)}, "
@@ -215,11 +233,19 @@ def _cmd_eval(args) -> int:
     gain_se = float(np.std(gain) / np.sqrt(max(gain.size, 1)))
     print(f"  adaptation gain (post - pre, paired): {np.mean(gain):.2f} +- {gain_se:.2f} "
           f"(standard error over {gain.size} task x adaptation pairs)")
-    report = {"step": int(state.step), "pre_mean": float(np.nanmean(pre)),
+    if args.no_save:
+        return 0
+    target = run_dir / name
+    if target.exists():
+        print(f"  (same evaluation already recorded in {target}; left as it is)")
+        return 0
+    report = {"step": int(state.step), "tasks": args.tasks, "repeats": args.repeats,
+              "seed": args.seed, "pre_mean": float(np.nanmean(pre)),
               "gain_mean": float(np.mean(gain)), "gain_stderr": gain_se,
               "pre_std": float(np.nanstd(pre)), "post_mean": float(np.nanmean(post)),
               "post_std": float(np.nanstd(post)), "pre": pre.tolist(), "post": post.tolist()}
-    (Path(args.run_dir) / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    target.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"  recorded in {target}")
     return 0
 
 
@@ -255,6 +281,7 @@ def _cmd_bench(args) -> int:
 def _cmd_plot(args) -> int:
     from esmaml_jax import plots
 
+    _writable(Path(args.run_dir), "its pictures")
     for path in plots.plot_run(args.run_dir):
         print(f"wrote {path}")
     return 0
@@ -266,9 +293,17 @@ def _cmd_list(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (`esmaml: error: ...`, exit 2), like every other error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        sys.stderr.write(f"esmaml: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="esmaml", description="ES-MAML in JAX")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="esmaml", description="ES-MAML in JAX")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p_train = sub.add_parser("train", help="meta-train a policy (default: four_corners, ~1 min)")
     _add_train_args(p_train)
     p_train.set_defaults(func=_cmd_train)
@@ -278,6 +313,8 @@ def main(argv=None) -> int:
     p_eval.add_argument("--tasks", type=int, default=None,
                         help="test tasks (default: the family's test set, or 20 sampled)")
     p_eval.add_argument("--seed", type=int, default=0)
+    p_eval.add_argument("--no-save", action="store_true", dest="no_save",
+                        help="print the evaluation without recording it in the run directory")
     p_eval.set_defaults(func=_cmd_eval)
     p_plot = sub.add_parser("plot", help="learning curve and adapted trajectories of a run")
     p_plot.add_argument("run_dir")
@@ -297,7 +334,10 @@ def main(argv=None) -> int:
     p_list = sub.add_parser("list", help="list the components: envs, policies, operators, "
                                          "algorithms, optimizers")
     p_list.set_defaults(func=_cmd_list)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or a one-line argparse error already written
+        return int(e.code or 0)
     try:
         return args.func(args)
     except (ValueError, OSError, CheckpointError) as e:  # OSError: missing, read-only, not a dir

@@ -123,6 +123,7 @@ class Config:
         if data and not set(data) <= set(BLOCKS) and "env" in data and isinstance(
                 data.get("env"), str):
             return from_legacy(data)
+        data = {k: v for k, v in data.items() if k != "meta"}  # provenance, not settings
         unknown = sorted(set(data) - set(BLOCKS))
         if unknown:
             raise ValueError(f"unknown config block(s) {unknown}; known: {list(BLOCKS)}")

@@ -19,10 +19,8 @@ from esmaml_jax import memory
 from esmaml_jax.app import rundir
 from esmaml_jax.app.build import Built, build
 from esmaml_jax.app.config import Config
-from esmaml_jax.app.progress import Progress, StopFlag, fmt
+from esmaml_jax.app.progress import Heartbeat, Progress, StopFlag, fmt
 from esmaml_jax.checkpoint import Checkpointer
-
-_RESUMABLE = {"run.num_steps"}  # changes a resumed run may make without force
 
 
 def _fit_memory(built: Built, state, mesh, budget: int):
@@ -71,85 +69,119 @@ def describe(built: Built) -> str:
 def train(config: Config | None, out_dir: str | os.PathLike, *, resume: bool = False,
           progress: bool = True, log=print, checkpoint_every: int = 100, keep: int = 3,
           should_stop=None, tensorboard: bool = False, shard: bool = False,
-          memory_budget: int | None = None, force_config: bool = False) -> dict:
+          memory_budget: int | None = None, force_config: bool = False,
+          restart: bool = False) -> dict:
     """Run (or, with ``resume``, continue) a training job in ``out_dir``. Returns the summary.
 
     ``config`` is resolved by `build` exactly as the CLI resolves it (the same config gives the
-    same run). With ``resume`` and ``config`` None the run's own config is used; a config that
-    differs from the run's (other than ``run.num_steps``) needs ``force_config``.
-    A checkpoint is saved every ``checkpoint_every`` meta-steps (at the end of a chunk), at the
-    end, and when SIGINT/SIGTERM (or ``should_stop(done)``) asks the run to stop; a resumed run
-    ends with bit-identical parameters to an uninterrupted one, because every chunk's key is
-    derived from the seed and the number of meta-steps already done. ``shard`` spreads the
-    perturbation axis over every device (all hosts' after ``jax.distributed.initialize()``).
-    With ``algorithm.chunk_size`` None the zero-order step processes the perturbation axis in
-    chunks when it would not fit in ``memory_budget`` bytes (default: half the free memory).
+    same run). Everything that can refuse the run (settings, memory) is checked before the run
+    directory is made. A checkpoint is saved every ``checkpoint_every`` meta-steps (at the end of
+    a chunk), at the end, and when SIGINT/SIGTERM (or ``should_stop(done)``) asks the run to
+    stop; a resumed run ends with bit-identical parameters to an uninterrupted one, because
+    every chunk's key is derived from the seed and the number of meta-steps already done.
+
+    A run's records are append-only: a resume keeps config.json as it was made, appends to
+    metrics.csv (the wall-time column continues), records every resume in events.jsonl (with the
+    new ``run.num_steps``, which may only grow, and any setting changed with ``force_config``),
+    refuses to start from scratch when the checkpoints are gone (unless ``restart``) and leaves a
+    finished run untouched when there is nothing left to do. ``shard`` spreads the perturbation
+    axis over every device; with ``algorithm.chunk_size`` None the step is chunked when it would
+    not fit in ``memory_budget`` bytes (default: half the free memory), and refused if even
+    chunks of one perturbation would not.
     """
     if memory_budget is not None and not memory_budget > 0:
         raise ValueError(f"the memory budget must be > 0, got {memory_budget!r}")
     out = Path(out_dir)
-    saved = None
-    if resume:
-        saved = rundir.read_config(out)
-        config = saved if config is None else config
+    history = rundir.History(out) if resume else None
+    if history is not None:
+        config = history.config if config is None else config
     mesh = None
     if shard:
         mesh = jax.sharding.Mesh(np.array(jax.devices()), ("perturbations",))
         log(f"sharding the perturbation axis over {len(jax.devices())} device(s)")
     built = build(config, mesh)
-    if resume:
-        old = build(saved).config.to_json()
-        new = built.config.to_json()
-        changed = sorted(f"{b}.{k}" for b in set(old) | set(new)
-                         for k in set(old.get(b, {})) | set(new.get(b, {}))
-                         if old.get(b, {}).get(k) != new.get(b, {}).get(k))
-        if set(changed) - _RESUMABLE and not force_config:
-            raise ValueError(f"{out} was run with other settings ({', '.join(changed)}); pass "
-                             f"--force-config to continue it with the new ones")
-        if changed:
-            rundir.write_config(out, built.config)
-    else:
+    if history is not None:
+        built = history.check_resume(built, force_config, build)
+    run = built.run
+    key = jax.random.PRNGKey(run.seed)
+    k_init, k_train, k_eval, k_final = jax.random.split(key, 4)
+    state = built.algorithm.init(k_init)
+    built, memory_note = _fit_or_refuse(built, state, mesh, memory_budget)
+    if history is None:
         rundir.prepare(out)
         rundir.write_config(out, built.config)
     if built.recommended:
         log(f"{built.config.component('env').name} recommends: " + ", ".join(
             f"{k}={v}" for k, v in built.recommended.items()))
-    run = built.run
-    key = jax.random.PRNGKey(run.seed)
-    k_init, k_train, k_eval, k_final = jax.random.split(key, 4)
-    state = built.algorithm.init(k_init)
-    memory_note = None
-    if (built.config.component("algorithm").name == "zero_order"
-            and built.config.component("algorithm").options["chunk_size"] is None):
-        budget = memory_budget if memory_budget is not None else memory.available_bytes() // 2
-        chunk_size, memory_note = _fit_memory(built, state, mesh, budget)
-        if chunk_size is not None:
-            built = build(built.config.set("algorithm.chunk_size", chunk_size), mesh)
     log(f"esmaml train: {describe(built)}")
     algo = built.algorithm
     log(f"  {algo.rollouts_per_step} rollouts, {algo.env_steps_per_step:,} env steps per "
         f"meta-step; run directory {out}")
     if memory_note:
         log(f"  memory: {memory_note}")
-    return _loop(built, out, state, (k_train, k_eval, k_final), resume=resume,
-                 progress=progress, log=log, checkpoint_every=checkpoint_every, keep=keep,
-                 should_stop=should_stop, tensorboard=tensorboard)
+    return _loop(built, out, state, (k_train, k_eval, k_final), history=history,
+                 restart=restart, progress=progress, log=log, checkpoint_every=checkpoint_every,
+                 keep=keep, should_stop=should_stop, tensorboard=tensorboard)
 
 
-def _loop(built: Built, out: Path, state, keys, *, resume, progress, log, checkpoint_every,
-          keep, should_stop, tensorboard) -> dict:
+def _fit_or_refuse(built: Built, state, mesh, memory_budget):
+    """(built, note): the perturbation axis chunked when the step would not fit in memory; a
+    one-line refusal, naming the flags that help, when even chunks of one would not fit."""
+    alg = built.config.component("algorithm")
+    if alg.name != "zero_order" or alg.options["chunk_size"] is not None:
+        return built, None
+    budget = memory_budget if memory_budget is not None else memory.available_bytes() // 2
+    try:
+        chunk_size, note = _fit_memory(built, state, mesh, budget)
+    except Exception as e:  # noqa: BLE001 - XLA cannot even size the program
+        first = str(e).splitlines()[0][:160] if str(e) else ""
+        raise ValueError(f"the meta-step cannot be built at this size ({type(e).__name__}: "
+                         f"{first}); lower -P, -K, -T or --horizon") from None
+    if "still over the budget" in note:
+        raise ValueError(f"the meta-step does not fit in memory even one perturbation at a time "
+                         f"({note}); lower -P, -K, -T or --horizon, or raise --memory-budget-mb")
+    if chunk_size is not None:
+        built = build(built.config.set("algorithm.chunk_size", chunk_size), mesh)
+    return built, note
+
+
+def _wait(tree, flag: StopFlag, log, done: int) -> None:
+    """Block until ``tree`` is computed while still answering signals (a blocking
+    device-to-host copy would hold them off until the chunk ends): a second Ctrl-C aborts at
+    once, saying what was saved."""
+    leaves = [x for x in jax.tree.leaves(tree) if hasattr(x, "is_ready")]
+    try:
+        while not all(x.is_ready() for x in leaves):
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        log(f"\naborted: the newest checkpoint holds meta-step {done} or earlier (see "
+            f"checkpoints/); the steps after it are lost")
+        raise
+
+
+def _loop(built: Built, out: Path, state, keys, *, history, restart, progress, log,
+          checkpoint_every, keep, should_stop, tensorboard) -> dict:
     algo, run = built.algorithm, built.run
     k_train, k_eval, k_final = keys
     init_state = state
     chunk = run.steps_per_chunk
     ckpt = Checkpointer(out / "checkpoints", max_to_keep=keep)
-    done, env_steps = 0, 0
-    if resume:
+    done, env_steps, wall0 = 0, 0, 0.0
+    if history is not None:
         restored = ckpt.restore_latest(state, log=log)
-        if restored is not None:
+        if restored is None:
+            history.check_restart(restart)
+        else:
             state, meta = restored
             done, env_steps = int(meta["done"]), int(meta["env_steps"])
+            wall0 = float(meta.get("wall_time", 0.0))
+        if done >= run.num_steps and history.finished():
+            ckpt.close()
+            log(f"{out} already finished its {run.num_steps} meta-steps; nothing to do (pass "
+                f"--steps N to train it further)")
+            return history.summary()
         rundir.truncate_metrics(out / "metrics.csv", done)
+        history.record_resume(done, built)
         log(f"resuming {out} at meta-step {done}")
 
     @jax.jit
@@ -159,9 +191,11 @@ def _loop(built: Built, out: Path, state, keys, *, resume, progress, log, checkp
     evaluate = jax.jit(algo.evaluate, static_argnames=("num_tasks", "num_repeats"))
     writer_tb = _tensorboard(out) if tensorboard else None
     t0 = time.perf_counter()
-    init_eval = evaluate(init_state, k_eval, num_repeats=run.eval_repeats)
+    with Heartbeat("compiling and running the evaluation of the initial policy", log):
+        init_eval = jax.block_until_ready(evaluate(init_state, k_eval,
+                                                   num_repeats=run.eval_repeats))
     bar = Progress(run.num_steps, start=done) if progress else None
-    since_ckpt, stopped = 0, False
+    since_ckpt, stopped, first = 0, False, True
     new_file = not (out / "metrics.csv").exists()
     with StopFlag() as flag, open(out / "metrics.csv", "a", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=rundir.FIELDS)
@@ -169,16 +203,24 @@ def _loop(built: Built, out: Path, state, keys, *, resume, progress, log, checkp
             writer.writeheader()
         while done < run.num_steps:
             n = min(chunk, run.num_steps - done)
-            if n < chunk:  # a shorter final chunk compiles once more; keep it exact
-                state, m = jax.lax.scan(jax.jit(algo.step), state,
-                                        jax.random.split(jax.random.fold_in(k_train, done), n))
-            else:
-                state, m = run_chunk(state, jax.random.fold_in(k_train, done))
+            if first:
+                log(f"compiling the meta-step and running the first {n} (JAX caches the "
+                    f"compiled program: the next run of this shape starts faster)...")
+            label = ("compiling the meta-step and running the first chunk" if first else
+                     f"meta-steps {done + 1}-{done + n}")
+            with Heartbeat(label, log, every=5.0 if first else 30.0):
+                if n < chunk:  # a shorter final chunk compiles once more; keep it exact
+                    keys = jax.random.split(jax.random.fold_in(k_train, done), n)
+                    state, m = jax.lax.scan(jax.jit(algo.step), state, keys)
+                else:
+                    state, m = run_chunk(state, jax.random.fold_in(k_train, done))
+                _wait((state, m), flag, log, done)
             done += n
             since_ckpt += n
             env_steps += n * algo.env_steps_per_step
             ev = evaluate(state, jax.random.fold_in(k_eval, done), num_repeats=run.eval_repeats)
-            row = {"step": done, "wall_time": round(time.perf_counter() - t0, 3),
+            wall = wall0 + time.perf_counter() - t0
+            row = {"step": done, "wall_time": round(wall, 3),
                    "pre_return": float(jnp.nanmean(m["pre_return"])),
                    "post_return": float(jnp.nanmean(m["post_return"])),
                    "test_pre": float(ev["pre_mean"]), "test_post": float(ev["post_mean"]),
@@ -186,18 +228,22 @@ def _loop(built: Built, out: Path, state, keys, *, resume, progress, log, checkp
                    "skipped_updates": int(m["skipped_update"].sum()), "env_steps": env_steps}
             writer.writerow(row)
             fh.flush()
+            if first:
+                log(f"  first chunk (with compilation) took {time.perf_counter() - t0:.1f}s")
+                first = False
             if writer_tb is not None:
                 for name in rundir.FIELDS[2:]:
                     writer_tb.add_scalar(name, row[name], done)
             if row["skipped_updates"]:
-                log(f"\nwarning: {row['skipped_updates']} meta-step(s) up to {done} had no finite "
-                    f"return at all and left the parameters unchanged")
+                log(f"\nwarning: {row['skipped_updates']} meta-step(s) up to {done} had no finite"
+                    f" return at all and left the parameters unchanged")
             if bar:
                 bar.update(done, f"train post {fmt(row['post_return'])} | test pre "
                                  f"{fmt(row['test_pre'])} post {fmt(row['test_post'])}")
             stop = flag.raised or (should_stop is not None and should_stop(done))
             if since_ckpt >= checkpoint_every or stop or done >= run.num_steps:
-                ckpt.save(done, state, {"done": done, "env_steps": env_steps})
+                ckpt.save(done, state, {"done": done, "env_steps": env_steps,
+                                        "wall_time": round(wall, 3)})
                 since_ckpt = 0
             if stop and done < run.num_steps:
                 stopped = True
@@ -213,8 +259,11 @@ def _loop(built: Built, out: Path, state, keys, *, resume, progress, log, checkp
             f"esmaml train --resume {out}")
         return {"steps": done, "stopped": True}
     np.save(out / "params.npy", np.asarray(state.params))
-    final = evaluate(state, k_final, num_repeats=4 * run.eval_repeats)
-    summary = _summary(done, elapsed, env_steps, init_eval, final)
+    log(f"evaluating on the test tasks ({4 * run.eval_repeats} adaptations each)...")
+    with Heartbeat("final evaluation", log):
+        final = jax.block_until_ready(evaluate(state, k_final,
+                                               num_repeats=4 * run.eval_repeats))
+    summary = _summary(done, wall0 + elapsed, env_steps, init_eval, final)
     rundir.write_summary(out, summary)
     _report(summary, elapsed, env_steps, log)
     return summary
@@ -250,13 +299,18 @@ def _report(summary: dict, elapsed: float, env_steps: int, log) -> None:
 
 
 def load_run(run_dir: str | os.PathLike, log=print):
-    """(built, state) of a run directory, at its newest good checkpoint."""
+    """(built, state) of a run directory, at its newest good checkpoint. Read-only: nothing in
+    the run directory is changed (a corrupt checkpoint is reported and skipped in place)."""
     out = Path(run_dir)
     built = build(rundir.read_config(out))
     template = built.algorithm.init(jax.random.split(jax.random.PRNGKey(built.run.seed), 4)[0])
-    ckpt = Checkpointer(out / "checkpoints")
-    restored = ckpt.restore_latest(template, log=log)
-    ckpt.close()
+    if not (out / "checkpoints").is_dir():
+        raise FileNotFoundError(f"{out} has no checkpoint yet")
+    ckpt = Checkpointer(out / "checkpoints", read_only=True)
+    try:
+        restored = ckpt.restore_latest(template, log=log)
+    finally:
+        ckpt.close()
     if restored is None:
         raise FileNotFoundError(f"{out} has no checkpoint yet")
     return built, restored[0]

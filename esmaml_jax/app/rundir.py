@@ -1,13 +1,21 @@
-"""The run directory: config.json, metrics.csv, checkpoints/, params.npy, summary.json.
+"""The run directory: config.json, metrics.csv, checkpoints/, params.npy, summary.json,
+events.jsonl (resumes and restarts).
 
-A new run needs an empty (or new) directory; nothing of another run is ever overwritten.
+A new run needs an empty (or new) directory; nothing of another run is ever overwritten, and a
+run's records only grow (see `History`).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import functools
 import json
+import subprocess
+import time
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from esmaml_jax.app.config import Config, load_config
 
@@ -25,8 +33,30 @@ def prepare(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
+@functools.cache
+def provenance() -> dict[str, Any]:
+    """Package versions and the git commit of the code that runs (None outside a checkout)."""
+    versions: dict[str, str | None] = {}
+    for name in ("esmaml-jax", "jax", "jaxlib", "brax", "flax", "optax", "orbax-checkpoint"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    commit = None
+    try:
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5, cwd=Path(__file__).resolve().parent)
+        if proc.returncode == 0:
+            commit = proc.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"versions": versions, "git_commit": commit}
+
+
 def write_config(out_dir: Path, config: Config) -> None:
-    (out_dir / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
+    """config.json: the resolved config, plus a "meta" block (versions, commit) it ignores."""
+    data = {**config.to_json(), "meta": provenance()}
+    (out_dir / "config.json").write_text(json.dumps(data, indent=2) + "\n")
 
 
 def read_config(out_dir: Path) -> Config:
@@ -48,3 +78,79 @@ def truncate_metrics(path: Path, done: int) -> None:
 
 def write_summary(out_dir: Path, summary: dict) -> None:
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class History:
+    """The append-only record of a run being resumed: its config as made, events.jsonl, the
+    summary of a finished run."""
+
+    def __init__(self, out_dir: Path):
+        self.out = out_dir
+        self.config = read_config(out_dir)
+        path = out_dir / "events.jsonl"
+        self.events = ([json.loads(line) for line in path.read_text().splitlines() if line]
+                       if path.exists() else [])
+        self.changes: list[str] = []
+
+    def latest_num_steps(self, made_with: int) -> int:
+        steps = [e["num_steps"] for e in self.events if "num_steps" in e]
+        return steps[-1] if steps else made_with
+
+    def check_resume(self, built, force_config: bool, build):
+        """``built`` with the meta-step target the run has reached (it may only grow); other
+        changed settings need ``force_config``."""
+        old = build(self.config)
+        made = old.run.num_steps
+        latest = self.latest_num_steps(made)
+        requested = built.run.num_steps
+        if requested == made and latest != made:  # no --steps given: keep the latest target
+            requested = latest
+        if requested < latest:
+            raise ValueError(f"--steps can only extend {self.out}: it is set to {latest} "
+                             f"meta-steps, got {requested}")
+        a, b = old.config.to_json(), built.config.to_json()
+        changed = sorted(f"{blk}.{k}" for blk in set(a) | set(b)
+                         for k in set(a.get(blk, {})) | set(b.get(blk, {}))
+                         if a.get(blk, {}).get(k) != b.get(blk, {}).get(k)
+                         and f"{blk}.{k}" != "run.num_steps")
+        if changed and not force_config:
+            raise ValueError(f"{self.out} was run with other settings ({', '.join(changed)}); "
+                             f"pass --force-config to continue it with the new ones")
+        self.changes = changed
+        run = dataclasses.replace(built.run, num_steps=requested)
+        config = built.config.set("run.num_steps", requested)
+        return built._replace(run=run, config=config)
+
+    def finished(self) -> bool:
+        return (self.out / "summary.json").exists()
+
+    def summary(self) -> dict:
+        return json.loads((self.out / "summary.json").read_text())
+
+    def check_restart(self, restart: bool) -> None:
+        """No checkpoint is left: refuse to silently start over a run that has history."""
+        metrics = self.out / "metrics.csv"
+        rows = list(csv.DictReader(open(metrics))) if metrics.exists() else []
+        if not rows:
+            return
+        if not restart:
+            raise ValueError(f"{self.out} has no usable checkpoint left but metrics.csv records "
+                             f"{rows[-1]['step']} meta-steps; pass --restart to train it again "
+                             f"from meta-step 0 (its metrics.csv is kept under another name)")
+        kept = self.out / f"metrics-before-restart-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+        metrics.rename(kept)
+        self._append({"event": "restart", "time": _now(), "metrics_kept_as": kept.name})
+
+    def record_resume(self, done: int, built) -> None:
+        self._append({"event": "resume", "time": _now(), "at_step": done,
+                      "num_steps": built.run.num_steps, "changed": self.changes,
+                      **provenance()})
+
+    def _append(self, event: dict) -> None:
+        with open(self.out / "events.jsonl", "a") as fh:
+            fh.write(json.dumps(event) + "\n")
+        self.events.append(event)

@@ -1,0 +1,207 @@
+"""A run never loses data, never ends in a traceback: bad input, resume history, read-only eval."""
+
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from esmaml_jax.app import cli
+
+TINY = ["--env", "four_corners", "--horizon", "5", "-P", "2", "-K", "2", "--steps", "4",
+        "--chunk", "2", "--policy", "linear", "--eval-repeats", "1", "--quiet",
+        "--no-compile-cache"]
+
+
+def tree_md5(path):
+    """One digest of every file's name and bytes below ``path``."""
+    h = hashlib.md5()
+    for root, dirs, files in sorted(os.walk(path)):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            h.update(os.path.relpath(full, path).encode())
+            h.update(open(full, "rb").read())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert cli.main(["train", *TINY, "--checkpoint-every", "2", "--out", str(out)]) == 0
+    return out
+
+
+def bad_inputs(tmp, run):
+    """(argv, what the one-line error must mention): cheap ones, refused before any compile."""
+    (tmp / "a_file").write_text("x")
+    (tmp / "bad.json").write_text("{not json")
+    (tmp / "flat.json").write_text('{"algorithms": {}}')
+    (tmp / "empty_run").mkdir(exist_ok=True)
+    new = ["--out", str(tmp / "new")]
+    cases = []
+    for flag in ("-K", "-P", "-T", "--steps", "--chunk", "--eval-repeats", "--horizon"):
+        cases += [([flag, "0"], ""), ([flag, "-1"], ""), ([flag, "x"], "invalid int"),
+                  ([flag, "1.5"], "invalid int")]
+    for flag in ("--sigma", "--inner-sigma"):
+        cases += [([flag, v], "sigma") for v in ("0", "-1", "nan", "inf", "abc")]
+    cases += [(["--alpha", "-1"], "step size"), (["--alpha", "inf"], "step size"),
+              (["--lr", "abc"], "invalid float"),
+              (["--seed", "-1"], "run.seed"), (["--seed", "99999999999999999999999"], "run.seed")]
+    for flag, value in (("--env", "pong"), ("--adaptation", "newton"), ("--algorithm", "sgd"),
+                        ("--policy", "rnn"), ("--optimizer", "sgdd"), ("--estimator", "x"),
+                        ("--inner-estimator", "x"), ("--inner-sampler", "x"),
+                        ("--shaping", "x"), ("--inner-shaping", "x"),
+                        ("--policy-init", "xavier")):
+        cases.append(([flag, value], value))
+    cases += [
+        (["--algorithm", "first_order", "--sigma", "0.3"], "first_order"),
+        (["--algorithm", "first_order", "-P", "3"], "num_perturbations"),
+        (["--algorithm", "first_order", "--hessian-samples", "both"], "hessian_samples"),
+        (["--algorithm", "first_order", "--hessian-estimator", "x"], "Hessian estimator"),
+        (["--algorithm", "first_order", "--hessian-queries", "0"], "hessian_queries"),
+        (["--algorithm", "first_order", "--adaptation", "rbo"], "ES gradient only"),
+        (["--adaptation", "dpp_es", "--inner-sampler", "orthogonal"], "sampler"),
+        (["--adaptation", "hill_climb", "--alpha", "0.1"], "step_size"),
+        (["--adaptation", "identity", "-K", "3"], "num_queries"),
+        (["--env", "sine", "--policy", "linear"], "supervised"),
+        (["--env", "sine", "--horizon", "5"], "horizon"),
+        (["--env", "four_corners", "--shots", "5"], "num_shots"),
+        (["--num-tasks", "3"], "num_tasks"),
+        (["--no-hessian"], "hessian"),
+        (["--set", "nodot=1"], "block.name"), (["--set", "bogus.x=1"], "block.name"),
+        (["--set", "algorithm.sigmaa=1"], "sigmaa"), (["--set", "no_equals_sign"], "--set"),
+        (["--config", str(tmp / "missing.json")], "does not exist"),
+        (["--config", str(tmp / "bad.json")], "not valid JSON"),
+        (["--config", str(tmp / "flat.json")], "unknown config block"),
+        (["--memory-budget-mb", "0"], "memory budget"),
+        (["--memory-budget-mb", "-5"], "memory budget"),
+        (["--checkpoint-every", "0"], "--checkpoint-every"),
+        (["--perturbation-chunk", "0"], "chunk_size"),
+        (["--hidden", "32,x"], "hidden sizes"), (["--hidden", "0"], "hidden sizes"),
+        (["--bogus-flag"], "unrecognized"),
+    ]
+    argvs = [(["train", *args, *new], why) for args, why in cases]
+    argvs += [
+        (["train", "--out", str(tmp / "a_file")], "is a file"),
+        (["train", "--out", str(run)], "not empty"),
+        (["train", "--resume", str(tmp / "nope")], "no config.json"),
+        (["train", "--resume", str(run), "--out", str(tmp / "x")], "--resume"),
+        (["train", "--resume", str(run), "-K", "4"], "--force-config"),
+        (["train", "--resume", str(run), "--steps", "2"], "can only extend"),
+        (["eval", str(run), "--tasks", "0"], "--tasks"),
+        (["eval", str(run), "--tasks", "-1"], "--tasks"),
+        (["eval", str(run), "--repeats", "0"], "--repeats"),
+        (["eval", str(tmp / "nope")], "not a run directory"),
+        (["eval", str(tmp / "empty_run")], "no config.json"),
+        (["plot", str(tmp / "nope")], "not a run directory"),
+        (["frobnicate"], "invalid choice"),
+    ]
+    return argvs
+
+
+def test_fuzz_bad_inputs_give_one_line_and_change_nothing(tmp_path, finished, capsys):
+    before = tree_md5(finished)
+    argvs = bad_inputs(tmp_path, finished)
+    assert len(argvs) >= 60
+    table = {"tried": 0, "clean": 0, "traceback": 0, "data_changed": 0}
+    failures = []
+    for argv, why in argvs:
+        table["tried"] += 1
+        try:
+            code = cli.main(argv)
+        except BaseException as e:  # noqa: BLE001 - a traceback is what we count
+            code = f"raised {type(e).__name__}: {e}"
+        err = capsys.readouterr().err.strip()
+        lines = err.splitlines()
+        ok = (code == 2 and len(lines) == 1 and lines[0].startswith("esmaml: error:")
+              and "Traceback" not in err and why in err and not (tmp_path / "new").exists())
+        table["traceback"] += "Traceback" in err or isinstance(code, str)
+        changed = tree_md5(finished) != before
+        table["data_changed"] += changed
+        table["clean"] += ok and not changed
+        if not ok or changed:
+            failures.append((argv, code, err[-300:]))
+    print(table)
+    assert not failures, failures
+    assert table["clean"] == table["tried"] and table["data_changed"] == 0
+
+
+def test_memory_is_checked_before_the_run_directory_is_made(tmp_path, capsys):
+    out = tmp_path / "huge"
+    assert cli.main(["train", "-K", "99999999999", "--out", str(out), "--no-compile-cache"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "does not fit in memory" in err and "--memory-budget-mb" in err
+    assert "\n" not in err and not out.exists()
+
+
+def test_resume_keeps_the_records_append_only(tmp_path, finished, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    summary, config = (run / "summary.json").read_bytes(), (run / "config.json").read_bytes()
+    # a finished run with nothing left to do is left untouched
+    before = tree_md5(run)
+    assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert tree_md5(run) == before
+    # extending it appends: config.json as made, the resume is an event, wall time continues
+    assert cli.main(["train", "--resume", str(run), "--steps", "6", "--quiet"]) == 0
+    assert (run / "config.json").read_bytes() == config
+    events = [json.loads(x) for x in (run / "events.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "resume" and events[-1]["at_step"] == 4
+    assert events[-1]["num_steps"] == 6 and events[-1]["versions"]["jax"]
+    rows = (run / "metrics.csv").read_text().splitlines()[1:]
+    steps = [int(r.split(",")[0]) for r in rows]
+    walls = [float(r.split(",")[1]) for r in rows]
+    assert steps == [2, 4, 6] and walls == sorted(walls)
+    assert json.loads((run / "summary.json").read_text())["steps"] == 6
+    assert (run / "summary.json").read_bytes() != summary
+    # a later resume without --steps keeps the extended target (nothing to do)
+    assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    # the extended run equals a straight 6-step run
+    straight = tmp_path / "straight"
+    args = [a if a != "4" else "6" for a in TINY]
+    assert cli.main(["train", *args, "--out", str(straight)]) == 0
+    assert np.array_equal(np.load(run / "params.npy"), np.load(straight / "params.npy"))
+
+
+def test_missing_checkpoints_are_not_a_silent_restart(tmp_path, finished, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    (run / "summary.json").unlink()
+    shutil.rmtree(run / "checkpoints")
+    metrics = (run / "metrics.csv").read_bytes()
+    assert cli.main(["train", "--resume", str(run), "--quiet"]) == 2
+    assert "--restart" in capsys.readouterr().err
+    assert (run / "metrics.csv").read_bytes() == metrics
+    assert cli.main(["train", "--resume", str(run), "--restart", "--quiet"]) == 0
+    kept = list(run.glob("metrics-before-restart-*.csv"))
+    assert len(kept) == 1 and kept[0].read_bytes() == metrics
+    assert json.loads((run / "events.jsonl").read_text().splitlines()[0])["event"] == "restart"
+
+
+def test_eval_never_changes_the_run(tmp_path, finished, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    newest = max((run / "checkpoints").iterdir(), key=lambda p: int(p.name))
+    for root, _, files in os.walk(newest):
+        for f in files:
+            open(os.path.join(root, f), "wb").close()  # corrupt the newest checkpoint
+    before = tree_md5(run)
+    assert cli.main(["eval", str(run), "--repeats", "1", "--no-save"]) == 0
+    out = capsys.readouterr().out
+    assert "meta-step 2" in out  # fell back to the older checkpoint, in place
+    assert tree_md5(run) == before and not (run / "checkpoints-corrupt").exists()
+    # recording: one file per setting, never overwritten
+    assert cli.main(["eval", str(run), "--repeats", "1"]) == 0
+    assert cli.main(["eval", str(run), "--repeats", "1"]) == 0
+    assert "already recorded" in capsys.readouterr().out
+    assert len(list(run.glob("eval-*.json"))) == 1
+
+
+def test_config_json_records_versions_and_commit(finished):
+    meta = json.loads((finished / "config.json").read_text())["meta"]
+    assert meta["versions"]["jax"] and meta["versions"]["brax"] and "git_commit" in meta
