@@ -208,7 +208,7 @@ def _loop(built: Built, out: Path, state, keys, *, history, restart, progress, l
                     f"compiled program: the next run of this shape starts faster)...")
             label = ("compiling the meta-step and running the first chunk" if first else
                      f"meta-steps {done + 1}-{done + n}")
-            with Heartbeat(label, log, every=5.0 if first else 30.0):
+            with Heartbeat(label, log):
                 if n < chunk:  # a shorter final chunk compiles once more; keep it exact
                     keys = jax.random.split(jax.random.fold_in(k_train, done), n)
                     state, m = jax.lax.scan(jax.jit(algo.step), state, keys)
