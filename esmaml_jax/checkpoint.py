@@ -62,16 +62,22 @@ class Checkpointer:
             state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
         self._manager.wait_until_finished()
 
-    def restore_latest(self, template, log=print) -> tuple[object, dict] | None:
+    def restore_latest(self, template, log=print, sharding=None) -> tuple[object, dict] | None:
         """The newest good checkpoint as (state, meta), ``None`` if there is none at all.
 
-        ``template`` is a state of the same structure (e.g. ``algo.init(key)``). Raises
+        ``template`` is a state of the same structure (e.g. ``algo.init(key)``); ``sharding``
+        places every restored leaf (default: the template's own placement). Raises
         `CheckpointError` if checkpoints exist but none of them is usable.
         """
         steps = self.steps()
         if not steps:
             return None
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+        if sharding is None:
+            abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+        else:  # e.g. replicated over a (multi-process) mesh: every process restores its part
+            abstract = jax.tree.map(
+                lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype,
+                                               sharding=sharding), template)
         for step in reversed(steps):
             try:
                 restored = self._manager.restore(step, args=ocp.args.Composite(

@@ -161,3 +161,11 @@ def test_print_config_shows_every_resolved_setting(capsys):
     config = json.loads(capsys.readouterr().out)
     assert config["adaptation"]["name"] == "autodiff_gradient"
     assert config["algorithm"]["num_perturbations"] == 150  # zero_order's own default
+
+
+def test_errors_name_the_flag_the_user_typed(tmp_path, capsys):
+    assert cli.main(["train", "--adaptation", "dpp_es", "--inner-sampler", "orthogonal",
+                     "--out", str(tmp_path / "r")]) == 2
+    assert "(from --adaptation, --inner-sampler)" in capsys.readouterr().err
+    assert cli.main(["train", "-K", "0", "--out", str(tmp_path / "r")]) == 2
+    assert "(from -K/--queries)" in capsys.readouterr().err

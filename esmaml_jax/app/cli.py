@@ -119,9 +119,13 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="memory the meta-step may use before the perturbation axis is chunked "
                         "(default: half the device's free memory)")
     p.add_argument("--distributed", action="store_true",
-                   help="multi-host: call jax.distributed.initialize() first (coordinator, "
-                        "process count and id from the cluster environment); combine with "
-                        "--shard")
+                   help="multi-process: jax.distributed.initialize() first (coordinator, process "
+                        "count and id from the cluster environment: SLURM, Cloud TPU, ...); "
+                        "implies --shard; process 0 writes the run directory")
+    p.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="multi-process without auto-detection: process 0's address")
+    p.add_argument("--num-processes", type=int, default=None, dest="num_processes")
+    p.add_argument("--process-id", type=int, default=None, dest="process_id")
     p.add_argument("--no-compile-cache", action="store_false", dest="compile_cache",
                    help="do not use JAX's persistent compilation cache "
                         "(default: ~/.cache/esmaml-jax/xla)")
@@ -145,6 +149,16 @@ def config_from_args(args: argparse.Namespace, base: Config) -> Config:
     return config
 
 
+def _flags_named(error: Exception, args: argparse.Namespace) -> str:
+    """" (from --flag)" for the flags the user typed whose setting the error names."""
+    text = str(error)
+    typed = [("/".join(flags), path) for flags, path, _, _ in FLAGS if path in vars(args)]
+    hits = [flag for flag, path in typed
+            if path.partition(".")[2] in text and path.partition(".")[2] != "name"
+            or path.endswith(".name") and repr(getattr(args, path)) in text]
+    return f" (from {', '.join(hits)})" if hits else ""
+
+
 def enable_compile_cache(directory: str | None = None) -> str:
     """Turn on JAX's persistent compilation cache (a second run skips most compile time)."""
     import jax
@@ -157,10 +171,15 @@ def enable_compile_cache(directory: str | None = None) -> str:
 
 
 def _cmd_train(args) -> int:
-    if args.distributed:
-        import jax
+    multi = [args.coordinator, args.num_processes, args.process_id]
+    if any(v is not None for v in multi) and not all(v is not None for v in multi):
+        raise ValueError("--coordinator, --num-processes and --process-id go together (or "
+                         "give --distributed alone to auto-detect the cluster)")
+    if args.distributed or args.coordinator is not None:
+        from esmaml_jax.app import multihost
 
-        jax.distributed.initialize()
+        multihost.initialize(args.coordinator, args.num_processes, args.process_id)
+        args.shard = True  # one training across processes: the perturbation axis is sharded
     if args.checkpoint_every < 1:
         raise ValueError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
     if args.resume:
@@ -171,8 +190,12 @@ def _cmd_train(args) -> int:
     else:
         base = load_config(args.config) if args.config else Config()
     config = config_from_args(args, base)
+    try:
+        resolved = build(config)
+    except ValueError as e:
+        raise ValueError(f"{e}{_flags_named(e, args)}") from None
     if args.print_config:
-        print(json.dumps(build(config).config.to_json(), indent=2))
+        print(json.dumps(resolved.config.to_json(), indent=2))
         return 0
     if args.compile_cache:
         enable_compile_cache()

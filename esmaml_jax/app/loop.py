@@ -6,7 +6,9 @@ host only touches results between chunks to evaluate, log and draw the progress 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import os
 import time
 from pathlib import Path
@@ -16,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from esmaml_jax import memory
-from esmaml_jax.app import rundir
+from esmaml_jax.app import multihost, rundir
 from esmaml_jax.app.build import Built, build
 from esmaml_jax.app.config import Config
 from esmaml_jax.app.progress import Heartbeat, Progress, StopFlag, fmt
@@ -92,7 +94,9 @@ def train(config: Config | None, out_dir: str | os.PathLike, *, resume: bool = F
     if memory_budget is not None and not memory_budget > 0:
         raise ValueError(f"the memory budget must be > 0, got {memory_budget!r}")
     out = Path(out_dir)
-    history = rundir.History(out) if resume else None
+    if not multihost.is_primary():  # process 0 speaks and writes for all
+        log, progress = (lambda *a, **k: None), False
+    history = rundir.History(out, write=multihost.is_primary()) if resume else None
     if history is not None:
         config = history.config if config is None else config
     mesh = None
@@ -108,8 +112,15 @@ def train(config: Config | None, out_dir: str | os.PathLike, *, resume: bool = F
     state = built.algorithm.init(k_init)
     built, memory_note = _fit_or_refuse(built, state, mesh, memory_budget)
     if history is None:
-        rundir.prepare(out)
-        rundir.write_config(out, built.config)
+        error = None
+        if multihost.is_primary():
+            try:
+                rundir.prepare(out)
+                rundir.write_config(out, built.config)
+            except OSError as e:
+                error = e
+        if not multihost.from_primary(int(error is None)):
+            raise error or FileExistsError(f"process 0 could not create {out} (see its output)")
     if built.recommended:
         log(f"{built.config.component('env').name} recommends: " + ", ".join(
             f"{k}={v}" for k, v in built.recommended.items()))
@@ -119,7 +130,7 @@ def train(config: Config | None, out_dir: str | os.PathLike, *, resume: bool = F
         f"meta-step; run directory {out}")
     if memory_note:
         log(f"  memory: {memory_note}")
-    return _loop(built, out, state, (k_train, k_eval, k_final), history=history,
+    return _loop(built, out, state, (k_train, k_eval, k_final), history=history, mesh=mesh,
                  restart=restart, progress=progress, log=log, checkpoint_every=checkpoint_every,
                  keep=keep, should_stop=should_stop, tensorboard=tensorboard)
 
@@ -140,6 +151,8 @@ def _fit_or_refuse(built: Built, state, mesh, memory_budget):
     if "still over the budget" in note:
         raise ValueError(f"the meta-step does not fit in memory even one perturbation at a time "
                          f"({note}); lower -P, -K, -T or --horizon, or raise --memory-budget-mb")
+    # every process must compile the same program: process 0's choice holds
+    chunk_size = multihost.from_primary(chunk_size or 0) or None
     if chunk_size is not None:
         built = build(built.config.set("algorithm.chunk_size", chunk_size), mesh)
     return built, note
@@ -159,7 +172,7 @@ def _wait(tree, flag: StopFlag, log, done: int) -> None:
         raise
 
 
-def _loop(built: Built, out: Path, state, keys, *, history, restart, progress, log,
+def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progress, log,
           checkpoint_every, keep, should_stop, tensorboard) -> dict:
     algo, run = built.algorithm, built.run
     k_train, k_eval, k_final = keys
@@ -168,7 +181,9 @@ def _loop(built: Built, out: Path, state, keys, *, history, restart, progress, l
     ckpt = Checkpointer(out / "checkpoints", max_to_keep=keep)
     done, env_steps, wall0 = 0, 0, 0.0
     if history is not None:
-        restored = ckpt.restore_latest(state, log=log)
+        replicated = (None if mesh is None else
+                      jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+        restored = ckpt.restore_latest(state, log=log, sharding=replicated)
         if restored is None:
             history.check_restart(restart)
         else:
@@ -180,7 +195,8 @@ def _loop(built: Built, out: Path, state, keys, *, history, restart, progress, l
             log(f"{out} already finished its {run.num_steps} meta-steps; nothing to do (pass "
                 f"--steps N to train it further)")
             return history.summary()
-        rundir.truncate_metrics(out / "metrics.csv", done)
+        if multihost.is_primary():
+            rundir.truncate_metrics(out / "metrics.csv", done)
         history.record_resume(done, built)
         log(f"resuming {out} at meta-step {done}")
 
@@ -189,7 +205,8 @@ def _loop(built: Built, out: Path, state, keys, *, history, restart, progress, l
         return jax.lax.scan(algo.step, state, jax.random.split(key, chunk))
 
     evaluate = jax.jit(algo.evaluate, static_argnames=("num_tasks", "num_repeats"))
-    writer_tb = _tensorboard(out) if tensorboard else None
+    primary = multihost.is_primary()
+    writer_tb = _tensorboard(out) if tensorboard and primary else None
     t0 = time.perf_counter()
     with Heartbeat("compiling and running the evaluation of the initial policy", log):
         init_eval = jax.block_until_ready(evaluate(init_state, k_eval,
@@ -197,7 +214,9 @@ def _loop(built: Built, out: Path, state, keys, *, history, restart, progress, l
     bar = Progress(run.num_steps, start=done) if progress else None
     since_ckpt, stopped, first = 0, False, True
     new_file = not (out / "metrics.csv").exists()
-    with StopFlag() as flag, open(out / "metrics.csv", "a", newline="") as fh:
+    metrics_file = (open(out / "metrics.csv", "a", newline="") if primary
+                    else contextlib.nullcontext(io.StringIO()))  # rows only process 0 keeps
+    with StopFlag() as flag, metrics_file as fh:
         writer = csv.DictWriter(fh, fieldnames=rundir.FIELDS)
         if new_file:
             writer.writeheader()
@@ -240,7 +259,8 @@ def _loop(built: Built, out: Path, state, keys, *, history, restart, progress, l
             if bar:
                 bar.update(done, f"train post {fmt(row['post_return'])} | test pre "
                                  f"{fmt(row['test_pre'])} post {fmt(row['test_post'])}")
-            stop = flag.raised or (should_stop is not None and should_stop(done))
+            stop = multihost.any_process(flag.raised or (should_stop is not None
+                                                         and should_stop(done)))
             if since_ckpt >= checkpoint_every or stop or done >= run.num_steps:
                 ckpt.save(done, state, {"done": done, "env_steps": env_steps,
                                         "wall_time": round(wall, 3)})
@@ -258,13 +278,15 @@ def _loop(built: Built, out: Path, state, keys, *, history, restart, progress, l
         log(f"stopped at meta-step {done} of {run.num_steps}; checkpoint saved. Continue with: "
             f"esmaml train --resume {out}")
         return {"steps": done, "stopped": True}
-    np.save(out / "params.npy", np.asarray(state.params))
+    if primary:
+        np.save(out / "params.npy", np.asarray(state.params))
     log(f"evaluating on the test tasks ({4 * run.eval_repeats} adaptations each)...")
     with Heartbeat("final evaluation", log):
         final = jax.block_until_ready(evaluate(state, k_final,
                                                num_repeats=4 * run.eval_repeats))
     summary = _summary(done, wall0 + elapsed, env_steps, init_eval, final)
-    rundir.write_summary(out, summary)
+    if primary:
+        rundir.write_summary(out, summary)
     _report(summary, elapsed, env_steps, log)
     return summary
 

@@ -88,8 +88,8 @@ class History:
     """The append-only record of a run being resumed: its config as made, events.jsonl, the
     summary of a finished run."""
 
-    def __init__(self, out_dir: Path):
-        self.out = out_dir
+    def __init__(self, out_dir: Path, write: bool = True):
+        self.out, self.write = out_dir, write  # write: False on processes other than 0
         self.config = read_config(out_dir)
         path = out_dir / "events.jsonl"
         self.events = ([json.loads(line) for line in path.read_text().splitlines() if line]
@@ -142,7 +142,8 @@ class History:
                              f"{rows[-1]['step']} meta-steps; pass --restart to train it again "
                              f"from meta-step 0 (its metrics.csv is kept under another name)")
         kept = self.out / f"metrics-before-restart-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-        metrics.rename(kept)
+        if self.write:
+            metrics.rename(kept)
         self._append({"event": "restart", "time": _now(), "metrics_kept_as": kept.name})
 
     def record_resume(self, done: int, built) -> None:
@@ -151,6 +152,8 @@ class History:
                       **provenance()})
 
     def _append(self, event: dict) -> None:
+        if not self.write:
+            return
         with open(self.out / "events.jsonl", "a") as fh:
             fh.write(json.dumps(event) + "\n")
         self.events.append(event)
