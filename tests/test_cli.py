@@ -169,3 +169,18 @@ def test_errors_name_the_flag_the_user_typed(tmp_path, capsys):
     assert "(from --adaptation, --inner-sampler)" in capsys.readouterr().err
     assert cli.main(["train", "-K", "0", "--out", str(tmp_path / "r")]) == 2
     assert "(from -K/--queries)" in capsys.readouterr().err
+
+
+def test_cpu_devices_shards_over_the_cores_of_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "esmaml_jax.app.cli", "train", *TINY,
+                           "--cpu-devices", "2", "--out", str(out), "--quiet",
+                           "--no-compile-cache"], capture_output=True, text=True, timeout=600,
+                          env={**__import__("os").environ, "JAX_PLATFORMS": "cpu"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "sharding the perturbation axis over 2 device(s)" in proc.stdout
+    assert json.loads((out / "config.json").read_text())["meta"]["devices"] == 2
+    assert cli.main(["train", "--cpu-devices", "0", "--out", str(tmp_path / "x")]) == 2

@@ -115,6 +115,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--shard", action="store_true",
                    help="shard the perturbation axis over all devices (one program)")
+    p.add_argument("--cpu-devices", default="1", dest="cpu_devices", metavar="N|auto",
+                   help="on a CPU host, present N devices (auto: one per core) and shard over "
+                        "them: about 1.7-1.9x faster on 2 cores; numbers then agree with one "
+                        "device to ~1e-6, not bit for bit (default: 1)")
     p.add_argument("--memory-budget-mb", type=float, default=None, dest="memory_budget_mb",
                    help="memory the meta-step may use before the perturbation axis is chunked "
                         "(default: half the device's free memory)")
@@ -180,6 +184,11 @@ def _cmd_train(args) -> int:
 
         multihost.initialize(args.coordinator, args.num_processes, args.process_id)
         args.shard = True  # one training across processes: the perturbation axis is sharded
+    if args.cpu_devices != "1":
+        from esmaml_jax.app import devices
+
+        if devices.cpu_devices(args.cpu_devices) > 1:
+            args.shard = True
     if args.checkpoint_every < 1:
         raise ValueError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
     if args.resume:

@@ -54,8 +54,13 @@ def provenance() -> dict[str, Any]:
 
 
 def write_config(out_dir: Path, config: Config) -> None:
-    """config.json: the resolved config, plus a "meta" block (versions, commit) it ignores."""
-    data = {**config.to_json(), "meta": provenance()}
+    """config.json: the resolved config, plus a "meta" block it ignores: versions, commit and
+    the devices the run used (sharded sums differ from one device's in the last bits)."""
+    import jax
+
+    meta = {**provenance(), "devices": jax.device_count(), "processes": jax.process_count(),
+            "backend": jax.default_backend()}
+    data = {**config.to_json(), "meta": meta}
     (out_dir / "config.json").write_text(json.dumps(data, indent=2) + "\n")
 
 
