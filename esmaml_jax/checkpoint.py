@@ -49,9 +49,18 @@ class Checkpointer:
     def __init__(self, directory: str | Path, max_to_keep: int = 3, read_only: bool = False):
         self.directory = Path(directory).absolute()
         self.read_only = read_only
-        self._manager = ocp.CheckpointManager(
-            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
-                                                                 read_only=read_only))
+        if read_only:  # the options orbax itself forces in read-only mode (it warns otherwise)
+            options = ocp.CheckpointManagerOptions(read_only=True, save_interval_steps=0,
+                                                   max_to_keep=None, create=False)
+        else:
+            options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep)
+        absl_log = logging.getLogger("absl")
+        level = absl_log.level
+        absl_log.setLevel(logging.ERROR)  # "Given directory is read only": that is the point
+        try:
+            self._manager = ocp.CheckpointManager(self.directory, options=options)
+        finally:
+            absl_log.setLevel(level)
 
     def steps(self) -> list[int]:
         return sorted(self._manager.all_steps())

@@ -7,6 +7,7 @@ Needs matplotlib (``pip install 'esmaml-jax[plot]'``).
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import jax
@@ -24,31 +25,64 @@ def _pyplot():
     return plt
 
 
-def learning_curve(run_dir: str | Path) -> Path:
-    plt = _pyplot()
-    run_dir = Path(run_dir)
+def _rows(run_dir: Path) -> list[dict]:
     metrics = run_dir / "metrics.csv"
     if not metrics.exists():
         raise FileNotFoundError(f"{run_dir} has no metrics.csv")
     rows = list(csv.DictReader(open(metrics)))
     if not rows:
         raise ValueError(f"{metrics} has no rows yet")
-    step = [int(r["step"]) for r in rows]
+    return rows
+
+
+def _objective_label(run_dir: Path) -> str:
+    """What the y axis measures: the return for RL, -MSE for the supervised families."""
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+        supervised = config.get("policy", {}).get("name") == "regressor"
+    except (OSError, ValueError, AttributeError):
+        supervised = False
+    return "objective: -MSE (higher is better)" if supervised else "return (higher is better)"
+
+
+def learning_curve(run_dir: str | Path) -> Path:
+    """Train and test returns per logged meta-step, from step 0 (the untrained meta-policy)."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    run_dir = Path(run_dir)
+    rows = _rows(run_dir)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label in [("post_return", "train, adapted (perturbed)"),
-                       ("test_pre", "test, before adaptation"),
-                       ("test_post", "test, after adaptation")]:
-        ax.plot(step, [float(r[key]) for r in rows], label=label)
+    for key, label, style in [("post_return", "train: adapted perturbed policies", ":"),
+                              ("test_pre", "test: meta-policy, before adaptation", "--"),
+                              ("test_post", "test: after adaptation", "-")]:
+        pts = [(int(r["step"]), float(r[key])) for r in rows if r[key] not in ("", "nan")]
+        pts = [(x, y) for x, y in pts if np.isfinite(y)]
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            ax.plot(xs, ys, style, marker="o", ms=3, label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("meta-step")
-    ax.set_ylabel("return")
+    ax.set_ylabel(_objective_label(run_dir))
     ax.set_title(run_dir.name)
-    ax.legend()
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     path = run_dir / "learning_curve.png"
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _all_goals(env_name: str):
+    """Every goal of a multi-goal family ([n, 2]), or None."""
+    from envs import navigation
+
+    if env_name.startswith("four_corners"):
+        return np.asarray(navigation.CORNERS)
+    if env_name == "six_circles":
+        return np.asarray(navigation.SIX_GOALS)
+    return None
 
 
 def _goals(env_name: str, task) -> np.ndarray:
@@ -100,19 +134,25 @@ def trajectory_figure(env_name: str, algo, state, path: str | Path, num_tasks: i
         meta, adapted = paths(task, jax.random.PRNGKey(i))
         ax = axes[0, i]
         for j, trail in enumerate(np.asarray(adapted)):
-            ax.plot(trail[:, 0], trail[:, 1], color=f"C{j}", alpha=0.8,
-                    label="adapted" if j == 0 else None)
+            ax.plot(trail[:, 0], trail[:, 1], color="tab:blue", alpha=0.6,
+                    label=f"adapted ({num_adaptations} adaptations)" if j == 0 else None)
         meta = np.asarray(meta)
-        ax.plot(meta[:, 0], meta[:, 1], color="black", lw=2, label="meta-policy")
+        ax.plot(meta[:, 0], meta[:, 1], color="black", lw=2, label="meta-policy (no adaptation)")
+        others = _all_goals(env_name)
+        if others is not None:  # every goal of the family, its zone, and which ones are this task's
+            for g in others:
+                ax.add_patch(plt.Circle(g, 2.0, color="gray", alpha=0.08))
+            ax.scatter(others[:, 0], others[:, 1], marker="x", color="gray", s=40,
+                       label="every goal of the family (zone: radius 2)")
         goals = _goals(env_name, task)
         ax.scatter(goals[:, 0], goals[:, 1], marker="*", s=200, color="gold",
-                   edgecolor="black", zorder=5, label="goal")
+                   edgecolor="black", zorder=5, label="this task's goal(s)")
         ax.scatter([0], [0], marker="o", color="black", s=20)
-        lim = 1.1 if env_name == "navigation_2d" else 3.5
+        lim = 1.1 if env_name == "navigation_2d" else 5.0  # the arena: positions clip at 5
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
-        ax.set_title(f"test task {i}")
+        ax.set_title(f"test task {i} of {int(jax.tree.leaves(tasks)[0].shape[0])}")
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7, loc="lower left")
     fig.suptitle(title or f"{env_name}, meta-step {int(state.step)}")
@@ -135,4 +175,59 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     return paths
 
 
-__all__ = ["learning_curve", "plot_run", "trajectories", "trajectory_figure"]
+def parse_groups(specs: list[str]) -> dict[str, list[Path]]:
+    """``[LABEL=]RUN[,RUN...]`` arguments -> {label: run directories (one per seed)}."""
+    groups: dict[str, list[Path]] = {}
+    for spec in specs:
+        label, sep, runs = spec.partition("=")
+        if not sep:
+            label, runs = spec, spec
+        dirs = [Path(r) for r in runs.split(",") if r]
+        for d in dirs:
+            if not (d / "metrics.csv").exists():
+                raise FileNotFoundError(f"{d} has no metrics.csv (not a run directory?)")
+        groups.setdefault(label, []).extend(dirs)
+    return groups
+
+
+def compare(groups: dict[str, list[Path]], out: str | Path, x: str = "step"):
+    """Test returns before and after adaptation of several run groups on shared axes (mean over
+    a group's runs, band: min to max), against meta-steps, env steps or wall time. Returns
+    (path, rows of (label, runs, final post mean, std, final pre mean, std))."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    table = []
+    for i, (label, dirs) in enumerate(groups.items()):
+        runs = [_rows(d) for d in dirs]
+        n = min(len(r) for r in runs)  # the steps every seed has reached
+        xs = np.mean([[float(r[x]) for r in rows[:n]] for rows in runs], axis=0)
+        finals = {}
+        for ax, key in zip(axes, ("test_pre", "test_post"), strict=True):
+            ys = np.array([[float(r[key]) for r in rows[:n]] for rows in runs])
+            ax.plot(xs, ys.mean(0), color=f"C{i}", marker="o", ms=3,
+                    label=f"{label} ({len(runs)} run{'s' * (len(runs) > 1)})")
+            if len(runs) > 1:
+                ax.fill_between(xs, ys.min(0), ys.max(0), color=f"C{i}", alpha=0.2)
+            finals[key] = ys[:, -1]
+        table.append((label, len(runs), float(finals["test_post"].mean()),
+                      float(finals["test_post"].std()), float(finals["test_pre"].mean()),
+                      float(finals["test_pre"].std())))
+    names = {"step": "meta-step", "env_steps": "env steps", "wall_time": "wall time (s)"}
+    for ax, title in zip(axes, ("before adaptation (meta-policy)", "after adaptation"),
+                         strict=True):
+        ax.set_title(f"test return, {title}")
+        ax.set_xlabel(names[x])
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(_objective_label(next(iter(groups.values()))[0]))
+    axes[1].legend(fontsize=8)
+    fig.text(0.5, 0.005, "line: mean over a group's runs; band: min to max", ha="center",
+             fontsize=8)
+    path = Path(out)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path, table
+
+
+__all__ = ["compare", "learning_curve", "parse_groups", "plot_run", "trajectories",
+           "trajectory_figure"]

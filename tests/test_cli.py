@@ -18,7 +18,7 @@ def test_train_writes_a_run_directory(tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert config["algorithm"]["num_perturbations"] == 4 and config["objective"]["horizon"] == 10
     rows = list(csv.DictReader(open(out / "metrics.csv")))
-    assert [int(r["step"]) for r in rows] == [2, 4]
+    assert [int(r["step"]) for r in rows] == [0, 2, 4]  # step 0: the untrained meta-policy
     assert np.load(out / "params.npy").shape == (6,)  # linear 2 -> 2: W [2, 2] + b [2]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 4 and np.isfinite(summary["final_test_post"])

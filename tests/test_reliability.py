@@ -155,7 +155,7 @@ def test_resume_keeps_the_records_append_only(tmp_path, finished, capsys):
     rows = (run / "metrics.csv").read_text().splitlines()[1:]
     steps = [int(r.split(",")[0]) for r in rows]
     walls = [float(r.split(",")[1]) for r in rows]
-    assert steps == [2, 4, 6] and walls == sorted(walls)
+    assert steps == [0, 2, 4, 6] and walls == sorted(walls)
     assert json.loads((run / "summary.json").read_text())["steps"] == 6
     assert (run / "summary.json").read_bytes() != summary
     # a later resume without --steps keeps the extended target (nothing to do)

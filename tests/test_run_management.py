@@ -36,7 +36,7 @@ def test_interrupt_and_resume_is_bit_identical(tmp_path, straight):
     assert np.array_equal(np.load(out / "params.npy"), np.load(straight / "params.npy"))
     # The metrics file has each step once, as the straight run's.
     steps = [json.dumps(r) for r in open(out / "metrics.csv").read().splitlines()[1:]]
-    assert len(steps) == 4
+    assert len(steps) == 5  # step 0 and the 4 chunks
 
 
 def _newest_data_files(ckpt_dir):
@@ -131,3 +131,16 @@ def test_eval_and_plot(straight, capsys):
     for name in ("learning_curve.png", "trajectories.png"):
         data = (straight / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_compare_two_groups_of_runs(tmp_path, straight, capsys):
+    other = tmp_path / "other"
+    assert cli.main(["train", "--config", str(straight / "config.json"), "--seed", "1",
+                     "--out", str(other), "--quiet"]) == 0
+    out = tmp_path / "cmp.png"
+    assert cli.main(["compare", f"MC={straight},{other}", f"seed0={straight}", "--out", str(out),
+                     "--x", "env_steps"]) == 0
+    text = capsys.readouterr().out
+    assert "MC (2)" in text and "seed0 (1)" in text
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+    assert cli.main(["compare", str(tmp_path / "nope")]) == 2

@@ -325,6 +325,28 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _version() -> str:
+    from esmaml_jax.app.rundir import provenance
+
+    p = provenance()
+    v = p["versions"]
+    commit = f", commit {p['git_commit'][:10]}" if p["git_commit"] else ""
+    return (f"esmaml-jax {v['esmaml-jax']}{commit} (jax {v['jax']}, jaxlib {v['jaxlib']}, "
+            f"brax {v['brax']}, flax {v['flax']}, optax {v['optax']})")
+
+
+def _cmd_compare(args) -> int:
+    from esmaml_jax import plots
+
+    groups = plots.parse_groups(args.runs)
+    path, table = plots.compare(groups, args.out, x=args.x)
+    print(f"{'run (seeds)':40s} {'final test post-adaptation':>28s} {'final test pre':>16s}")
+    for label, n, post, post_sd, pre, pre_sd in table:
+        print(f"{label + f' ({n})':40s} {post:19.2f} +- {post_sd:6.2f} {pre:9.2f} +- {pre_sd:.2f}")
+    print(f"wrote {path}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (`esmaml: error: ...`, exit 2), like every other error."""
 
@@ -335,6 +357,7 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv=None) -> int:
     parser = _Parser(prog="esmaml", description="ES-MAML in JAX")
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p_train = sub.add_parser("train", help="meta-train a policy (default: four_corners, ~1 min)")
     _add_train_args(p_train)
@@ -351,6 +374,13 @@ def main(argv=None) -> int:
     p_plot = sub.add_parser("plot", help="learning curve and adapted trajectories of a run")
     p_plot.add_argument("run_dir")
     p_plot.set_defaults(func=_cmd_plot)
+    p_cmp = sub.add_parser("compare", help="curves of several runs on the same axes, with the "
+                                           "spread over seeds, and a table of final returns")
+    p_cmp.add_argument("runs", nargs="+", metavar="[LABEL=]RUN_DIR[,RUN_DIR...]",
+                       help="a run, or a group of runs (seeds) under one label")
+    p_cmp.add_argument("--out", default="compare.png")
+    p_cmp.add_argument("--x", default="step", choices=["step", "env_steps", "wall_time"])
+    p_cmp.set_defaults(func=_cmd_compare)
     p_bench = sub.add_parser("bench", help="throughput: fused vs bare-rollout limit vs unfused")
     p_bench.add_argument("--env", default="four_corners")
     p_bench.add_argument("--policy", default="linear")

@@ -218,8 +218,12 @@ def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progr
                     else contextlib.nullcontext(io.StringIO()))  # rows only process 0 keeps
     with StopFlag() as flag, metrics_file as fh:
         writer = csv.DictWriter(fh, fieldnames=rundir.FIELDS)
-        if new_file:
+        if new_file:  # the curve starts at the untrained meta-policy (no training returns yet)
             writer.writeheader()
+            writer.writerow({"step": 0, "wall_time": 0.0, "pre_return": "", "post_return": "",
+                             "test_pre": float(init_eval["pre_mean"]),
+                             "test_post": float(init_eval["post_mean"]), "num_nonfinite": 0,
+                             "skipped_updates": 0, "env_steps": 0})
         while done < run.num_steps:
             n = min(chunk, run.num_steps - done)
             if first:
