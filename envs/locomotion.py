@@ -27,7 +27,47 @@ import jax.numpy as jnp
 
 from envs.base import Recommended, State, TaskEnv, TaskFamily
 
-with contextlib.redirect_stdout(io.StringIO()):
+# Noise from below us that is not the user's concern: Brax's maintenance notice (a Python
+# warning) and MuJoCo's deprecation of an attribute in Brax's own model files (printed by C code
+# straight to the file descriptors, so it is filtered there). Anything else still gets through.
+_NOISE = ("compiler attribute 'settotalmass' is deprecated",)
+
+
+@contextlib.contextmanager
+def _quiet_third_party():
+    import os
+    import sys
+    import tempfile
+    import warnings
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        try:
+            for fd in saved:
+                os.dup2(tmp.fileno(), fd)
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.filterwarnings("ignore", message="Brax System, piplines")
+                warnings.filterwarnings("ignore", category=DeprecationWarning, module="brax")
+                yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+            tmp.seek(0)
+            text = tmp.read().decode(errors="replace")
+    lines = text.splitlines()
+    keep = [line for i, line in enumerate(lines)
+            if line.strip() and not any(n in line for n in _NOISE)
+            and not (i > 0 and any(n in lines[i - 1] for n in _NOISE))]
+    if keep:
+        sys.stderr.write("\n".join(keep) + "\n")
+
+
+with _quiet_third_party():
     from brax import envs as brax_envs
     from brax import fluid as _brax_fluid
 
@@ -67,7 +107,7 @@ class BraxTaskEnv(TaskEnv):
         self.robot, self.kind = robot, kind
         self.backend_name = backend or DEFAULT_BACKEND[robot]
         # Brax's own reward (survival, contact, control terms) is replaced below (A.7.1).
-        with contextlib.redirect_stdout(io.StringIO()):
+        with _quiet_third_party():
             self.base = brax_envs.get_environment(robot, backend=self.backend_name)
         self.ctrl_cost = CTRL_COST if robot == "halfcheetah" else 0.0
         # observation_size on a Brax env runs an un-jitted reset: use shapes only.
