@@ -216,7 +216,12 @@ def test_flat_configs_of_older_runs_still_load():
     expected = Config().set("run.num_steps", 2).set("run.steps_per_chunk", 2)
     assert build(Config.from_json(flat)).config == build(expected).config
     fo = from_legacy(dict(flat, algorithm="first_order", num_queries=5))
-    assert build(fo).config.adaptation.options["num_queries"] == 5
+    assert build(fo).config.component("adaptation").options["num_queries"] == 5
+    # a partial flat file, as `--config` took before, still reads
+    partial = Config.from_json({"num_queries": 4, "policy": "linear"})
+    assert partial.component("adaptation").options == {"num_queries": 4}
+    assert partial.component("policy").name == "linear"
+    assert build(partial).config.component("optimizer").options["learning_rate"] == 0.01
 
 
 def test_importing_the_package_runs_no_jax():

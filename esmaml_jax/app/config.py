@@ -120,8 +120,9 @@ class Config:
         nested layout, see `from_legacy`)."""
         if not isinstance(data, dict):
             raise ValueError(f"a config must be a JSON object, got {type(data).__name__}")
-        if data and not set(data) <= set(BLOCKS) and "env" in data and isinstance(
-                data.get("env"), str):
+        flat = any(isinstance(data.get(b), str) for b in COMPONENT_BLOCKS) or any(
+            k in LEGACY_PATHS and k not in BLOCKS for k in data)
+        if flat:  # a (possibly partial) config of the layout before the nested one
             return from_legacy(data)
         data = {k: v for k, v in data.items() if k != "meta"}  # provenance, not settings
         unknown = sorted(set(data) - set(BLOCKS))
@@ -219,7 +220,8 @@ def from_legacy(flat: dict) -> Config:
             config = config.set(path, _from_jsonable(value))
     if supervised:
         config = config.set("policy.name", "regressor")
-    return config.set("optimizer.name", "sgd")
+    # the flat layout's optimizer was always SGD (its learning rate, when given, is kept)
+    return config.set("optimizer.name", "sgd") if config.optimizer is not None else config
 
 
 def load_config(path: str | os.PathLike) -> Config:
