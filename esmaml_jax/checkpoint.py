@@ -12,6 +12,7 @@ where it is.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -27,6 +28,17 @@ with warnings.catch_warnings():
 
 # orbax logs every save at INFO through absl; keep the CLI output ours.
 logging.getLogger("absl").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def _quiet_absl(level: int = logging.CRITICAL):
+    absl_log = logging.getLogger("absl")
+    old = absl_log.level
+    absl_log.setLevel(level)
+    try:
+        yield
+    finally:
+        absl_log.setLevel(old)
 
 
 class CheckpointError(RuntimeError):
@@ -54,16 +66,12 @@ class Checkpointer:
                                                    max_to_keep=None, create=False)
         else:
             options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep)
-        absl_log = logging.getLogger("absl")
-        level = absl_log.level
-        absl_log.setLevel(logging.ERROR)  # "Given directory is read only": that is the point
-        try:
+        with _quiet_absl():  # read-only notices, unreadable metadata: restore_latest reports
             self._manager = ocp.CheckpointManager(self.directory, options=options)
-        finally:
-            absl_log.setLevel(level)
 
     def steps(self) -> list[int]:
-        return sorted(self._manager.all_steps())
+        with _quiet_absl():
+            return sorted(self._manager.all_steps())
 
     def save(self, step: int, state, meta: dict) -> None:
         meta = dict(meta, checksum=state_checksum(state))
@@ -89,8 +97,9 @@ class Checkpointer:
                                                sharding=sharding), template)
         for step in reversed(steps):
             try:
-                restored = self._manager.restore(step, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+                with _quiet_absl():  # a failed load is reported below, once, in our words
+                    restored = self._manager.restore(step, args=ocp.args.Composite(
+                        state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
                 state, meta = restored.state, dict(restored.meta)
                 if meta.pop("checksum", None) != state_checksum(state):
                     raise CheckpointError("checksum mismatch")
