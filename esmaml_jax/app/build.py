@@ -215,13 +215,15 @@ def _inner_and_outer(cfg: Config) -> tuple[Component, Component]:
             Component(algorithm.name, _check_settings("algorithm", algorithm)))
 
 
-def resolve(config: Config) -> tuple[Config, Any, dict]:
+def resolve(config: Config, family=None) -> tuple[Config, Any, dict]:
     """(resolved config, task family, the recommendations applied); one-line errors for every
-    setting that does not apply."""
+    setting that does not apply. ``family``: the family the env block already built (Brax
+    families take seconds to construct), reused instead of a new one."""
     env = _component(config, "env")
     registry.lookup("env", env.name)
     env = Component(env.name, _check_settings("env", env))
-    family = envs.make(env.name, **env.options)
+    if family is None:
+        family = envs.make(env.name, **env.options)
     supervised = is_supervised(family)
     applied = _recommendations(config, family, supervised)
     cfg = _apply(config, applied)
@@ -240,10 +242,10 @@ def resolve(config: Config) -> tuple[Config, Any, dict]:
     return resolved, family, applied
 
 
-def build(config: Config | None = None, mesh=None) -> Built:
+def build(config: Config | None = None, mesh=None, family=None) -> Built:
     """The family, the algorithm and the run settings ``config`` describes (resolved first).
     ``mesh``: shard the perturbation axis over its devices (zero_order only)."""
-    config, family, applied = resolve(config or Config())
+    config, family, applied = resolve(config or Config(), family)
     supervised = is_supervised(family)
     pol = config.component("policy")
     entry = registry.lookup("policy", pol.name)

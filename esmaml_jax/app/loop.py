@@ -38,10 +38,15 @@ def _fit_memory(built: Built, state, mesh, budget: int):
     perturbations = built.config.component("algorithm").options["num_perturbations"]
 
     def program_bytes(chunk):
-        a = build(built.config.set("algorithm.chunk_size", chunk), mesh).algorithm
-        return memory.compiled_bytes(jax.jit(a.step).lower(state, key).compile())
+        return memory.compiled_bytes(jax.jit(_chunked(built, chunk, mesh).algorithm.step)
+                                     .lower(state, key).compile())
 
     return memory.pick_chunk_size(perturbations, program_bytes, budget, estimate=estimate)
+
+
+def _chunked(built: Built, chunk: int | None, mesh) -> Built:
+    """``built`` with the perturbation axis in chunks of ``chunk`` (same family object)."""
+    return build(built.config.set("algorithm.chunk_size", chunk), mesh, family=built.family)
 
 
 def describe(built: Built) -> str:
@@ -105,7 +110,7 @@ def train(config: Config | None, out_dir: str | os.PathLike, *, resume: bool = F
         log(f"sharding the perturbation axis over {len(jax.devices())} device(s)")
     built = build(config, mesh)
     if history is not None:
-        built = history.check_resume(built, force_config, build)
+        built = history.check_resume(built, force_config)
     run = built.run
     key = jax.random.PRNGKey(run.seed)
     k_init, k_train, k_eval, k_final = jax.random.split(key, 4)
@@ -154,7 +159,7 @@ def _fit_or_refuse(built: Built, state, mesh, memory_budget):
     # every process must compile the same program: process 0's choice holds
     chunk_size = multihost.from_primary(chunk_size or 0) or None
     if chunk_size is not None:
-        built = build(built.config.set("algorithm.chunk_size", chunk_size), mesh)
+        built = _chunked(built, chunk_size, mesh)
     return built, note
 
 

@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from esmaml_jax.app.build import build
 from esmaml_jax.app.config import Config, load_config
 
 FIELDS = ["step", "wall_time", "pre_return", "post_return", "test_pre", "test_post",
@@ -105,7 +106,7 @@ class History:
         steps = [e["num_steps"] for e in self.events if "num_steps" in e]
         return steps[-1] if steps else made_with
 
-    def check_resume(self, built, force_config: bool, build):
+    def check_resume(self, built, force_config: bool):
         """``built`` with the meta-step target the run has reached (it may only grow); other
         changed settings need ``force_config``."""
         old = build(self.config)
