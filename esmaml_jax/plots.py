@@ -121,11 +121,9 @@ def trajectory_figure(env_name: str, algo, state, path: str | Path, num_tasks: i
 
     @jax.jit
     def paths(task, key):
-        f = lambda k, p: obj.evaluate(k, p, task, state.norm)
         meta = obj.rollout(key, state.params, task, state.norm)
         keys = jax.random.split(key, num_adaptations)
-        adapted = jax.vmap(lambda k: algo.adaptation.adapt(
-            k, state.params, f, state.hparams["adapt"], state.adapt_state)[0])(keys)
+        adapted = jax.vmap(lambda k: algo.adapt(state, k, task))(keys)
         return meta, jax.vmap(lambda p: obj.rollout(key, p, task, state.norm))(adapted)
 
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), squeeze=False)

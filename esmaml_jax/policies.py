@@ -136,3 +136,58 @@ def make(name: str, observation_size: int, action_size: int,
     if name == "mlp":
         return mlp(observation_size, action_size, hidden_sizes, init)
     raise ValueError(f"unknown policy {name!r}; known policies: linear, mlp")
+
+
+class GaussianPolicy(NamedTuple):
+    """A stochastic policy N(mean(params, obs), diag(exp(log_std(params)))^2) over a flat vector:
+    the mean network's parameters followed by one state-independent log standard deviation per
+    action dimension (as in ProMP and Taming MAML). ``deterministic`` is the policy that acts
+    with the mean (same flat vector), for deterministic evaluation and the ES-MAML machinery."""
+
+    init: Callable[[Key], Params]
+    mean: Callable[[Params, Array], Array]
+    log_std: Callable[[Params], Array]
+    num_params: int
+    action_size: int
+    deterministic: Policy
+
+    def sample(self, params: Params, obs: Array, noise: Array) -> Array:
+        """An action for standard-normal ``noise`` [A] (reparameterised)."""
+        return self.mean(params, obs) + jnp.exp(self.log_std(params)) * noise
+
+    def log_prob(self, params: Params, obs: Array, action: Array) -> Array:
+        log_std = self.log_std(params)
+        z = (action - self.mean(params, obs)) / jnp.exp(log_std)
+        return -0.5 * jnp.sum(z**2) - jnp.sum(log_std) - 0.5 * action.shape[-1] * jnp.log(
+            2 * jnp.pi)
+
+    def kl(self, old: Params, new: Params, obs: Array) -> Array:
+        """KL(pi_old(.|obs) || pi_new(.|obs)), closed form for diagonal Gaussians."""
+        mu_o, mu_n = self.mean(old, obs), self.mean(new, obs)
+        ls_o, ls_n = self.log_std(old), self.log_std(new)
+        return jnp.sum(ls_n - ls_o + (jnp.exp(2 * ls_o) + (mu_o - mu_n) ** 2)
+                       / (2 * jnp.exp(2 * ls_n)) - 0.5)
+
+
+def gaussian(policy: Policy, action_size: int, init_std: float = 1.0) -> GaussianPolicy:
+    """``policy`` (deterministic, e.g. `linear` or `mlp`) as the mean of a Gaussian policy with a
+    learned state-independent log-std, initialised to log(``init_std``). D = D_mean + A."""
+    if not (init_std > 0 and jnp.isfinite(init_std)):
+        raise ValueError(f"init_std must be > 0 and finite, got {init_std}")
+    d_mean, log_init = policy.num_params, float(jnp.log(init_std))
+
+    def init(key: Key) -> Params:
+        return jnp.concatenate([policy.init(key), jnp.full((action_size,), log_init)])
+
+    def mean(params: Params, obs: Array) -> Array:
+        return policy.apply(params[:d_mean], obs)
+
+    def log_std(params: Params) -> Array:
+        return params[d_mean:]
+
+    def unravel(params: Params) -> PyTree:
+        return {"mean": policy.unravel(params[:d_mean]), "log_std": params[d_mean:]}
+
+    num = d_mean + action_size
+    return GaussianPolicy(init, mean, log_std, num, action_size,
+                          Policy(init, mean, num, unravel))

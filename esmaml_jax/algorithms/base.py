@@ -41,15 +41,32 @@ class MetaState:
 
 class Algorithm(NamedTuple):
     """``init(key) -> MetaState``; ``step(state, key) -> (state, metrics)`` (pure, jit it);
-    ``evaluate(state, key, num_tasks=None, num_repeats=1) -> dict`` (pure; num_* static)."""
+    ``evaluate(state, key, num_tasks=None, num_repeats=1) -> dict`` (pure; num_* static);
+    ``adapt(state, key, task) -> params`` (pure): the meta-policy adapted to one task, as
+    test-time adaptation does it. ``objective`` is f_T of the (deterministic) policy the
+    parameters describe; ``adaptation`` the blackbox operator (None for PG-MAML, whose inner
+    step needs trajectories, not values)."""
 
     init: Callable[[Key], MetaState]
     step: Callable[[MetaState, Key], tuple[MetaState, dict]]
     evaluate: Callable[..., dict]
     objective: Objective
-    adaptation: Adaptation
+    adaptation: Adaptation | None
     rollouts_per_step: int
     env_steps_per_step: int
+    adapt: Callable[[MetaState, Key, Any], Array]
+
+
+def adapter(objective: Objective, adaptation: Adaptation) -> Callable[[MetaState, Key, Any],
+                                                                       Array]:
+    """``adapt(state, key, task)`` for a blackbox operator: U(theta, T) with f_T bound."""
+
+    def adapt(state: MetaState, key: Key, task) -> Array:
+        f = lambda k, p: objective.evaluate(k, p, task, state.norm)
+        return adaptation.adapt(key, state.params, f, state.hparams["adapt"],
+                                state.adapt_state)[0]
+
+    return adapt
 
 
 def default_optimizer() -> optax.GradientTransformation:

@@ -190,4 +190,5 @@ def first_order(objective: Objective, *, num_tasks: int = 50, num_queries: int =
     return Algorithm(init=init, step=step,
                      evaluate=functools.partial(base.evaluate, objective, adaptation),
                      objective=objective, adaptation=adaptation, rollouts_per_step=rollouts,
-                     env_steps_per_step=rollouts * objective.steps_per_query)
+                     env_steps_per_step=rollouts * objective.steps_per_query,
+                     adapt=base.adapter(objective, adaptation))

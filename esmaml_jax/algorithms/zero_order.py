@@ -159,4 +159,5 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
         adaptation=adaptation,
         rollouts_per_step=rollouts,
         env_steps_per_step=rollouts * objective.steps_per_query,
+        adapt=base.adapter(objective, adaptation),
     )

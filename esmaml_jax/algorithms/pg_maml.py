@@ -1,0 +1,229 @@
+"""PG-MAML: the policy-gradient MAML baselines the paper compares against (TRPO-MAML, VPG-MAML),
+fused like zero-order ES-MAML: one pure meta-step, vmapped over tasks, jit/scan/vmap-able.
+
+One meta-step (Finn et al. 2017 with the estimators of ProMP / Taming MAML):
+
+1. for each of n tasks, sample K trajectories of the Gaussian policy pi_theta (A.5's query
+   accounting: K x H state-action pairs per adaptation);
+2. adapt: theta'_i = theta + alpha * grad L_in(theta) with the inner surrogate L_in of
+   `esmaml_jax.pg` (``meta_gradient`` picks DiCE, LVC or first-order; see there);
+3. sample K trajectories of pi_theta'_i on the same task;
+4. outer update on J(theta) = 1/n sum_i L_out(theta'_i(theta)), the importance-weighted surrogate
+   of the post-adaptation trajectories, differentiated THROUGH the inner step:
+   - ``outer="trpo"`` (default; Taming MAML's defaults: max KL 0.01, 10 conjugate-gradient
+     iterations, damping 1e-5, 15 backtracking steps of ratio 0.8): natural-gradient direction
+     from the Fisher-vector product of the mean KL between the old and new POST-adaptation
+     policies (also through the inner step), step scaled to the KL bound, line search that
+     requires a higher surrogate and KL <= max_kl (else no step);
+   - ``outer="vpg"``: one step of the optax optimizer on grad J (default Adam 1e-3).
+
+The objective is formulation II of Rothfuss et al. (2019): J(theta) = E_{tau' ~ pi_U(theta)}[R]
+with U the expected inner policy-gradient step; the score term of the pre-adaptation sampling
+distribution (E-MAML's) is not added. Observation statistics are frozen during a step and
+updated from every trajectory after it, as in ES-MAML.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from esmaml_jax import pg
+from esmaml_jax.algorithms import base
+from esmaml_jax.algorithms.base import Algorithm, MetaState
+from esmaml_jax.objectives import rl_objective
+from esmaml_jax.policies import Policy, gaussian
+
+OUTERS = ("trpo", "vpg")
+EVALUATIONS = ("stochastic", "mean")
+
+
+def pg_maml(family, policy: Policy, *, horizon: int | None = None,
+            normalize_observations: bool = True, num_tasks: int = 40, num_queries: int = 20,
+            step_size: float = 0.1, outer: str = "trpo", max_kl: float = 0.01,
+            meta_gradient: str = "dice", discount: float = 0.99, baseline: str = "linear",
+            normalize_advantages: bool = True, init_std: float = 1.0, cg_iters: int = 10,
+            cg_damping: float = 1e-5, line_search_steps: int = 15,
+            backtrack_ratio: float = 0.8, evaluation: str = "stochastic",
+            optimizer: optax.GradientTransformation | None = None) -> Algorithm:
+    """Build PG-MAML on an RL task family.
+
+    Args:
+      family: an RL task family (`envs`); policy: the deterministic MEAN network (`policies.
+        linear` / `mlp`), made Gaussian with a learned state-independent log-std (init_std).
+      num_tasks: n tasks per meta-step; num_queries: K trajectories per adaptation (and K
+        post-adaptation trajectories per task for the outer step).
+      step_size: inner step alpha (traced, in ``state.hparams["adapt"]["step_size"]``).
+      outer: "trpo" or "vpg" (``optimizer``, default Adam 1e-3).
+      max_kl: TRPO's KL bound delta (traced, ``state.hparams["max_kl"]``).
+      meta_gradient: "dice" (unbiased Hessian term), "lvc" (ProMP) or "first_order".
+      discount, baseline ("linear" or "none"), normalize_advantages: the advantage estimate.
+      evaluation: what ``evaluate`` reports, "stochastic" (sampled actions: what PG-MAML
+        optimizes and what its papers report) or "mean" (the deterministic mean action, as
+        ES-MAML's policies act).
+    Rollouts per step: 2 n K (n K before and n K after adaptation).
+    """
+    num_t = base.check_positive_int("num_tasks", num_tasks)
+    k = base.check_positive_int("num_queries (K trajectories per adaptation)", num_queries)
+    horizon = int(family.horizon if horizon is None else horizon)
+    if outer not in OUTERS:
+        raise ValueError(f"unknown outer update {outer!r}; known: {', '.join(OUTERS)}")
+    if meta_gradient not in pg.META_GRADIENTS:
+        raise ValueError(f"unknown meta_gradient {meta_gradient!r}; known: "
+                         f"{', '.join(pg.META_GRADIENTS)}")
+    if baseline not in pg.BASELINES:
+        raise ValueError(f"unknown baseline {baseline!r}; known: {', '.join(pg.BASELINES)}")
+    if evaluation not in EVALUATIONS:
+        raise ValueError(f"unknown evaluation {evaluation!r}; known: {', '.join(EVALUATIONS)}")
+    for name, v in (("max_kl", max_kl), ("step_size", step_size)):
+        if not (v > 0 and jnp.isfinite(v)):
+            raise ValueError(f"{name} must be > 0 and finite, got {v}")
+    if not 0.0 <= discount <= 1.0:
+        raise ValueError(f"discount must be in [0, 1], got {discount}")
+    if not 0.0 < backtrack_ratio < 1.0:
+        raise ValueError(f"backtrack_ratio must be in (0, 1), got {backtrack_ratio}")
+    if cg_damping < 0:
+        raise ValueError(f"cg_damping must be >= 0, got {cg_damping}")
+    cg_iters = base.check_positive_int("cg_iters", cg_iters)
+    line_search_steps = base.check_positive_int("line_search_steps", line_search_steps)
+    if optimizer is not None and outer == "trpo":
+        raise ValueError("the TRPO outer step takes no optimizer (its size is set by max_kl); "
+                         "use outer='vpg' for an optimizer")
+    optimizer = optimizer or optax.adam(1e-3)
+    stoch = gaussian(policy, family.action_size, init_std)
+    # the deterministic (mean-action) view: evaluation of the mean, plots, the objective slot
+    objective = rl_objective(family, stoch.deterministic, horizon, normalize_observations)
+    sample = pg.sampler(family, stoch, horizon, normalize_observations)
+    rollouts = 2 * num_t * k
+
+    def init(key) -> MetaState:
+        params = stoch.init(key)
+        return MetaState(params=params,
+                         opt_state=optimizer.init(params) if outer == "vpg" else (),
+                         norm=objective.init_norm(), adapt_state=(),
+                         hparams={"max_kl": jnp.float32(max_kl),
+                                  "adapt": {"step_size": jnp.float32(step_size)}},
+                         step=jnp.zeros((), jnp.int32))
+
+    def advantages(batch):
+        return pg.advantages(batch, discount, baseline, normalize_advantages)
+
+    def adapt_on(params, batch, alpha):
+        return pg.adapt(stoch, params, batch, advantages(batch), alpha, meta_gradient)
+
+    def collect(state: MetaState, task, key):
+        """One task: pre-adaptation batch, adapted params, post-adaptation batch."""
+        k_pre, k_post = jax.random.split(key)
+        pre = sample(k_pre, state.params, task, state.norm, k)
+        adapted = adapt_on(state.params, pre, state.hparams["adapt"]["step_size"])
+        post = sample(k_post, adapted, task, state.norm, k)
+        return pre, adapted, post
+
+    def step(state: MetaState, key) -> tuple[MetaState, dict]:
+        k_task, k_roll = jax.random.split(key)
+        tasks = objective.sample_train_tasks(k_task, num_t)
+        pre, adapted, post = jax.vmap(functools.partial(collect, state))(
+            tasks, jax.random.split(k_roll, num_t))
+        alpha = state.hparams["adapt"]["step_size"]
+        post_adv = jax.vmap(advantages)(post)
+        old_lp = jax.vmap(lambda p, b: pg.log_probs(stoch, p, b))(adapted, post)
+        old_lp = jax.lax.stop_gradient(old_lp)
+
+        def per_task_adapted(params):
+            return jax.vmap(lambda b: adapt_on(params, b, alpha))(pre)
+
+        def surrogate(params):
+            new = per_task_adapted(params)
+            return jnp.mean(jax.vmap(functools.partial(pg.outer_objective, stoch))(
+                new, post, post_adv, old_lp))
+
+        def kl(params):
+            new = per_task_adapted(params)
+            return jnp.mean(jax.vmap(functools.partial(pg.mean_kl, stoch))(
+                jax.lax.stop_gradient(adapted), new, post))
+
+        theta = state.params
+        grad = jax.grad(surrogate)(theta)
+        finite = jnp.all(jnp.isfinite(grad))
+        grad = jnp.where(finite, grad, 0.0)
+        info = {}
+        if outer == "trpo":
+            max_kl_t = state.hparams["max_kl"]
+            kl_grad = jax.grad(kl)
+
+            def fvp(v):
+                return jax.jvp(kl_grad, (theta,), (v,))[1] + cg_damping * v
+
+            direction = pg.conjugate_gradient(fvp, grad, cg_iters)
+            shs = 0.5 * jnp.dot(direction, fvp(direction))
+            full = direction * jnp.sqrt(max_kl_t / jnp.maximum(shs, 1e-20))
+            full = jnp.where(jnp.all(jnp.isfinite(full)) & finite, full, 0.0)
+            new_params, accepted, j = pg.line_search(surrogate, kl, theta, full, max_kl_t,
+                                                     line_search_steps, backtrack_ratio)
+            ok = accepted & finite
+            new_params = jnp.where(ok, new_params, theta)
+            opt_state = state.opt_state
+            info = {"kl": jnp.where(ok, kl(new_params), 0.0),
+                    "line_search_steps": j.astype(jnp.int32)}
+        else:
+            ok = finite
+            new_params, opt_state = base.outer_update(optimizer, state, grad,
+                                                      jnp.mean(post.returns), ok)
+        aux = base.sum_aux(({"obs": pre.moments}, 1), ({"obs": post.moments}, 1))
+        norm, norm_skipped = base.update_norm(objective, state.norm, aux)
+        values = post.returns
+        metrics = {
+            "pre_return": base.finite_mean(pre.returns),
+            "post_return": base.finite_mean(values),
+            "num_nonfinite": (jnp.sum(~jnp.isfinite(values))
+                              + jnp.sum(~jnp.isfinite(pre.returns))).astype(jnp.int32),
+            "skipped_update": ~ok,
+            "norm_skipped": norm_skipped,
+            "grad_norm": jnp.linalg.norm(grad),
+            "std": jnp.mean(jnp.exp(stoch.log_std(new_params))),
+            **info,
+        }
+        new_state = state.replace(params=new_params, opt_state=opt_state, norm=norm,
+                                  step=state.step + 1)
+        return new_state, metrics
+
+    def adapt(state: MetaState, key, task):
+        """The adapted parameters of one task (K sampled trajectories, one inner step)."""
+        batch = sample(key, state.params, task, state.norm, k)
+        return adapt_on(state.params, batch, state.hparams["adapt"]["step_size"])
+
+    def evaluate(state: MetaState, key, num_tasks: int | None = None,
+                 num_repeats: int = 1) -> dict:
+        """Pre/post-adaptation returns on the test tasks, ``evaluation`` style (one episode
+        each, like ES-MAML's f_T; the adaptation spends K sampled trajectories)."""
+        k_tasks, k_rest = jax.random.split(key)
+        tasks = objective.sample_test_tasks(k_tasks, num_tasks)
+        n = jax.tree.leaves(tasks)[0].shape[0]
+        keys = jax.random.split(k_rest, (n, num_repeats, 3))
+
+        def episode(kk, params, task):
+            if evaluation == "mean":
+                return objective.evaluate(kk, params, task, state.norm)[0]
+            return sample(kk, params, task, state.norm, 1).returns[0]
+
+        def one(task, kk):
+            adapted = adapt(state, kk[1], task)
+            return episode(kk[0], state.params, task), episode(kk[2], adapted, task)
+
+        pre, post = jax.vmap(lambda t, ks: jax.vmap(lambda kk: one(t, kk))(ks))(tasks, keys)
+        return {"pre": pre, "post": post, "pre_mean": base.finite_mean(pre),
+                "post_mean": base.finite_mean(post)}
+
+    return Algorithm(
+        init=init,
+        step=step,
+        evaluate=evaluate,
+        objective=objective,
+        adaptation=None,
+        rollouts_per_step=rollouts,
+        env_steps_per_step=rollouts * horizon,
+        adapt=adapt,
+    )
