@@ -103,9 +103,13 @@ def trajectories(run_dir: str | Path, num_tasks: int = 4, num_adaptations: int =
 
     run_dir = Path(run_dir)
     built, state = load_run(run_dir)
-    return trajectory_figure(built.config.env.name, built.algorithm, state,
-                             run_dir / "trajectories.png",
-                             num_tasks=num_tasks, num_adaptations=num_adaptations)
+    env_name = built.config.component("env").name
+    title = None
+    if built.config.component("algorithm").name == "pg_maml":
+        title = (f"{env_name}, PG-MAML meta-step {int(state.step)} (paths of the Gaussian "
+                 f"policies' mean actions)")
+    return trajectory_figure(env_name, built.algorithm, state, run_dir / "trajectories.png",
+                             num_tasks=num_tasks, num_adaptations=num_adaptations, title=title)
 
 
 def trajectory_figure(env_name: str, algo, state, path: str | Path, num_tasks: int = 4,

@@ -228,7 +228,7 @@ def test_trpo_steps_respect_the_kl_bound_and_move():
     for i in range(6):
         new, m = step(state, jax.random.PRNGKey(i))
         assert float(m["kl"]) <= 0.01 * (1 + 1e-4)
-        if not bool(m["skipped_update"]):
+        if not bool(m["line_search_rejected"]):
             moved += 1
             assert float(m["kl"]) > 0
             assert not np.array_equal(np.asarray(new.params), np.asarray(state.params))

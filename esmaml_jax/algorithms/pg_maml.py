@@ -163,15 +163,15 @@ def pg_maml(family, policy: Policy, *, horizon: int | None = None,
             full = jnp.where(jnp.all(jnp.isfinite(full)) & finite, full, 0.0)
             new_params, accepted, j = pg.line_search(surrogate, kl, theta, full, max_kl_t,
                                                      line_search_steps, backtrack_ratio)
-            ok = accepted & finite
-            new_params = jnp.where(ok, new_params, theta)
+            new_params = jnp.where(accepted & finite, new_params, theta)
             opt_state = state.opt_state
-            info = {"kl": jnp.where(ok, kl(new_params), 0.0),
-                    "line_search_steps": j.astype(jnp.int32)}
+            # a rejected line search is TRPO working as designed (no step it could trust)
+            info = {"kl": jnp.where(accepted & finite, kl(new_params), 0.0),
+                    "line_search_steps": j.astype(jnp.int32),
+                    "line_search_rejected": ~accepted & finite}
         else:
-            ok = finite
             new_params, opt_state = base.outer_update(optimizer, state, grad,
-                                                      jnp.mean(post.returns), ok)
+                                                      jnp.mean(post.returns), finite)
         aux = base.sum_aux(({"obs": pre.moments}, 1), ({"obs": post.moments}, 1))
         norm, norm_skipped = base.update_norm(objective, state.norm, aux)
         values = post.returns
@@ -180,7 +180,7 @@ def pg_maml(family, policy: Policy, *, horizon: int | None = None,
             "post_return": base.finite_mean(values),
             "num_nonfinite": (jnp.sum(~jnp.isfinite(values))
                               + jnp.sum(~jnp.isfinite(pre.returns))).astype(jnp.int32),
-            "skipped_update": ~ok,
+            "skipped_update": ~finite,  # no finite meta-gradient: nothing changed
             "norm_skipped": norm_skipped,
             "grad_norm": jnp.linalg.norm(grad),
             "std": jnp.mean(jnp.exp(stoch.log_std(new_params))),

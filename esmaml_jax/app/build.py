@@ -42,6 +42,12 @@ RL_OBJECTIVE = ("horizon", "normalize_observations")
 SUPERVISED_OBJECTIVE = ("num_shots",)
 # first_order's inner step is an ES gradient: these adaptation settings reach first_order(...)
 FIRST_ORDER_INNER = ("num_queries", "sigma", "step_size", "shaping")
+# pg_maml's inner step is a policy-gradient step (adaptation block "policy_gradient"): K
+# trajectories and the step size alpha reach pg_maml(...)
+PG_INNER = ("num_queries", "step_size")
+PG_ADAPTATION = "policy_gradient"
+# pg_maml's VPG outer update without an optimizer given: Adam 1e-3 (ProMP's VPG-MAML)
+PG_VPG_OPTIMIZER = Component("adam", {"learning_rate": 1e-3})
 
 
 class Built(NamedTuple):
@@ -150,6 +156,9 @@ def _recommendations(config: Config, family, supervised: bool) -> dict[str, Any]
         block, _, key = path.partition(".")
         if block == "algorithm":
             return key in registry.settings("algorithm", algorithm)
+        if block == "adaptation" and algorithm == "pg_maml":
+            # ES-operator suggestions do not carry over, except K (queries = trajectories, A.5)
+            return key == "num_queries"
         if block == "adaptation" and key != "name":
             return key in registry.settings("adaptation", adaptation) and (
                 algorithm != "first_order" or key in FIRST_ORDER_INNER)
@@ -192,6 +201,8 @@ def _inner_and_outer(cfg: Config) -> tuple[Component, Component]:
     """(adaptation, algorithm), checked; first_order takes its inner step's settings from the
     adaptation block (which must then be es_gradient)."""
     algorithm, adaptation = _component(cfg, "algorithm"), _component(cfg, "adaptation")
+    if algorithm.name == "pg_maml":
+        return _pg_inner(cfg, algorithm)
     registry.lookup("adaptation", adaptation.name)
     if algorithm.name != "first_order":
         return (Component(adaptation.name, _check_settings("adaptation", adaptation)),
@@ -215,6 +226,49 @@ def _inner_and_outer(cfg: Config) -> tuple[Component, Component]:
             Component(algorithm.name, _check_settings("algorithm", algorithm)))
 
 
+def _pg_inner(cfg: Config, algorithm: Component) -> tuple[Component, Component]:
+    """pg_maml: the adaptation block is its policy-gradient step (K, alpha); no ES operator."""
+    given = cfg.adaptation
+    if given is not None and given.name and given.name != PG_ADAPTATION:
+        raise ValueError(f"pg_maml adapts with a policy-gradient step (adaptation "
+                         f"'{PG_ADAPTATION}'), not {given.name!r}")
+    options = dict(given.options) if given is not None else {}
+    bad = sorted(set(options) - set(PG_INNER))
+    if bad:
+        raise ValueError(f"pg_maml's inner step is one policy-gradient step on K trajectories: "
+                         f"adaptation setting(s) {', '.join(bad)} do not apply (it takes "
+                         f"{', '.join(PG_INNER)}: -K, --alpha)")
+    moved = sorted(set(algorithm.options) & set(PG_INNER))
+    if moved:
+        raise ValueError(f"pg_maml takes {', '.join(moved)} from the adaptation block "
+                         f"(-K, --alpha), not the algorithm block")
+    defaults = inspect.signature(registry.lookup("algorithm", "pg_maml").factory).parameters
+    inner = {}
+    for k in PG_INNER:
+        inner[k] = (_checked_type(f"adaptation {PG_ADAPTATION!r}: setting {k}", options[k],
+                                  defaults[k].default) if k in options else defaults[k].default)
+    return (Component(PG_ADAPTATION, inner),
+            Component(algorithm.name, _check_settings("algorithm", algorithm)))
+
+
+def _optimizer(cfg: Config, algorithm: Component) -> Component | None:
+    """The outer optimizer; None for pg_maml's TRPO (its step is set by the KL bound)."""
+    given = cfg.optimizer
+    if algorithm.name == "pg_maml":
+        if algorithm.options["outer"] == "trpo":
+            if given is not None:
+                raise ValueError("pg_maml's TRPO outer step takes no optimizer or learning rate "
+                                 "(its size is set by algorithm.max_kl); use --outer vpg for "
+                                 "an optimizer")
+            return None
+        if given is None:
+            given = PG_VPG_OPTIMIZER
+        elif not given.name:  # e.g. --lr alone: VPG's optimizer at that rate
+            given = Component(PG_VPG_OPTIMIZER.name, given.options)
+    optimizer = given if given is not None and given.name else _component(cfg, "optimizer")
+    return Component(optimizer.name, _check_settings("optimizer", optimizer))
+
+
 def resolve(config: Config, family=None) -> tuple[Config, Any, dict]:
     """(resolved config, task family, the recommendations applied); one-line errors for every
     setting that does not apply. ``family``: the family the env block already built (Brax
@@ -228,8 +282,9 @@ def resolve(config: Config, family=None) -> tuple[Config, Any, dict]:
     applied = _recommendations(config, family, supervised)
     cfg = _apply(config, applied)
     adaptation, algorithm = _inner_and_outer(cfg)
-    optimizer = _component(cfg, "optimizer")
-    optimizer = Component(optimizer.name, _check_settings("optimizer", optimizer))
+    if algorithm.name == "pg_maml" and supervised:
+        raise ValueError(f"pg_maml needs an RL task family; {env.name} is supervised")
+    optimizer = _optimizer(cfg, algorithm)
     run_fields = {f.name for f in dataclasses.fields(RunSettings)}
     bad = sorted(set(cfg.run) - run_fields)
     if bad:
@@ -255,11 +310,18 @@ def build(config: Config | None = None, mesh=None, family=None) -> Built:
     else:
         policy = entry.factory(family.observation_size, family.action_size, **pol.options)
         objective = rl_objective(family, policy, **config.objective)
-    opt = config.component("optimizer")
-    optimizer = registry.lookup("optimizer", opt.name).factory(**opt.options)
+    optimizer = None
+    if config.optimizer is not None:
+        opt = config.component("optimizer")
+        optimizer = registry.lookup("optimizer", opt.name).factory(**opt.options)
     alg = config.component("algorithm")
     factory = registry.lookup("algorithm", alg.name).factory
-    if alg.name == "first_order":
+    if alg.name == "pg_maml":
+        if mesh is not None:
+            raise ValueError("sharding (--shard) applies to the zero_order algorithm")
+        algo = factory(family, policy, optimizer=optimizer, **config.objective,
+                       **config.component("adaptation").options, **alg.options)
+    elif alg.name == "first_order":
         if mesh is not None:
             raise ValueError("sharding (--shard) applies to the zero_order algorithm")
         algo = factory(objective, optimizer=optimizer,

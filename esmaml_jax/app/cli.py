@@ -39,18 +39,21 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 # flags, config path, type (or the constant a switch stores), help
 FLAGS = [
     (("--env",), "env.name", str, "task family (see `esmaml list`)"),
-    (("--algorithm",), "algorithm.name", str, "zero_order | first_order"),
+    (("--algorithm",), "algorithm.name", str, "zero_order | first_order | pg_maml"),
+    (("--outer",), "algorithm.outer", str, "trpo | vpg: PG-MAML's outer update (pg_maml)"),
+    (("--max-kl",), "algorithm.max_kl", float, "TRPO's KL bound (pg_maml, --outer trpo)"),
     (("--adaptation",), "adaptation.name", str, "adaptation operator U(theta, T) (zero_order)"),
     (("--policy",), "policy.name", str, "linear | mlp (regressor: supervised families)"),
     (("--hidden",), "policy.hidden_sizes", parse_hidden, "hidden sizes, comma-separated"),
     (("--policy-init",), "policy.init", str,
      "zero_output (starts standing still) | reference (the authors' initialisation)"),
-    (("-K", "--queries"), "adaptation.num_queries", int, "inner queries K per adaptation"),
+    (("-K", "--queries"), "adaptation.num_queries", int,
+     "inner queries K per adaptation (pg_maml: K trajectories)"),
     (("-P", "--perturbations"), "algorithm.num_perturbations", int,
      "outer perturbations per meta-step (zero_order)"),
     (("-T", "--tasks"), "algorithm.tasks_per_perturbation", int,
      "tasks per perturbation (zero_order)"),
-    (("--num-tasks",), "algorithm.num_tasks", int, "tasks per meta-step (first_order)"),
+    (("--num-tasks",), "algorithm.num_tasks", int, "tasks per meta-step (first_order, pg_maml)"),
     (("--sigma",), "algorithm.sigma", float, "outer precision (zero_order)"),
     (("--inner-sigma",), "adaptation.sigma", float, "adaptation precision"),
     (("--alpha",), "adaptation.step_size", float, "adaptation step size"),
@@ -254,8 +257,11 @@ def _cmd_eval(args) -> int:
                   num_tasks=args.tasks, num_repeats=args.repeats)
     pre, post = np.asarray(ev["pre"]), np.asarray(ev["post"])
     env_name = built.config.component("env").name
+    alg = built.config.component("algorithm")
+    policy = (f", {alg.options['evaluation']} Gaussian policy (algorithm.evaluation)"
+              if alg.name == "pg_maml" else "")
     print(f"{args.run_dir}: {env_name}, meta-step {int(state.step)}, "
-          f"{pre.shape[0]} test tasks x {args.repeats} adaptations")
+          f"{pre.shape[0]} test tasks x {args.repeats} adaptations{policy}")
     for i in range(pre.shape[0]):
         print(f"  task {i}: pre {np.nanmean(pre[i]):9.2f}  post {np.nanmean(post[i]):9.2f} "
               f"+- {np.nanstd(post[i]):.2f}")

@@ -53,7 +53,14 @@ def describe(built: Built) -> str:
     """One line naming every component and its main sizes."""
     c, algo = built.config, built.algorithm
     alg, ad = c.component("algorithm"), c.component("adaptation")
-    if alg.name == "first_order":
+    if alg.name == "pg_maml":
+        o = alg.options
+        what = (f"pg_maml({o['outer']}" + (f" max_kl={o['max_kl']}" if o["outer"] == "trpo"
+                                          else "") +
+                f", n={o['num_tasks']}, {o['meta_gradient']} meta-gradient, Gaussian policy "
+                f"init_std={o['init_std']}, evaluation={o['evaluation']}) inner policy-gradient "
+                f"step K={ad.options['num_queries']} trajectories alpha={ad.options['step_size']}")
+    elif alg.name == "first_order":
         o = alg.options
         k_h = o["hessian_queries"] or ad.options["num_queries"]
         hess = (f"{o['hessian_estimator']} Hessian, K_H={k_h} {o['hessian_samples']}"

@@ -41,13 +41,18 @@ def _builtin(kind: str) -> dict[str, Entry]:
                 "regressor": Entry(policies.regressor,
                                    frozenset({"input_size", "output_size"}))}
     if kind == "algorithm":
-        from esmaml_jax.algorithms import first_order, zero_order
+        from esmaml_jax.algorithms import first_order, pg_maml, zero_order
 
         return {"zero_order": Entry(zero_order, frozenset({"objective", "adaptation",
                                                            "optimizer", "mesh"})),
                 # first_order's inner step is the adaptation block's es_gradient settings
                 "first_order": Entry(first_order, frozenset({
-                    "objective", "optimizer", "num_queries", "sigma", "step_size", "shaping"}))}
+                    "objective", "optimizer", "num_queries", "sigma", "step_size", "shaping"})),
+                # PG-MAML: K and alpha come from the adaptation block (policy_gradient), the
+                # rollout settings from the objective block
+                "pg_maml": Entry(pg_maml, frozenset({
+                    "family", "policy", "optimizer", "horizon", "normalize_observations",
+                    "num_queries", "step_size"}))}
     if kind == "optimizer":
         import optax
 
