@@ -219,3 +219,77 @@ def scaling(cfg: BenchConfig, axis: str, values) -> list[dict]:
                      "env_steps_per_s": algo.env_steps_per_step / step_s,
                      "xla_buffer_mb": buffers})
     return rows
+
+
+@dataclasses.dataclass
+class PGBenchConfig:
+    env: str = "navigation_2d"
+    policy: str = "mlp"
+    hidden: int = 32
+    num_tasks: int = 40
+    num_queries: int = 20
+    horizon: int = 100
+    rounds: int = 5
+
+
+def run_pg(cfg: PGBenchConfig) -> dict:
+    """PG-MAML's fused meta-step (TRPO and VPG outer updates) against the bare-rollout limit:
+    one jitted, vmapped batch of the same 2 n K stochastic episodes with nothing around them.
+    The three are timed in interleaved rounds (min / median / max over ``rounds``), after a
+    warm-up call each; compile times apart."""
+    import os
+
+    from esmaml_jax import pg
+    from esmaml_jax.algorithms import pg_maml
+
+    family = envs.make(cfg.env, horizon=cfg.horizon)
+    policy = policies.make(cfg.policy, family.observation_size, family.action_size,
+                           (cfg.hidden,))
+    key = jax.random.PRNGKey(1)
+    programs: dict[str, tuple] = {}
+    compile_s, algos = {}, {}
+    for outer in ("trpo", "vpg"):
+        algo = pg_maml(family, policy, num_tasks=cfg.num_tasks, num_queries=cfg.num_queries,
+                       outer=outer, optimizer=optax.adam(1e-3) if outer == "vpg" else None)
+        state = algo.init(jax.random.PRNGKey(0))
+        t0 = time.perf_counter()
+        compiled = jax.jit(algo.step).lower(state, key).compile()
+        compile_s[outer] = time.perf_counter() - t0
+        programs[outer] = (compiled, (state, key))
+        algos[outer] = algo
+    algo = algos["trpo"]
+    episodes = algo.rollouts_per_step
+    stoch = policies.gaussian(policy, family.action_size)
+    sample = pg.sampler(family, stoch, cfg.horizon, True)
+    state = algo.init(jax.random.PRNGKey(0))
+    tasks = family.sample_train_tasks(key, episodes)
+
+    def bare(k):
+        keys = jax.random.split(k, episodes)
+        one = lambda kk, t: sample(kk, state.params, t, state.norm, 1).returns[0]
+        return jax.vmap(one)(keys, tasks)
+
+    t0 = time.perf_counter()
+    limit = jax.jit(bare).lower(key).compile()
+    compile_s["limit"] = time.perf_counter() - t0
+    programs["limit"] = (limit, (key,))
+    for fn, args in programs.values():  # warm-up
+        jax.block_until_ready(fn(*args))
+    times: dict[str, list[float]] = {name: [] for name in programs}
+    for _ in range(cfg.rounds):
+        for name, (fn, args) in programs.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times[name].append(time.perf_counter() - t0)
+    env_steps = algo.env_steps_per_step
+    rows = {}
+    for name, ts in times.items():
+        rows[name] = {"step_s": {"min": min(ts), "median": statistics.median(ts),
+                                 "max": max(ts)},
+                      "env_steps_per_s": env_steps / statistics.median(ts),
+                      "compile_s": round(compile_s[name], 2),
+                      "ratio_to_limit": statistics.median(times["limit"])
+                      / statistics.median(ts)}
+    return {"config": dataclasses.asdict(cfg), "num_params": stoch.num_params,
+            "rollouts_per_step": episodes, "env_steps_per_step": env_steps, "rows": rows,
+            "load_average": os.getloadavg(), "devices": [str(d) for d in jax.devices()]}

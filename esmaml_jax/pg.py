@@ -183,6 +183,41 @@ def mean_kl(policy: GaussianPolicy, old: Params, new: Params, batch: Batch) -> A
     return (kl * batch.alive).sum() / jnp.maximum(batch.alive.sum(), 1.0)
 
 
+def fisher_vector_product(policy: GaussianPolicy, adapted: Callable[[Params], Array],
+                          params: Params, batches: Batch, damping: float | Array = 0.0
+                          ) -> Callable[[Array], Array]:
+    """v -> F v + damping v with F the Hessian at ``params`` of
+    kl(theta) = mean over tasks i of `mean_kl`(adapted(params)_i, adapted(theta)_i, batch_i),
+    ``adapted(theta) -> [T, D]`` the post-adaptation parameters of T tasks and ``batches`` their
+    stacked post-adaptation batches.
+
+    Computed as J^T M J: J the Jacobian of the adapted policies' (mean, log-std) at the batches'
+    states, M the Gaussian Fisher metric (the KL's Hessian in those outputs; the KL's gradient
+    term vanishes at the old params, so this IS the Hessian there). That is second order where
+    differentiating kl twice through the inner step is third order, and it is linearized once,
+    so each conjugate-gradient iteration only applies the stored linear maps.
+    """
+    num_t = batches.alive.shape[0]
+
+    def outputs(theta):
+        new = adapted(theta)
+        means = jax.vmap(lambda p, b: jax.vmap(jax.vmap(lambda o: policy.mean(p, o)))(b.obs))(
+            new, batches)
+        return means, jax.vmap(policy.log_std)(new)
+
+    (_, log_std), jvp = jax.linearize(outputs, params)
+    vjp = jax.linear_transpose(jvp, params)
+    w = batches.alive / jnp.maximum(batches.alive.sum(axis=(1, 2), keepdims=True), 1.0)
+    w = w / num_t  # the mean over each task's steps, then over tasks
+    inv_var = jnp.exp(-2 * log_std)[:, None, None, :]  # [T, 1, 1, A]
+
+    def fvp(v: Array) -> Array:
+        d_mean, d_log_std = jvp(v)
+        return vjp((d_mean * w[..., None] * inv_var, d_log_std * (2.0 / num_t)))[0] + damping * v
+
+    return fvp
+
+
 def conjugate_gradient(matvec: Callable[[Array], Array], b: Array, iters: int = 10,
                        residual_tol: float = 1e-10) -> Array:
     """Approximately solve A x = b for symmetric positive-definite A given as ``matvec``
@@ -223,7 +258,7 @@ def line_search(surrogate: Callable[[Array], Array], kl: Callable[[Array], Array
     def cond(j):
         return (j < max_steps) & ~ok(j)
 
-    j = jax.lax.while_loop(cond, lambda j: j + 1, 0)
-    accepted = j < max_steps
+    j = jax.lax.while_loop(cond, lambda j: j + 1, jnp.zeros((), jnp.int32))
+    accepted = jnp.asarray(j < max_steps)
     new = params + jnp.where(accepted, backtrack_ratio ** j, 0.0) * full_step
     return new, accepted, j

@@ -26,8 +26,7 @@ def main(tiny: bool = False, out: str = "adapted_policy.npy") -> None:
 
     task = jnp.int32(0)  # the (2, 2) corner
     f = lambda k, p: objective.evaluate(k, p, task, state.norm)
-    adapted, _ = jax.jit(lambda k: algo.adaptation.adapt(
-        k, state.params, f, state.hparams["adapt"], state.adapt_state))(jax.random.PRNGKey(2))
+    adapted = jax.jit(lambda k: algo.adapt(state, k, task))(jax.random.PRNGKey(2))
     np.save(out, np.asarray(adapted))
 
     # Inference side: load, and act. (With state normalization on, export state.norm too.)

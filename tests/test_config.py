@@ -71,6 +71,11 @@ FO_PROBES = {
     "algorithm.hessian_samples": ("shared", lambda b: b.algorithm.rollouts_per_step),
 }
 SINE_PROBES = {"objective.num_shots": (3, lambda b: b.config.objective["num_shots"])}
+# pg_maml's own settings, probed on a pg_maml build
+PG_PROBES = {
+    "algorithm.outer": ("vpg", lambda b: len(jax.tree.leaves(state_of(b).opt_state))),
+    "algorithm.max_kl": (0.05, lambda b: float(state_of(b).hparams["max_kl"])),
+}
 
 
 def _norm_count(b):
@@ -101,7 +106,8 @@ SMALL = (("env.name", "navigation_2d"), ("objective.horizon", 5),
 
 def test_every_flag_has_a_probe():
     paths = {path for _, path, _, _ in cli.FLAGS}
-    assert paths == set(PROBES) | set(FO_PROBES) | set(SINE_PROBES) | {"algorithm.hessian"}
+    assert paths == (set(PROBES) | set(FO_PROBES) | set(SINE_PROBES) | set(PG_PROBES)
+                     | {"algorithm.hessian"})
 
 
 @pytest.mark.parametrize("path", sorted(PROBES))
@@ -127,6 +133,32 @@ def test_each_first_order_setting_reaches_first_order(path):
     assert probe(_first_order(*small, (path, value))) != probe(_first_order(*small)), path
 
 
+def _pg(*pairs):
+    return built(("algorithm.name", "pg_maml"), ("env.name", "navigation_2d"),
+                 ("algorithm.num_tasks", 2), *pairs)
+
+
+@pytest.mark.parametrize("path", sorted(PG_PROBES))
+def test_each_pg_maml_setting_reaches_pg_maml(path):
+    value, probe = PG_PROBES[path]
+    assert probe(_pg((path, value))) != probe(_pg()), path
+
+
+def test_shared_flags_reach_pg_maml():
+    """-K, --alpha, --num-tasks, --horizon, --lr/--optimizer (VPG) reach PG-MAML's objects."""
+    assert _pg(("adaptation.num_queries", 3)).algorithm.rollouts_per_step == 2 * 2 * 3
+    assert _pg(("algorithm.num_tasks", 5)).algorithm.rollouts_per_step == 2 * 5 * 20
+    assert float(state_of(_pg(("adaptation.step_size", 0.3))).hparams["adapt"]["step_size"]) \
+        == pytest.approx(0.3)
+    assert _pg(("objective.horizon", 7)).algorithm.env_steps_per_step == 2 * 2 * 20 * 7
+    vpg = ("algorithm.outer", "vpg")
+    opt = _pg(vpg).config.component("optimizer")
+    assert (opt.name, opt.options["learning_rate"]) == ("adam", 1e-3)
+    opt = _pg(vpg, ("optimizer.learning_rate", 0.05)).config.component("optimizer")
+    assert (opt.name, opt.options["learning_rate"]) == ("adam", 0.05)
+    assert _pg().config.optimizer is None  # TRPO: no optimizer recorded, none used
+
+
 def test_sine_shots_reach_the_objective():
     b = built(("env.name", "sine"), ("objective.num_shots", 3))
     assert b.config.objective["num_shots"] == 3
@@ -147,6 +179,15 @@ def test_sine_shots_reach_the_objective():
     ((("env.horizon", 5), ("env.name", "four_corners"), ("env.bogus", 1)),
      "env 'four_corners' takes no setting(s) bogus"),
     ((("run.seed", -1),), "run.seed must be an integer >= 0"),
+    ((("algorithm.name", "pg_maml"), ("optimizer.learning_rate", 0.1)),
+     "TRPO outer step takes no optimizer"),
+    ((("algorithm.name", "pg_maml"), ("adaptation.name", "hill_climb")),
+     "policy-gradient step"),
+    ((("algorithm.name", "pg_maml"), ("adaptation.sigma", 0.1)), "do not apply"),
+    ((("algorithm.name", "pg_maml"), ("env.name", "sine")), "needs an RL task family"),
+    ((("algorithm.name", "pg_maml"), ("algorithm.outer", "adam")), "unknown outer update"),
+    ((("algorithm.name", "pg_maml"), ("algorithm.max_kl", 0.0)), "max_kl must be > 0"),
+    ((("algorithm.name", "pg_maml"), ("adaptation.num_queries", 0)), "num_queries"),
     ((("objective.horizon", 0),), "objective.horizon must be an integer >= 1"),
 ])
 def test_inapplicable_settings_are_errors_naming_the_component(pairs, message):

@@ -270,3 +270,29 @@ def test_bad_settings_are_one_line_errors(kwargs, message):
     with pytest.raises(ValueError, match=message) as e:
         pg_maml(envs.make("navigation_2d"), policies.linear(2, 2), **kwargs)
     assert "\n" not in str(e.value)
+
+
+def test_fisher_vector_product_is_the_hessian_of_the_kl_through_the_inner_step():
+    """The Gauss-Newton form TRPO uses equals autodiff's Hessian-vector product of the mean KL
+    (differentiated twice through the inner step) at the old parameters."""
+    fam = envs.make("navigation_2d")
+    stoch = policies.gaussian(policies.mlp(2, 2, (8,)), 2, init_std=0.5)
+    sample = pg.sampler(fam, stoch, 20, False)
+    theta = stoch.init(jax.random.PRNGKey(0)) + 0.3 * jax.random.normal(
+        jax.random.PRNGKey(1), (stoch.num_params,))
+    tasks = fam.sample_train_tasks(jax.random.PRNGKey(2), 3)
+    keys = jax.random.split(jax.random.PRNGKey(3), 3)
+    pre = jax.vmap(lambda k, t: sample(k, theta, t, None, 4))(keys, tasks)
+
+    def adapted(params):
+        return jax.vmap(lambda b: pg.adapt(stoch, params, b, pg.advantages(b, 0.99), 0.1))(pre)
+
+    old = adapted(theta)
+    post = jax.vmap(lambda k, t, p: sample(k, p, t, None, 4))(keys, tasks, old)
+    kl = lambda p: jnp.mean(jax.vmap(lambda o, n, b: pg.mean_kl(stoch, o, n, b))(
+        old, adapted(p), post))
+    v = jax.random.normal(jax.random.PRNGKey(4), theta.shape)
+    exact = jax.jvp(jax.grad(kl), (theta,), (v,))[1]
+    got = pg.fisher_vector_product(stoch, adapted, theta, post)(v)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(exact), rtol=1e-3,
+                               atol=1e-4 * float(jnp.abs(exact).max()))

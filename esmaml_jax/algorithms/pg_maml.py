@@ -152,11 +152,7 @@ def pg_maml(family, policy: Policy, *, horizon: int | None = None,
         info = {}
         if outer == "trpo":
             max_kl_t = state.hparams["max_kl"]
-            kl_grad = jax.grad(kl)
-
-            def fvp(v):
-                return jax.jvp(kl_grad, (theta,), (v,))[1] + cg_damping * v
-
+            fvp = pg.fisher_vector_product(stoch, per_task_adapted, theta, post, cg_damping)
             direction = pg.conjugate_gradient(fvp, grad, cg_iters)
             shs = 0.5 * jnp.dot(direction, fvp(direction))
             full = direction * jnp.sqrt(max_kl_t / jnp.maximum(shs, 1e-20))
