@@ -100,6 +100,31 @@ def first_order_table() -> str:
     return "\n".join(lines)
 
 
+def pg_throughput_table() -> str:
+    r = json.loads((RESULTS / "pg_throughput.json").read_text())
+    c = r["config"]
+    load = ", ".join(f"{x:.1f}" for x in r["load_average"])
+    lines = [f"{c['env']}, {c['policy']}({c['hidden']}) mean network (Gaussian policy, D = "
+             f"{r['num_params']}), n = {c['num_tasks']} tasks, K = {c['num_queries']} "
+             f"trajectories, H = {c['horizon']}: {r['env_steps_per_step']:,} env steps per "
+             f"PG-MAML meta-step; ES-MAML: zero_order, P = {c['es_perturbations']} antithetic, "
+             f"K = {c['num_queries']}. {c['rounds']} interleaved rounds after warm-up on "
+             f"{', '.join(r['devices'])} (load average {load}). Made by "
+             f"`python -m benchmarks.throughput --pg`.", "",
+             "| | env steps per meta-step | ms per meta-step, median (min-max) | env steps/s | "
+             "of the limit | compile (s) |", "|---|---|---|---|---|---|"]
+    names = {"limit": "bare stochastic rollouts (limit)", "es_maml": "ES-MAML (fused)",
+             "trpo": "**PG-MAML, TRPO outer (fused)**", "vpg": "PG-MAML, VPG outer (fused)"}
+    for key in ("limit", "es_maml", "trpo", "vpg"):
+        row = r["rows"][key]
+        t = row["step_s"]
+        lines.append(f"| {names[key]} | {row['env_steps_per_step']:,} | {t['median'] * 1e3:.1f}"
+                     f" ({t['min'] * 1e3:.1f}-{t['max'] * 1e3:.1f}) | "
+                     f"{row['env_steps_per_s']:,.0f} | {row['ratio_to_limit']:.3f} | "
+                     f"{row['compile_s']} |")
+    return "\n".join(lines)
+
+
 def reproduction_table() -> str:
     from benchmarks.reproduce import results
 
@@ -115,9 +140,11 @@ def reproduction_table() -> str:
 
 
 TABLES = {"operators": operators_table, "throughput": throughput_table, "sine": sine_table,
-          "first-order": first_order_table, "reproduction": reproduction_table}
+          "first-order": first_order_table, "reproduction": reproduction_table,
+          "pg-throughput": pg_throughput_table}
 SOURCES = {"operators": "operators.csv", "throughput": "throughput.json", "sine": "sine.csv",
-           "first-order": "first_order.csv", "reproduction": "exploration.csv"}
+           "first-order": "first_order.csv", "reproduction": "exploration.csv",
+           "pg-throughput": "pg_throughput.json"}
 
 
 def main() -> None:

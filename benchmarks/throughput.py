@@ -4,6 +4,7 @@ a scaling study (time and memory against P, T, K and H) on four_corners.
     python -m benchmarks.throughput            # paper scale: P = 150 antithetic, K = 20, H = 100
     python -m benchmarks.throughput --tiny     # seconds; what the test suite runs
     python -m benchmarks.throughput --brax-scaling   # P scaling on halfcheetah (minutes)
+    python -m benchmarks.throughput --pg       # PG-MAML vs ES-MAML vs the limit, navigation_2d
 
 Writes benchmarks/results/throughput.json, scaling.json and throughput.png (or to --out-dir).
 """
@@ -98,7 +99,21 @@ def main(argv=None) -> None:
                    help="instead: scaling in P, T, K and H on halfcheetah_forward_backward at "
                         "CPU scale (around P 10, K 5, H 50), written to scaling_halfcheetah.json "
                         "and scaling_halfcheetah.png (about 15 minutes: each shape compiles)")
+    p.add_argument("--pg", action="store_true",
+                   help="instead: PG-MAML's fused step (TRPO, VPG) against the stochastic "
+                        "bare-rollout limit and ES-MAML on navigation_2d (MLP(32), n 40, K 20, "
+                        "H 100, ES P 150), written to pg_throughput.json")
     args = p.parse_args(argv)
+    if args.pg:
+        cfg_pg = bench.PGBenchConfig()
+        if args.tiny:
+            cfg_pg = bench.PGBenchConfig(num_tasks=2, num_queries=2, horizon=10, rounds=2,
+                                         es_perturbations=2)
+        result = bench.run_pg(cfg_pg)
+        print(json.dumps(result, indent=2), flush=True)
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+        Path(args.out_dir, "pg_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
+        return
     if args.brax_scaling:
         cfg = bench.BenchConfig(env="halfcheetah_forward_backward", num_perturbations=10,
                                 num_queries=5, horizon=50, repeats=2)

@@ -230,13 +230,16 @@ class PGBenchConfig:
     num_queries: int = 20
     horizon: int = 100
     rounds: int = 5
+    es_perturbations: int = 150  # the ES-MAML row: zero_order, P antithetic, K = num_queries
 
 
 def run_pg(cfg: PGBenchConfig) -> dict:
     """PG-MAML's fused meta-step (TRPO and VPG outer updates) against the bare-rollout limit:
-    one jitted, vmapped batch of the same 2 n K stochastic episodes with nothing around them.
-    The three are timed in interleaved rounds (min / median / max over ``rounds``), after a
-    warm-up call each; compile times apart."""
+    one jitted, vmapped batch of the same 2 n K stochastic episodes with nothing around them;
+    and, for the cost comparison, ES-MAML's fused step (zero_order, es_gradient, P antithetic
+    perturbations, same K, same policy) on the same env. All are timed in interleaved rounds
+    (min / median / max over ``rounds``), after a warm-up call each; compile times apart. Each
+    row's env steps/s uses its own env steps per meta-step."""
     import os
 
     from esmaml_jax import pg
@@ -257,6 +260,13 @@ def run_pg(cfg: PGBenchConfig) -> dict:
         compile_s[outer] = time.perf_counter() - t0
         programs[outer] = (compiled, (state, key))
         algos[outer] = algo
+    es = zero_order(rl_objective(family, policy), adaptation.es_gradient(
+        num_queries=cfg.num_queries), num_perturbations=cfg.es_perturbations)
+    es_state = es.init(jax.random.PRNGKey(0))
+    t0 = time.perf_counter()
+    programs["es_maml"] = (jax.jit(es.step).lower(es_state, key).compile(), (es_state, key))
+    compile_s["es_maml"] = time.perf_counter() - t0
+    algos["es_maml"] = es
     algo = algos["trpo"]
     episodes = algo.rollouts_per_step
     stoch = policies.gaussian(policy, family.action_size)
@@ -282,14 +292,16 @@ def run_pg(cfg: PGBenchConfig) -> dict:
             jax.block_until_ready(fn(*args))
             times[name].append(time.perf_counter() - t0)
     env_steps = algo.env_steps_per_step
+    limit_rate = env_steps / statistics.median(times["limit"])
     rows = {}
     for name, ts in times.items():
+        steps = algos[name].env_steps_per_step if name in algos else env_steps
+        rate = steps / statistics.median(ts)
         rows[name] = {"step_s": {"min": min(ts), "median": statistics.median(ts),
                                  "max": max(ts)},
-                      "env_steps_per_s": env_steps / statistics.median(ts),
+                      "env_steps_per_step": steps, "env_steps_per_s": rate,
                       "compile_s": round(compile_s[name], 2),
-                      "ratio_to_limit": statistics.median(times["limit"])
-                      / statistics.median(ts)}
+                      "ratio_to_limit": rate / limit_rate}
     return {"config": dataclasses.asdict(cfg), "num_params": stoch.num_params,
             "rollouts_per_step": episodes, "env_steps_per_step": env_steps, "rows": rows,
             "load_average": os.getloadavg(), "devices": [str(d) for d in jax.devices()]}

@@ -137,6 +137,25 @@ def test_throughput_benchmark_runs_end_to_end(tmp_path):
     assert len(json_lib.loads((tmp_path / "scaling.json").read_text())) == 2
 
 
+def test_pg_throughput_benchmark_runs_and_counts_env_steps(tmp_path):
+    import json as json_lib
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "benchmarks.throughput", "--pg", "--tiny",
+                          "--out-dir", str(tmp_path)], capture_output=True, text=True,
+                         timeout=600, cwd=root)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json_lib.loads((tmp_path / "pg_throughput.json").read_text())
+    assert r["env_steps_per_step"] == 2 * 2 * 2 * 10  # (pre + post) x n x K x H
+    assert r["rows"]["es_maml"]["env_steps_per_step"] == 2 * 2 * (2 + 1 + 1) * 10
+    for row in r["rows"].values():
+        assert len(row["step_s"]) == 3 and row["env_steps_per_s"] > 0 and row["compile_s"] > 0
+    assert r["rows"]["limit"]["ratio_to_limit"] == 1.0
+
+
 def test_bench_command_prints_ratios_and_breakdown(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert cli.main(["bench", "-P", "3", "-K", "2", "--horizon", "5", "--repeats", "1",

@@ -38,6 +38,15 @@ def test_cartpole_script_writes_curves(tmp_path):
     assert (tmp_path / "cartpole.png").stat().st_size > 5000
 
 
+def test_pg_vs_es_script_writes_three_methods_with_both_pg_evaluations(tmp_path):
+    rows = run_script("pg_vs_es.py", tmp_path / "pg.csv")
+    assert {r["method"] for r in rows} == {"ES-MAML", "PG-MAML TRPO", "PG-MAML VPG"}
+    assert len(rows) == 3 * 3 * 3  # methods x seeds x evaluations at steps 0, 1, 2
+    pg = [r for r in rows if r["method"] != "ES-MAML"]
+    assert all(r["test_post_mean"] != "" for r in pg)
+    assert (tmp_path / "pg.png").stat().st_size > 5000
+
+
 @pytest.mark.slow
 def test_locomotion_script_writes_curves(tmp_path):
     rows = run_script("locomotion.py", tmp_path / "locomotion.csv")

@@ -11,7 +11,7 @@ import numpy as np
 
 def train_curve(algo, *, seeds: int, steps: int, chunk: int, eval_repeats: int = 4,
                 eval_tasks: int | None = None, seed_axis: str = "vmap",
-                **labels) -> tuple[list[dict], float]:
+                also: dict | None = None, **labels) -> tuple[list[dict], float]:
     """Train ``seeds`` seeds of ``algo`` together; evaluate every ``chunk`` meta-steps.
 
     ``seed_axis``: "vmap" runs the seeds side by side; "map" runs them one after the other
@@ -19,8 +19,12 @@ def train_curve(algo, *, seeds: int, steps: int, chunk: int, eval_repeats: int =
     segfaults inside XLA's CPU runtime here (jax 0.10.2; one seed, or P 4, or T 1 run), so the
     locomotion script uses "map".
 
+    ``also``: {name: algorithm} evaluated on the same states too (e.g. PG-MAML with
+    ``evaluation="mean"``), as columns test_pre_<name> / test_post_<name>.
+
     Returns rows {labels..., seed, step, test_pre, test_post} and the wall time (incl. compile).
     """
+    evaluators = {"": algo, **{f"_{k}": v for k, v in (also or {}).items()}}
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     states = jax.vmap(algo.init)(keys)
 
@@ -29,8 +33,8 @@ def train_curve(algo, *, seeds: int, steps: int, chunk: int, eval_repeats: int =
         return jax.lax.scan(algo.step, s, jax.random.split(k, chunk))[0]
 
     def ev(s, k, done):
-        return algo.evaluate(s, jax.random.fold_in(k, 10**6 + done), num_tasks=eval_tasks,
-                             num_repeats=eval_repeats)
+        return {name: a.evaluate(s, jax.random.fold_in(k, 10**6 + done), num_tasks=eval_tasks,
+                                 num_repeats=eval_repeats) for name, a in evaluators.items()}
 
     # Keys are derived inside the programs: two executables for the whole curve.
     if seed_axis == "vmap":
@@ -48,9 +52,11 @@ def train_curve(algo, *, seeds: int, steps: int, chunk: int, eval_repeats: int =
             states = train(states, keys, done)
         out = evaluate(states, keys, done)
         for seed in range(seeds):
-            rows.append({**labels, "seed": seed, "step": done,
-                         "test_pre": round(float(out["pre_mean"][seed]), 2),
-                         "test_post": round(float(out["post_mean"][seed]), 2)})
+            row = {**labels, "seed": seed, "step": done}
+            for name, o in out.items():
+                row[f"test_pre{name}"] = round(float(o["pre_mean"][seed]), 2)
+                row[f"test_post{name}"] = round(float(o["post_mean"][seed]), 2)
+            rows.append(row)
     return rows, time.perf_counter() - t0
 
 

@@ -292,7 +292,10 @@ def _cmd_bench(args) -> int:
 
     if args.compile_cache:
         enable_compile_cache()
-    cfg = bench.BenchConfig(env=args.env, policy=args.policy, num_perturbations=args.perturbations,
+    if args.algorithm == "pg_maml":
+        return _bench_pg(args)
+    cfg = bench.BenchConfig(env=args.env or "four_corners", policy=args.policy or "linear",
+                            num_perturbations=args.perturbations,
                             num_queries=args.queries, tasks_per_perturbation=args.tasks,
                             horizon=args.horizon, repeats=args.repeats,
                             chunk_size=args.perturbation_chunk)
@@ -311,6 +314,35 @@ def _cmd_bench(args) -> int:
     print(f"  unfused per call: {b['unfused_per_call_s'] * 1e6:.0f} us, of which "
           f"{100 * b['host_and_dispatch_share_of_unfused']:.0f}% host work and dispatch; "
           f"batching gains {b['batching_gain']:.2f}x on {', '.join(r['devices'])}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
+    return 0
+
+
+def _bench_pg(args) -> int:
+    from esmaml_jax import bench
+
+    env = "navigation_2d" if args.env is None else args.env
+    policy = "mlp" if args.policy is None else args.policy
+    cfg = bench.PGBenchConfig(env=env, policy=policy, num_tasks=args.num_tasks,
+                              num_queries=args.queries, horizon=args.horizon,
+                              rounds=args.repeats, es_perturbations=args.perturbations)
+    r = bench.run_pg(cfg)
+    print(f"{env}, {policy} policy (Gaussian, D={r['num_params']}), n={cfg.num_tasks} tasks, "
+          f"K={cfg.num_queries} trajectories, H={cfg.horizon}: {r['rollouts_per_step']} "
+          f"episodes, {r['env_steps_per_step']:,} env steps per PG-MAML meta-step; "
+          f"{cfg.rounds} interleaved rounds, load average "
+          f"{', '.join(f'{x:.1f}' for x in r['load_average'])}")
+    names = {"limit": "bare stochastic rollouts (limit)", "trpo": "PG-MAML, TRPO outer",
+             "vpg": "PG-MAML, VPG outer",
+             "es_maml": f"ES-MAML zero_order (P={cfg.es_perturbations} antithetic)"}
+    for key in ("limit", "es_maml", "trpo", "vpg"):
+        row = r["rows"][key]
+        t = row["step_s"]
+        print(f"  {names[key]:42s} {row['env_steps_per_s']:>14,.0f} env steps/s  "
+              f"{t['median'] * 1e3:8.1f} ms/step (min {t['min'] * 1e3:.1f}, max "
+              f"{t['max'] * 1e3:.1f})  x{row['ratio_to_limit']:.3f} of the limit  compile "
+              f"{row['compile_s']} s")
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
     return 0
@@ -388,8 +420,14 @@ def main(argv=None) -> int:
     p_cmp.add_argument("--x", default="step", choices=["step", "env_steps", "wall_time"])
     p_cmp.set_defaults(func=_cmd_compare)
     p_bench = sub.add_parser("bench", help="throughput: fused vs bare-rollout limit vs unfused")
-    p_bench.add_argument("--env", default="four_corners")
-    p_bench.add_argument("--policy", default="linear")
+    p_bench.add_argument("--algorithm", default="zero_order", choices=["zero_order", "pg_maml"],
+                         help="pg_maml: PG-MAML's fused step (TRPO, VPG) vs the stochastic "
+                              "bare-rollout limit and ES-MAML on the same env")
+    p_bench.add_argument("--env", default=None,
+                         help="default four_corners (navigation_2d with --algorithm pg_maml)")
+    p_bench.add_argument("--policy", default=None, help="default linear (mlp for pg_maml)")
+    p_bench.add_argument("--num-tasks", type=int, default=40, dest="num_tasks",
+                         help="PG-MAML tasks per meta-step")
     p_bench.add_argument("-P", "--perturbations", type=int, default=150)
     p_bench.add_argument("-K", "--queries", type=int, default=20)
     p_bench.add_argument("-T", "--tasks", type=int, default=1)

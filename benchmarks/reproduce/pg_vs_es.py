@@ -1,0 +1,127 @@
+"""ES-MAML against PG-MAML on navigation_2d (the paper's central comparison, at CPU scale):
+the same MLP(32), the same K = 20 queries per adaptation (rollouts for ES, sampled trajectories
+for PG, A.5), similar env steps per meta-step, 3 seeds each trained as one program. PG-MAML is
+evaluated both ways: with sampled actions (what it optimizes; its papers' numbers) and with its
+mean action (deterministic, as ES-MAML's policies act). Writes
+benchmarks/results/pg_vs_es_navigation.csv and pg_vs_es_navigation.png.
+
+    python -m benchmarks.reproduce.pg_vs_es [--steps 150] [--seeds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import optax
+
+import envs
+import esmaml_jax as ej
+from benchmarks._common import RESULTS, write_csv
+from benchmarks.reproduce._curves import train_curve
+from esmaml_jax.algorithms import pg_maml
+
+
+def algorithms(env: str, k: int, perturbations: int, tasks: int):
+    family = envs.make(env)
+    policy = ej.policies.mlp(family.observation_size, family.action_size, (32,))
+    es = ej.zero_order(ej.rl_objective(family, policy), ej.adaptation.es_gradient(num_queries=k),
+                       num_perturbations=perturbations)
+    pg = {outer: pg_maml(family, policy, num_tasks=tasks, num_queries=k, outer=outer,
+                         optimizer=optax.adam(1e-2) if outer == "vpg" else None)
+          for outer in ("trpo", "vpg")}
+    mean = {outer: pg_maml(family, policy, num_tasks=tasks, num_queries=k, outer=outer,
+                           evaluation="mean",
+                           optimizer=optax.adam(1e-2) if outer == "vpg" else None)
+            for outer in ("trpo", "vpg")}
+    return es, pg, mean
+
+
+def plot(rows: list[dict], path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    curves = [("ES-MAML (deterministic policy)", "ES-MAML", "test"),
+              ("PG-MAML TRPO, sampled actions", "PG-MAML TRPO", "test"),
+              ("PG-MAML TRPO, mean action", "PG-MAML TRPO", "test_mean"),
+              ("PG-MAML VPG, sampled actions", "PG-MAML VPG", "test"),
+              ("PG-MAML VPG, mean action", "PG-MAML VPG", "test_mean")]
+    styles = ["-", "-", "--", "-", "--"]
+    colors = ["C0", "C3", "C3", "C2", "C2"]
+    for (label, method, prefix), ls, c in zip(curves, styles, colors, strict=True):
+        mine = [r for r in rows if r["method"] == method]
+        if not mine or f"{prefix}_post" not in mine[0]:
+            continue
+        steps = sorted({r["env_steps"] for r in mine})
+        for ax, when in zip(axes, ("pre", "post"), strict=True):
+            ys = np.array([[r[f"{prefix}_{when}"] for r in mine if r["env_steps"] == s]
+                           for s in steps])
+            x = np.array(steps) / 1e6
+            ax.plot(x, ys.mean(1), ls, color=c, marker="o", ms=2, label=label)
+            ax.fill_between(x, ys.min(1), ys.max(1), color=c, alpha=0.12)
+    for ax, when in zip(axes, ("before adaptation (meta-policy)", "after adaptation (K = 20)"),
+                        strict=True):
+        ax.set_title(f"test return, {when}", fontsize=10)
+        ax.set_xlabel("env steps (millions)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("return (20 test goals)")
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=10)
+    fig.text(0.5, 0.005, "line: mean over seeds; band: min to max over seeds", ha="center",
+             fontsize=8)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--env", default="navigation_2d")
+    p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--chunk", type=int, default=10)
+    p.add_argument("--perturbations", type=int, default=20, help="ES-MAML P (antithetic)")
+    p.add_argument("--tasks", type=int, default=20, help="PG-MAML tasks per meta-step")
+    p.add_argument("--tiny", action="store_true", help="seconds: 2 steps, small sizes")
+    p.add_argument("--out", default=None,
+                   help="CSV path (default benchmarks/results/pg_vs_es_<env>.csv); the PNG "
+                        "goes next to it")
+    args = p.parse_args(argv)
+    k = 20
+    if args.tiny:
+        args.steps, args.chunk, args.perturbations, args.tasks, k = 2, 1, 2, 2, 2
+    es, pg, mean = algorithms(args.env, k, args.perturbations, args.tasks)
+    rows, times = [], {}
+    runs = [("ES-MAML", es, None), ("PG-MAML TRPO", pg["trpo"], {"mean": mean["trpo"]}),
+            ("PG-MAML VPG", pg["vpg"], {"mean": mean["vpg"]})]
+    for method, algo, also in runs:
+        t0 = time.perf_counter()
+        got, wall = train_curve(algo, seeds=args.seeds, steps=args.steps, chunk=args.chunk,
+                                also=also, method=method)
+        times[method] = wall
+        for r in got:
+            r["env_steps"] = r["step"] * algo.env_steps_per_step
+        rows += got
+        last = [r for r in got if r["step"] == args.steps]
+        post = [r["test_post"] for r in last]
+        print(f"{method}: {algo.env_steps_per_step:,} env steps per meta-step, "
+              f"{args.steps} meta-steps x {args.seeds} seeds in {time.perf_counter() - t0:.0f} s;"
+              f" final test post-adaptation {np.mean(post):.1f} (seeds {post})", flush=True)
+    csv_path = Path(args.out or RESULTS / f"pg_vs_es_{args.env.replace('_2d', '')}.csv")
+    keys = sorted({key for r in rows for key in r}, key=lambda c: (c not in (
+        "method", "seed", "step", "env_steps"), c))
+    write_csv([{key: r.get(key, "") for key in keys} for r in rows], csv_path)
+    plot(rows, csv_path.with_suffix(".png"),
+         f"{args.env}: ES-MAML (P {args.perturbations} antithetic, MC K {k}) vs PG-MAML (n "
+         f"{args.tasks}, K {k}), MLP(32), {args.seeds} seeds, {args.steps} meta-steps each")
+    print(f"wrote {csv_path} and its .png; wall times (incl. compile, all seeds): "
+          + ", ".join(f"{m} {t:.0f} s" for m, t in times.items()))
+
+
+if __name__ == "__main__":
+    main()
