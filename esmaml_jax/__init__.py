@@ -3,8 +3,8 @@
 We MAXIMISE return everywhere (optax minimises: the algorithms pass it the negated ES gradient).
 """
 
-from esmaml_jax import adaptation, estimators, memory, normalization, policies, shaping
-from esmaml_jax.algorithms import Algorithm, MetaState, first_order, zero_order
+from esmaml_jax import adaptation, estimators, memory, normalization, pg, policies, shaping
+from esmaml_jax.algorithms import Algorithm, MetaState, first_order, pg_maml, zero_order
 from esmaml_jax.objectives import (
     Objective,
     blackbox_objective,
@@ -22,6 +22,8 @@ __all__ = [
     "first_order",
     "memory",
     "normalization",
+    "pg",
+    "pg_maml",
     "policies",
     "regression_objective",
     "rl_objective",
