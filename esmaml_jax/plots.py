@@ -35,6 +35,14 @@ def _rows(run_dir: Path) -> list[dict]:
     return rows
 
 
+def _by_seed(rows: list[dict]) -> list[list[dict]]:
+    """A run's metric rows split per seed (runs made before the seed column: one seed)."""
+    seeds: dict[str, list[dict]] = {}
+    for r in rows:
+        seeds.setdefault(r.get("seed") or "", []).append(r)
+    return list(seeds.values())
+
+
 def _objective_label(run_dir: Path) -> str:
     """What the y axis measures: the return for RL, -MSE for the supervised families."""
     try:
@@ -51,20 +59,31 @@ def learning_curve(run_dir: str | Path) -> Path:
     from matplotlib.ticker import MaxNLocator
 
     run_dir = Path(run_dir)
-    rows = _rows(run_dir)
+    seeds = _by_seed(_rows(run_dir))
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label, style in [("post_return", "train: adapted perturbed policies", ":"),
-                              ("test_pre", "test: meta-policy, before adaptation", "--"),
-                              ("test_post", "test: after adaptation", "-")]:
-        pts = [(int(r["step"]), float(r[key])) for r in rows if r[key] not in ("", "nan")]
-        pts = [(x, y) for x, y in pts if np.isfinite(y)]
-        if pts:
-            xs, ys = zip(*pts, strict=True)
-            ax.plot(xs, ys, style, marker="o", ms=3, label=label)
+    for i, (key, label, style) in enumerate([
+            ("post_return", "train: adapted perturbed policies", ":"),
+            ("test_pre", "test: meta-policy, before adaptation", "--"),
+            ("test_post", "test: after adaptation", "-")]):
+        per_step: dict[int, list[float]] = {}
+        for rows in seeds:
+            for r in rows:
+                if r[key] not in ("", "nan") and np.isfinite(float(r[key])):
+                    per_step.setdefault(int(r["step"]), []).append(float(r[key]))
+        if not per_step:
+            continue
+        xs = sorted(per_step)
+        ys = [per_step[x] for x in xs]
+        ax.plot(xs, [np.mean(y) for y in ys], style, marker="o", ms=3, color=f"C{i}",
+                label=label)
+        if len(seeds) > 1:
+            ax.fill_between(xs, [min(y) for y in ys], [max(y) for y in ys], color=f"C{i}",
+                            alpha=0.15)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("meta-step")
     ax.set_ylabel(_objective_label(run_dir))
-    ax.set_title(run_dir.name)
+    ax.set_title(run_dir.name + (f": mean of {len(seeds)} seeds, band min to max"
+                                 if len(seeds) > 1 else ""), fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     path = run_dir / "learning_curve.png"
@@ -103,6 +122,8 @@ def trajectories(run_dir: str | Path, num_tasks: int = 4, num_adaptations: int =
 
     run_dir = Path(run_dir)
     built, state = load_run(run_dir)
+    if built.run.seeds > 1:  # the pictures show the first seed
+        state = jax.tree.map(lambda x: x[0], state)
     env_name = built.config.component("env").name
     title = None
     if built.config.component("algorithm").name == "pg_maml":
@@ -200,7 +221,7 @@ def compare(groups: dict[str, list[Path]], out: str | Path, x: str = "step"):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     table = []
     for i, (label, dirs) in enumerate(groups.items()):
-        runs = [_rows(d) for d in dirs]
+        runs = [seed for d in dirs for seed in _by_seed(_rows(d))]  # every seed is a run
         n = min(len(r) for r in runs)  # the steps every seed has reached
         xs = np.mean([[float(r[x]) for r in rows[:n]] for rows in runs], axis=0)
         finals = {}

@@ -51,7 +51,7 @@ def test_existing_run_directory_is_not_overwritten(tmp_path, capsys):
     (["-K", "0"], "num_queries (K) must be an integer >= 1"),
     (["-P", "0"], "num_perturbations must be an integer >= 1"),
     (["--policy", "rnn"], "unknown policy 'rnn'"),
-    (["--seed", "99999999999999999999999"], "run.seed must be < 2**32"),
+    (["--seed", "99999999999999999999999"], "run.seed + run.seeds must be <= 2**32"),
     # settings that do not apply to the chosen component: named, never silently dropped
     (["--algorithm", "first_order", "--sigma", "0.3"], "first_order takes no setting(s) sigma"),
     (["--adaptation", "dpp_es", "--inner-sampler", "orthogonal"],

@@ -60,6 +60,7 @@ PROBES = {
     "run.steps_per_chunk": (3, lambda b: b.run.steps_per_chunk),
     "run.eval_repeats": (3, lambda b: b.run.eval_repeats),
     "run.seed": (3, lambda b: b.run.seed),
+    "run.seeds": (2, lambda b: b.run.seeds),
     "algorithm.chunk_size": (5, lambda b: b.config.algorithm.options["chunk_size"]),
 }
 # first_order's own settings, probed on a first-order build

@@ -24,17 +24,17 @@ from benchmarks.reproduce._curves import train_curve
 from esmaml_jax.algorithms import pg_maml
 
 
-def algorithms(env: str, k: int, perturbations: int, tasks: int):
+def algorithms(env: str, k: int, perturbations: int, tasks: int, vpg_lr: float):
     family = envs.make(env)
     policy = ej.policies.mlp(family.observation_size, family.action_size, (32,))
     es = ej.zero_order(ej.rl_objective(family, policy), ej.adaptation.es_gradient(num_queries=k),
                        num_perturbations=perturbations)
     pg = {outer: pg_maml(family, policy, num_tasks=tasks, num_queries=k, outer=outer,
-                         optimizer=optax.adam(1e-2) if outer == "vpg" else None)
+                         optimizer=optax.adam(vpg_lr) if outer == "vpg" else None)
           for outer in ("trpo", "vpg")}
     mean = {outer: pg_maml(family, policy, num_tasks=tasks, num_queries=k, outer=outer,
                            evaluation="mean",
-                           optimizer=optax.adam(1e-2) if outer == "vpg" else None)
+                           optimizer=optax.adam(vpg_lr) if outer == "vpg" else None)
             for outer in ("trpo", "vpg")}
     return es, pg, mean
 
@@ -46,21 +46,23 @@ def plot(rows: list[dict], path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    curves = [("ES-MAML (deterministic policy)", "ES-MAML", "test"),
-              ("PG-MAML TRPO, sampled actions", "PG-MAML TRPO", "test"),
-              ("PG-MAML TRPO, mean action", "PG-MAML TRPO", "test_mean"),
-              ("PG-MAML VPG, sampled actions", "PG-MAML VPG", "test"),
-              ("PG-MAML VPG, mean action", "PG-MAML VPG", "test_mean")]
+    curves = [("ES-MAML (deterministic policy)", "ES-MAML", ""),
+              ("PG-MAML TRPO, sampled actions", "PG-MAML TRPO", ""),
+              ("PG-MAML TRPO, mean action", "PG-MAML TRPO", "_mean"),
+              ("PG-MAML VPG, sampled actions", "PG-MAML VPG", ""),
+              ("PG-MAML VPG, mean action", "PG-MAML VPG", "_mean")]
     styles = ["-", "-", "--", "-", "--"]
     colors = ["C0", "C3", "C3", "C2", "C2"]
-    for (label, method, prefix), ls, c in zip(curves, styles, colors, strict=True):
-        mine = [r for r in rows if r["method"] == method]
-        if not mine or f"{prefix}_post" not in mine[0]:
+    for (label, method, suffix), ls, c in zip(curves, styles, colors, strict=True):
+        mine = [r for r in rows if r["method"] == method and r.get(f"test_post{suffix}", "")
+                not in ("", None)]
+        if not mine:
             continue
-        steps = sorted({r["env_steps"] for r in mine})
+        steps = sorted({float(r["env_steps"]) for r in mine})
+        mine = [dict(r, env_steps=float(r["env_steps"])) for r in mine]
         for ax, when in zip(axes, ("pre", "post"), strict=True):
-            ys = np.array([[r[f"{prefix}_{when}"] for r in mine if r["env_steps"] == s]
-                           for s in steps])
+            ys = np.array([[float(r[f"test_{when}{suffix}"]) for r in mine
+                            if r["env_steps"] == s] for s in steps])
             x = np.array(steps) / 1e6
             ax.plot(x, ys.mean(1), ls, color=c, marker="o", ms=2, label=label)
             ax.fill_between(x, ys.min(1), ys.max(1), color=c, alpha=0.12)
@@ -87,15 +89,28 @@ def main(argv=None) -> None:
     p.add_argument("--chunk", type=int, default=10)
     p.add_argument("--perturbations", type=int, default=20, help="ES-MAML P (antithetic)")
     p.add_argument("--tasks", type=int, default=20, help="PG-MAML tasks per meta-step")
+    p.add_argument("--vpg-lr", type=float, default=1e-3,
+                   help="VPG's Adam learning rate (1e-3: pg_maml's default; 1e-2 saturates the "
+                        "tanh mean far past the action bound within 10 meta-steps here)")
     p.add_argument("--tiny", action="store_true", help="seconds: 2 steps, small sizes")
+    p.add_argument("--replot", action="store_true",
+                   help="only redraw the PNG from the CSV at --out (no training)")
     p.add_argument("--out", default=None,
                    help="CSV path (default benchmarks/results/pg_vs_es_<env>.csv); the PNG "
                         "goes next to it")
     args = p.parse_args(argv)
     k = 20
+    csv_path = Path(args.out or RESULTS / f"pg_vs_es_{args.env.replace('_2d', '')}.csv")
+    title = (f"{args.env}: ES-MAML (P {args.perturbations} antithetic, MC K {k}) vs PG-MAML (n "
+             f"{args.tasks}, K {k}), MLP(32), {args.seeds} seeds, {args.steps} meta-steps each")
+    if args.replot:
+        import csv
+
+        plot(list(csv.DictReader(open(csv_path))), csv_path.with_suffix(".png"), title)
+        return
     if args.tiny:
         args.steps, args.chunk, args.perturbations, args.tasks, k = 2, 1, 2, 2, 2
-    es, pg, mean = algorithms(args.env, k, args.perturbations, args.tasks)
+    es, pg, mean = algorithms(args.env, k, args.perturbations, args.tasks, args.vpg_lr)
     rows, times = [], {}
     runs = [("ES-MAML", es, None), ("PG-MAML TRPO", pg["trpo"], {"mean": mean["trpo"]}),
             ("PG-MAML VPG", pg["vpg"], {"mean": mean["vpg"]})]
@@ -112,13 +127,13 @@ def main(argv=None) -> None:
         print(f"{method}: {algo.env_steps_per_step:,} env steps per meta-step, "
               f"{args.steps} meta-steps x {args.seeds} seeds in {time.perf_counter() - t0:.0f} s;"
               f" final test post-adaptation {np.mean(post):.1f} (seeds {post})", flush=True)
-    csv_path = Path(args.out or RESULTS / f"pg_vs_es_{args.env.replace('_2d', '')}.csv")
     keys = sorted({key for r in rows for key in r}, key=lambda c: (c not in (
         "method", "seed", "step", "env_steps"), c))
     write_csv([{key: r.get(key, "") for key in keys} for r in rows], csv_path)
-    plot(rows, csv_path.with_suffix(".png"),
-         f"{args.env}: ES-MAML (P {args.perturbations} antithetic, MC K {k}) vs PG-MAML (n "
-         f"{args.tasks}, K {k}), MLP(32), {args.seeds} seeds, {args.steps} meta-steps each")
+    title = (f"{args.env}: ES-MAML (P {args.perturbations} antithetic, MC K {k}) vs PG-MAML (n "
+             f"{args.tasks}, K {k}; VPG Adam {args.vpg_lr}), MLP(32), {args.seeds} seeds, "
+             f"{args.steps} meta-steps each")
+    plot(rows, csv_path.with_suffix(".png"), title)
     print(f"wrote {csv_path} and its .png; wall times (incl. compile, all seeds): "
           + ", ".join(f"{m} {t:.0f} s" for m, t in times.items()))
 

@@ -84,6 +84,8 @@ FLAGS = [
      "meta-steps per compiled chunk (progress, metrics and checkpoints between chunks)"),
     (("--eval-repeats",), "run.eval_repeats", int, "adaptations per test task per evaluation"),
     (("--seed",), "run.seed", int, "random seed"),
+    (("--seeds",), "run.seeds", int,
+     "train seeds seed..seed+N-1 side by side in one compiled program (vmapped)"),
 ]
 
 
@@ -247,24 +249,38 @@ def _cmd_eval(args) -> int:
     if not args.no_save:
         _writable(run_dir, "the evaluation", " (pass --no-save to print it only)")
     built, state = load_run(run_dir)
+    step = int(np.asarray(state.step).reshape(-1)[0])  # (every seed of a run is at this step)
     # One file per (step, settings): an evaluation never replaces another one.
-    name = (f"eval-step{int(state.step)}-tasks{args.tasks or 'all'}-repeats{args.repeats}-"
+    name = (f"eval-step{step}-tasks{args.tasks or 'all'}-repeats{args.repeats}-"
             f"seed{args.seed}.json")
-    evaluate = jax.jit(built.algorithm.evaluate, static_argnames=("num_tasks", "num_repeats"))
     # A stream of its own: training splits PRNGKey(seed) into its init/train/eval/final keys, so
-    # folding in a tag keeps `esmaml eval --seed S` clear of every key the run used.
-    ev = evaluate(state, jax.random.fold_in(jax.random.PRNGKey(args.seed), EVAL_STREAM),
-                  num_tasks=args.tasks, num_repeats=args.repeats)
-    pre, post = np.asarray(ev["pre"]), np.asarray(ev["post"])
+    # folding in a tag keeps `esmaml eval --seed S` clear of every key the run used. Every seed
+    # of a multi-seed run gets the same key: the same test tasks and rollouts (paired).
+    key = jax.random.fold_in(jax.random.PRNGKey(args.seed), EVAL_STREAM)
+    ev_one = lambda s: built.algorithm.evaluate(s, key, num_tasks=args.tasks,
+                                                num_repeats=args.repeats)
+    seeds = built.run.seeds
+    ev = jax.jit(jax.vmap(ev_one) if seeds > 1 else ev_one)(state)
+    pre = np.asarray(ev["pre"]).reshape(seeds, -1, args.repeats)
+    post = np.asarray(ev["post"]).reshape(seeds, -1, args.repeats)
     env_name = built.config.component("env").name
     alg = built.config.component("algorithm")
     policy = (f", {alg.options['evaluation']} Gaussian policy (algorithm.evaluation)"
               if alg.name == "pg_maml" else "")
-    print(f"{args.run_dir}: {env_name}, meta-step {int(state.step)}, "
-          f"{pre.shape[0]} test tasks x {args.repeats} adaptations{policy}")
-    for i in range(pre.shape[0]):
-        print(f"  task {i}: pre {np.nanmean(pre[i]):9.2f}  post {np.nanmean(post[i]):9.2f} "
-              f"+- {np.nanstd(post[i]):.2f}")
+    several = f", {seeds} seeds" if seeds > 1 else ""
+    print(f"{args.run_dir}: {env_name}, meta-step {step}, {pre.shape[1]} test tasks x "
+          f"{args.repeats} adaptations{several}{policy}")
+    if seeds == 1:
+        for i in range(pre.shape[1]):
+            print(f"  task {i}: pre {np.nanmean(pre[0, i]):9.2f}  post "
+                  f"{np.nanmean(post[0, i]):9.2f} +- {np.nanstd(post[0, i]):.2f}")
+    else:
+        for j, seed in enumerate(range(built.run.seed, built.run.seed + seeds)):
+            print(f"  seed {seed}: pre {np.nanmean(pre[j]):9.2f}  post {np.nanmean(post[j]):9.2f}"
+                  f" +- {np.nanstd(post[j]):.2f} (over tasks x adaptations)")
+        per_seed = np.nanmean(post.reshape(seeds, -1), axis=1)
+        print(f"  over seeds: post {per_seed.mean():.2f} +- {per_seed.std():.2f} (std of the "
+              f"{seeds} seeds' means), min {per_seed.min():.2f}, max {per_seed.max():.2f}")
     print(f"  all: pre {np.nanmean(pre):.2f} +- {np.nanstd(pre):.2f}, post {np.nanmean(post):.2f}"
           f" +- {np.nanstd(post):.2f}")
     gain = (post - pre)[np.isfinite(post - pre)]
@@ -277,11 +293,16 @@ def _cmd_eval(args) -> int:
     if target.exists():
         print(f"  (same evaluation already recorded in {target}; left as it is)")
         return 0
-    report = {"step": int(state.step), "tasks": args.tasks, "repeats": args.repeats,
+    report = {"step": step, "tasks": args.tasks, "repeats": args.repeats,
               "seed": args.seed, "pre_mean": float(np.nanmean(pre)),
               "gain_mean": float(np.mean(gain)), "gain_stderr": gain_se,
               "pre_std": float(np.nanstd(pre)), "post_mean": float(np.nanmean(post)),
-              "post_std": float(np.nanstd(post)), "pre": pre.tolist(), "post": post.tolist()}
+              "post_std": float(np.nanstd(post)),
+              "pre": (pre[0] if seeds == 1 else pre).tolist(),
+              "post": (post[0] if seeds == 1 else post).tolist()}
+    if seeds > 1:
+        report["seeds"] = list(range(built.run.seed, built.run.seed + seeds))
+        report["post_mean_per_seed"] = np.nanmean(post.reshape(seeds, -1), axis=1).tolist()
     target.write_text(json.dumps(report, indent=2) + "\n")
     print(f"  recorded in {target}")
     return 0

@@ -43,12 +43,14 @@ class Component:
 @dataclasses.dataclass(frozen=True)
 class RunSettings:
     """What the host loop does: meta-steps, how many per compiled chunk (and per log line),
-    adaptations per test task in each evaluation (4x at the end), the seed."""
+    adaptations per test task in each evaluation (4x at the end), the seed, and how many seeds
+    (seed, seed + 1, ...) train side by side in one compiled program (vmapped)."""
 
     num_steps: int = 400
     steps_per_chunk: int = 25
     eval_repeats: int = 4
     seed: int = 0
+    seeds: int = 1
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -56,8 +58,9 @@ class RunSettings:
             low = 0 if f.name == "seed" else 1
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"run.{f.name} must be an integer >= {low}, got {v!r}")
-        if self.seed >= 2**32:
-            raise ValueError(f"run.seed must be < 2**32, got {self.seed}")
+        if self.seed + self.seeds > 2**32:
+            raise ValueError(f"run.seed + run.seeds must be <= 2**32, got {self.seed} + "
+                             f"{self.seeds}")
 
 
 @dataclasses.dataclass(frozen=True)

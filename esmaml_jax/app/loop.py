@@ -119,10 +119,13 @@ def train(config: Config | None, out_dir: str | os.PathLike, *, resume: bool = F
     if history is not None:
         built = history.check_resume(built, force_config)
     run = built.run
-    key = jax.random.PRNGKey(run.seed)
-    k_init, k_train, k_eval, k_final = jax.random.split(key, 4)
-    state = built.algorithm.init(k_init)
-    built, memory_note = _fit_or_refuse(built, state, mesh, memory_budget)
+    if run.seeds > 1 and (mesh is not None or jax.process_count() > 1):
+        raise ValueError("--seeds N > 1 trains the seeds side by side on one process; it does "
+                         "not combine with --shard, --cpu-devices or --distributed yet")
+    k_init, k_train, k_eval, k_final = seed_keys(run)
+    state = over_seeds(built.algorithm.init, run)(k_init)
+    one_state = state if run.seeds == 1 else jax.tree.map(lambda x: x[0], state)
+    built, memory_note = _fit_or_refuse(built, one_state, mesh, memory_budget, run.seeds)
     if history is None:
         error = None
         if multihost.is_primary():
@@ -138,8 +141,9 @@ def train(config: Config | None, out_dir: str | os.PathLike, *, resume: bool = F
             f"{k}={v}" for k, v in built.recommended.items()))
     log(f"esmaml train: {describe(built)}")
     algo = built.algorithm
+    per_seed = f" per seed, {run.seeds} seeds in one program" if run.seeds > 1 else ""
     log(f"  {algo.rollouts_per_step} rollouts, {algo.env_steps_per_step:,} env steps per "
-        f"meta-step; run directory {out}")
+        f"meta-step{per_seed}; run directory {out}")
     if memory_note:
         log(f"  memory: {memory_note}")
     return _loop(built, out, state, (k_train, k_eval, k_final), history=history, mesh=mesh,
@@ -147,13 +151,31 @@ def train(config: Config | None, out_dir: str | os.PathLike, *, resume: bool = F
                  keep=keep, should_stop=should_stop, tensorboard=tensorboard)
 
 
-def _fit_or_refuse(built: Built, state, mesh, memory_budget):
+def seed_keys(run) -> tuple:
+    """(init, train, eval, final) keys: PRNGKey(seed) split in four; with ``run.seeds`` N > 1,
+    stacked [N, ...] for seeds seed, ..., seed + N - 1, so seed i of an N-seed run uses exactly
+    the keys of a one-seed run with --seed seed + i."""
+    if run.seeds == 1:
+        return tuple(jax.random.split(jax.random.PRNGKey(run.seed), 4))
+    keys = jnp.stack([jax.random.split(jax.random.PRNGKey(run.seed + i), 4)
+                      for i in range(run.seeds)])
+    return tuple(keys[:, j] for j in range(4))
+
+
+def over_seeds(fn, run):
+    """``fn`` vmapped over the seed axis when the run trains several seeds, else ``fn``."""
+    return jax.vmap(fn) if run.seeds > 1 else fn
+
+
+def _fit_or_refuse(built: Built, state, mesh, memory_budget, seeds: int = 1):
     """(built, note): the perturbation axis chunked when the step would not fit in memory; a
-    one-line refusal, naming the flags that help, when even chunks of one would not fit."""
+    one-line refusal, naming the flags that help, when even chunks of one would not fit.
+    ``state``: one seed's; ``seeds`` of them run side by side, so each gets 1/seeds of it."""
     alg = built.config.component("algorithm")
     if alg.name != "zero_order" or alg.options["chunk_size"] is not None:
         return built, None
     budget = memory_budget if memory_budget is not None else memory.available_bytes() // 2
+    budget //= seeds
     try:
         chunk_size, note = _fit_memory(built, state, mesh, budget)
     except Exception as e:  # noqa: BLE001 - XLA cannot even size the program
@@ -212,30 +234,44 @@ def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progr
         history.record_resume(done, built)
         log(f"resuming {out} at meta-step {done}")
 
-    @jax.jit
-    def run_chunk(state, key):
-        return jax.lax.scan(algo.step, state, jax.random.split(key, chunk))
+    def steps(n):
+        """n meta-steps from the chunk's key fold_in(k_train, done), every seed at once."""
+        run_n = lambda s, k: jax.lax.scan(algo.step, s, jax.random.split(k, n))
+        return jax.jit(over_seeds(run_n, run))
 
-    evaluate = jax.jit(algo.evaluate, static_argnames=("num_tasks", "num_repeats"))
+    def evaluator(repeats):
+        ev = lambda s, k: algo.evaluate(s, k, num_repeats=repeats)
+        return jax.jit(over_seeds(ev, run))
+
+    fold = (jax.random.fold_in if run.seeds == 1 else
+            jax.vmap(jax.random.fold_in, in_axes=(0, None)))
+    run_chunk = steps(chunk)
+    evaluate = evaluator(run.eval_repeats)
+    seed_ids = list(range(run.seed, run.seed + run.seeds))
     primary = multihost.is_primary()
     writer_tb = _tensorboard(out) if tensorboard and primary else None
     t0 = time.perf_counter()
     with Heartbeat("compiling and running the evaluation of the initial policy", log):
-        init_eval = jax.block_until_ready(evaluate(init_state, k_eval,
-                                                   num_repeats=run.eval_repeats))
+        init_eval = jax.block_until_ready(evaluate(init_state, k_eval))
     bar = Progress(run.num_steps, start=done) if progress else None
     since_ckpt, stopped, first = 0, False, True
     new_file = not (out / "metrics.csv").exists()
+    fields = rundir.metrics_fields(out / "metrics.csv")
+    if run.seeds > 1 and "seed" not in fields:
+        raise ValueError(f"{out}/metrics.csv has no seed column: it was made before --seeds")
     metrics_file = (open(out / "metrics.csv", "a", newline="") if primary
                     else contextlib.nullcontext(io.StringIO()))  # rows only process 0 keeps
+    per_seed = lambda x: np.asarray(x).reshape(run.seeds, -1)  # [seeds, ...] for any run
     with StopFlag() as flag, metrics_file as fh:
-        writer = csv.DictWriter(fh, fieldnames=rundir.FIELDS)
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         if new_file:  # the curve starts at the untrained meta-policy (no training returns yet)
             writer.writeheader()
-            writer.writerow({"step": 0, "wall_time": 0.0, "pre_return": "", "post_return": "",
-                             "test_pre": float(init_eval["pre_mean"]),
-                             "test_post": float(init_eval["post_mean"]), "num_nonfinite": 0,
-                             "skipped_updates": 0, "env_steps": 0})
+            pre0, post0 = per_seed(init_eval["pre_mean"]), per_seed(init_eval["post_mean"])
+            for i, seed in enumerate(seed_ids):
+                writer.writerow({"step": 0, "seed": seed, "wall_time": 0.0, "pre_return": "",
+                                 "post_return": "", "test_pre": float(pre0[i, 0]),
+                                 "test_post": float(post0[i, 0]), "num_nonfinite": 0,
+                                 "skipped_updates": 0, "env_steps": 0})
         while done < run.num_steps:
             n = min(chunk, run.num_steps - done)
             if first:
@@ -244,37 +280,43 @@ def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progr
             label = ("compiling the meta-step and running the first chunk" if first else
                      f"meta-steps {done + 1}-{done + n}")
             with Heartbeat(label, log):
-                if n < chunk:  # a shorter final chunk compiles once more; keep it exact
-                    keys = jax.random.split(jax.random.fold_in(k_train, done), n)
-                    state, m = jax.lax.scan(jax.jit(algo.step), state, keys)
-                else:
-                    state, m = run_chunk(state, jax.random.fold_in(k_train, done))
+                # a shorter final chunk compiles once more; keep it exact
+                advance = run_chunk if n == chunk else steps(n)
+                state, m = advance(state, fold(k_train, done))
                 _wait((state, m), flag, log, done)
             done += n
             since_ckpt += n
             env_steps += n * algo.env_steps_per_step
-            ev = evaluate(state, jax.random.fold_in(k_eval, done), num_repeats=run.eval_repeats)
+            ev = evaluate(state, fold(k_eval, done))
             wall = wall0 + time.perf_counter() - t0
-            row = {"step": done, "wall_time": round(wall, 3),
-                   "pre_return": float(jnp.nanmean(m["pre_return"])),
-                   "post_return": float(jnp.nanmean(m["post_return"])),
-                   "test_pre": float(ev["pre_mean"]), "test_post": float(ev["post_mean"]),
-                   "num_nonfinite": int(m["num_nonfinite"].sum()),
-                   "skipped_updates": int(m["skipped_update"].sum()), "env_steps": env_steps}
-            writer.writerow(row)
+            seed_rows = [{
+                "step": done, "seed": seed, "wall_time": round(wall, 3),
+                "pre_return": float(np.nanmean(per_seed(m["pre_return"])[i])),
+                "post_return": float(np.nanmean(per_seed(m["post_return"])[i])),
+                "test_pre": float(per_seed(ev["pre_mean"])[i, 0]),
+                "test_post": float(per_seed(ev["post_mean"])[i, 0]),
+                "num_nonfinite": int(per_seed(m["num_nonfinite"])[i].sum()),
+                "skipped_updates": int(per_seed(m["skipped_update"])[i].sum()),
+                "env_steps": env_steps} for i, seed in enumerate(seed_ids)]
+            writer.writerows(seed_rows)
             fh.flush()
+            row = {k: (float(np.mean([r[k] for r in seed_rows])) if k not in (
+                "skipped_updates", "num_nonfinite") else sum(r[k] for r in seed_rows))
+                for k in ("pre_return", "post_return", "test_pre", "test_post",
+                          "skipped_updates", "num_nonfinite")}
             if first:
                 log(f"  first chunk (with compilation) took {time.perf_counter() - t0:.1f}s")
                 first = False
             if writer_tb is not None:
-                for name in rundir.FIELDS[2:]:
+                for name in row:
                     writer_tb.add_scalar(name, row[name], done)
             if row["skipped_updates"]:
                 log(f"\nwarning: {row['skipped_updates']} meta-step(s) up to {done} had no finite"
                     f" return at all and left the parameters unchanged")
             if bar:
+                over = f" (mean of {run.seeds} seeds)" if run.seeds > 1 else ""
                 bar.update(done, f"train post {fmt(row['post_return'])} | test pre "
-                                 f"{fmt(row['test_pre'])} post {fmt(row['test_post'])}")
+                                 f"{fmt(row['test_pre'])} post {fmt(row['test_post'])}{over}")
             stop = multihost.any_process(flag.raised or (should_stop is not None
                                                          and should_stop(done)))
             if since_ckpt >= checkpoint_every or stop or done >= run.num_steps:
@@ -298,9 +340,8 @@ def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progr
         np.save(out / "params.npy", np.asarray(state.params))
     log(f"evaluating on the test tasks ({4 * run.eval_repeats} adaptations each)...")
     with Heartbeat("final evaluation", log):
-        final = jax.block_until_ready(evaluate(state, k_final,
-                                               num_repeats=4 * run.eval_repeats))
-    summary = _summary(done, wall0 + elapsed, env_steps, init_eval, final)
+        final = jax.block_until_ready(evaluator(4 * run.eval_repeats)(state, k_final))
+    summary = _summary(done, wall0 + elapsed, env_steps, init_eval, final, seed_ids)
     if primary:
         rundir.write_summary(out, summary)
     _report(summary, elapsed, env_steps, log)
@@ -315,14 +356,25 @@ def _tensorboard(out: Path):
     return SummaryWriter(str(out / "tensorboard"))
 
 
-def _summary(done, elapsed, env_steps, init_eval, final) -> dict:
-    return {"steps": done, "wall_time_s": round(elapsed, 2), "env_steps": env_steps,
-            "env_steps_per_s": round(env_steps / elapsed, 1),
-            "initial_test_pre": float(init_eval["pre_mean"]),
-            "initial_test_post": float(init_eval["post_mean"]),
-            "final_test_pre": float(final["pre_mean"]),
-            "final_test_post": float(final["post_mean"]),
-            "final_test_post_std": float(jnp.nanstd(final["post"]))}
+def _summary(done, elapsed, env_steps, init_eval, final, seed_ids=(0,)) -> dict:
+    """Test returns before and after training: means over seeds (and over tasks x
+    adaptations); with several seeds also each seed's and the spread over seeds."""
+    mean = lambda x: float(np.mean(np.asarray(x)))
+    out = {"steps": done, "wall_time_s": round(elapsed, 2), "env_steps": env_steps,
+           "env_steps_per_s": round(env_steps / elapsed, 1),
+           "initial_test_pre": mean(init_eval["pre_mean"]),
+           "initial_test_post": mean(init_eval["post_mean"]),
+           "final_test_pre": mean(final["pre_mean"]),
+           "final_test_post": mean(final["post_mean"]),
+           "final_test_post_std": float(jnp.nanstd(final["post"]))}
+    if len(seed_ids) > 1:
+        posts = np.asarray(final["post_mean"])
+        out.update({"seeds": list(seed_ids),
+                    "final_test_post_per_seed": [round(float(x), 3) for x in posts],
+                    "final_test_pre_per_seed": [round(float(x), 3)
+                                                for x in np.asarray(final["pre_mean"])],
+                    "final_test_post_std_over_seeds": float(np.std(posts))})
+    return out
 
 
 def _report(summary: dict, elapsed: float, env_steps: int, log) -> None:
@@ -331,9 +383,15 @@ def _report(summary: dict, elapsed: float, env_steps: int, log) -> None:
     log(f"done in {elapsed:.1f}s{rate}")
     log(f"test return before training: pre-adaptation {fmt(summary['initial_test_pre'])}, "
         f"post-adaptation {fmt(summary['initial_test_post'])}")
-    log(f"test return after training:  pre-adaptation {fmt(summary['final_test_pre'])}, "
-        f"post-adaptation {fmt(summary['final_test_post'])} "
-        f"(+- {summary['final_test_post_std']:.1f} over tasks x adaptations)")
+    if "seeds" in summary:
+        log(f"test return after training:  pre-adaptation {fmt(summary['final_test_pre'])}, "
+            f"post-adaptation {fmt(summary['final_test_post'])} (mean of {len(summary['seeds'])}"
+            f" seeds, std over seeds {summary['final_test_post_std_over_seeds']:.1f}; per seed: "
+            + ", ".join(fmt(x) for x in summary["final_test_post_per_seed"]) + ")")
+    else:
+        log(f"test return after training:  pre-adaptation {fmt(summary['final_test_pre'])}, "
+            f"post-adaptation {fmt(summary['final_test_post'])} "
+            f"(+- {summary['final_test_post_std']:.1f} over tasks x adaptations)")
 
 
 def load_run(run_dir: str | os.PathLike, log=print):
@@ -341,7 +399,7 @@ def load_run(run_dir: str | os.PathLike, log=print):
     the run directory is changed (a corrupt checkpoint is reported and skipped in place)."""
     out = Path(run_dir)
     built = build(rundir.read_config(out))
-    template = built.algorithm.init(jax.random.split(jax.random.PRNGKey(built.run.seed), 4)[0])
+    template = over_seeds(built.algorithm.init, built.run)(seed_keys(built.run)[0])
     if not (out / "checkpoints").is_dir():
         raise FileNotFoundError(f"{out} has no checkpoint yet")
     ckpt = Checkpointer(out / "checkpoints", read_only=True)

@@ -20,8 +20,19 @@ from typing import Any
 from esmaml_jax.app.build import build
 from esmaml_jax.app.config import Config, load_config
 
-FIELDS = ["step", "wall_time", "pre_return", "post_return", "test_pre", "test_post",
+FIELDS = ["step", "seed", "wall_time", "pre_return", "post_return", "test_pre", "test_post",
           "num_nonfinite", "skipped_updates", "env_steps"]
+
+
+def metrics_fields(path: Path) -> list[str]:
+    """The columns of ``path`` (a run made before a column existed keeps its own header), or
+    FIELDS for a new file."""
+    if path.exists():
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), None)
+        if header:
+            return header
+    return list(FIELDS)
 
 
 def prepare(out_dir: Path) -> None:
@@ -75,9 +86,10 @@ def truncate_metrics(path: Path, done: int) -> None:
     """Keep only the metric rows up to ``done`` (rows after the checkpoint are recomputed)."""
     if not path.exists():
         return
+    fields = metrics_fields(path)
     rows = [r for r in csv.DictReader(open(path)) if int(r["step"]) <= done]
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
 
@@ -123,6 +135,10 @@ class History:
                          for k in set(a.get(blk, {})) | set(b.get(blk, {}))
                          if a.get(blk, {}).get(k) != b.get(blk, {}).get(k)
                          and f"{blk}.{k}" != "run.num_steps")
+        if "run.seeds" in changed:
+            raise ValueError(f"{self.out} trains {old.run.seeds} seed(s); its checkpoints hold "
+                             f"that many, so run.seeds cannot change on resume (got "
+                             f"{built.run.seeds})")
         if changed and not force_config:
             raise ValueError(f"{self.out} was run with other settings ({', '.join(changed)}); "
                              f"pass --force-config to continue it with the new ones")
