@@ -39,6 +39,7 @@ class Objective(NamedTuple):
     update_norm: Callable[[PyTree, PyTree], PyTree]
     steps_per_query: int = 0
     rollout: Callable[..., Any] | None = None  # (key, params, task, norm) -> trajectory, for plots
+    states: Callable[..., Any] | None = None  # (key, params, task, norm) -> env States [H + 1]
 
 
 def _keep(norm: PyTree, aux: PyTree) -> PyTree:
@@ -58,7 +59,8 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     obs_size = family.observation_size
 
-    def episode(key, params, task, norm: RunningStats, record: bool):
+    def episode(key, params, task, norm: RunningStats, record: str | None):
+        """record: None, "obs" (observations) or "states" (whole env states)."""
         state = family.reset(key, task)
 
         def body(carry, _):
@@ -68,20 +70,27 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
             nxt = family.env.step(state, policy.apply(params, obs))
             ret = ret + jnp.where(alive > 0, nxt.reward, 0.0)
             alive = alive * (1.0 - nxt.done)
-            return (nxt, ret, alive, moments), (nxt.obs if record else None)
+            out = {None: None, "obs": nxt.obs, "states": nxt}[record]
+            return (nxt, ret, alive, moments), out
 
         init = (state, jnp.zeros(()), jnp.ones(()), Moments.zeros(obs_size))
-        (_, ret, _, moments), obs_seq = jax.lax.scan(body, init, None, length=horizon)
-        return ret, moments, state.obs, obs_seq
+        (_, ret, _, moments), seq = jax.lax.scan(body, init, None, length=horizon)
+        return ret, moments, state, seq
 
     def evaluate(key, params, task, norm):
-        ret, moments, _, _ = episode(key, params, task, norm, record=False)
+        ret, moments, _, _ = episode(key, params, task, norm, record=None)
         return ret, {"obs": moments}
 
     def rollout(key, params, task, norm):
         """Observations along one episode: [horizon + 1, O] (the first is the reset's)."""
-        _, _, first, obs_seq = episode(key, params, task, norm, record=True)
-        return jnp.concatenate([first[None], obs_seq])
+        _, _, first, obs_seq = episode(key, params, task, norm, record="obs")
+        return jnp.concatenate([first.obs[None], obs_seq])
+
+    def states(key, params, task, norm):
+        """The env states along one episode, stacked [horizon + 1] (the first is the reset's),
+        with its return: (states, return). For pictures and Brax's HTML viewer."""
+        ret, _, first, seq = episode(key, params, task, norm, record="states")
+        return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, seq), ret
 
     def update_norm(norm: RunningStats, aux) -> RunningStats:
         return norm.merge(aux["obs"]) if normalize_observations else norm
@@ -96,6 +105,7 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
         update_norm=update_norm,
         steps_per_query=horizon,
         rollout=rollout,
+        states=states,
     )
 
 

@@ -134,15 +134,19 @@ def trajectories(run_dir: str | Path, num_tasks: int = 4, num_adaptations: int =
 
 
 def trajectory_figure(env_name: str, algo, state, path: str | Path, num_tasks: int = 4,
-                      num_adaptations: int = 3, title: str | None = None) -> Path:
-    """The trajectory picture for any (algorithm, meta-state) on a 2-D navigation family."""
+                      num_adaptations: int = 3, title: str | None = None,
+                      task_ids: list[int] | None = None) -> Path:
+    """The trajectory picture for any (algorithm, meta-state) on a 2-D navigation family
+    (test tasks ``task_ids``, default the first ``num_tasks``)."""
     plt = _pyplot()
     obj = algo.objective
     if obj.rollout is None or not env_name.startswith(("four_corners", "six_circles",
                                                        "navigation")):
         raise ValueError(f"trajectory plots are for the 2-D navigation tasks, not {env_name}")
     tasks = obj.sample_test_tasks(jax.random.PRNGKey(0), None)
-    n = min(num_tasks, int(jax.tree.leaves(tasks)[0].shape[0]))
+    total = int(jax.tree.leaves(tasks)[0].shape[0])
+    ids = list(range(min(num_tasks, total))) if task_ids is None else list(task_ids)
+    n = len(ids)
 
     @jax.jit
     def paths(task, key):
@@ -152,10 +156,10 @@ def trajectory_figure(env_name: str, algo, state, path: str | Path, num_tasks: i
         return meta, jax.vmap(lambda p: obj.rollout(key, p, task, state.norm))(adapted)
 
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), squeeze=False)
-    for i in range(n):
+    for col, i in enumerate(ids):
         task = jax.tree.map(lambda x, i=i: x[i], tasks)
         meta, adapted = paths(task, jax.random.PRNGKey(i))
-        ax = axes[0, i]
+        ax = axes[0, col]
         for j, trail in enumerate(np.asarray(adapted)):
             ax.plot(trail[:, 0], trail[:, 1], color="tab:blue", alpha=0.6,
                     label=f"adapted ({num_adaptations} adaptations)" if j == 0 else None)
@@ -175,7 +179,7 @@ def trajectory_figure(env_name: str, algo, state, path: str | Path, num_tasks: i
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
-        ax.set_title(f"test task {i} of {int(jax.tree.leaves(tasks)[0].shape[0])}")
+        ax.set_title(f"test task {i} of {total}")
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7, loc="lower left")
     fig.suptitle(title or f"{env_name}, meta-step {int(state.step)}")
@@ -184,6 +188,106 @@ def trajectory_figure(env_name: str, algo, state, path: str | Path, num_tasks: i
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _is_2d_navigation(env_name: str) -> bool:
+    return env_name.startswith(("four_corners", "six_circles", "navigation"))
+
+
+def render(run_dir: str | Path, task_ids: list[int] | None = None, num_adaptations: int = 3,
+           log=print) -> list[Path]:
+    """Pictures of what the meta-policy does before and after adaptation on test tasks, in
+    ``RUN/render-step<S>/``: the paths (2-D navigation), Brax's HTML viewer of one episode before
+    and one after adaptation per task (locomotion), or the observations over time (other RL
+    families, e.g. CartPole). Multi-seed runs: the first seed. Returns the files written."""
+    from esmaml_jax.app.loop import load_run
+
+    run_dir = Path(run_dir)
+    built, state = load_run(run_dir, log=log)
+    if built.run.seeds > 1:
+        state = jax.tree.map(lambda x: x[0], state)
+    env_name = built.config.component("env").name
+    algo, family = built.algorithm, built.family
+    obj = algo.objective
+    if obj.states is None:
+        raise ValueError(f"render is for RL task families; {env_name} is supervised (its "
+                         f"learning curve: esmaml plot)")
+    tasks = obj.sample_test_tasks(jax.random.PRNGKey(0), None)
+    total = int(jax.tree.leaves(tasks)[0].shape[0])
+    ids = list(range(min(4, total))) if task_ids is None else list(task_ids)
+    bad = [i for i in ids if not 0 <= i < total]
+    if bad:
+        raise ValueError(f"--tasks {bad} out of range: {env_name} has {total} test tasks "
+                         f"(0-{total - 1})")
+    out = run_dir / f"render-step{int(state.step)}"
+    out.mkdir(exist_ok=True)
+    if _is_2d_navigation(env_name):
+        return [trajectory_figure(env_name, algo, state, out / "trajectories.png",
+                                  num_adaptations=num_adaptations, task_ids=ids)]
+
+    @jax.jit
+    def episodes(task, key):
+        k_roll, k_adapt = jax.random.split(key)  # one start state for every episode drawn
+        pre, pre_ret = obj.states(k_roll, state.params, task, state.norm)
+        adapted = jax.vmap(lambda k: algo.adapt(state, k, task))(
+            jax.random.split(k_adapt, num_adaptations))
+        post, post_ret = jax.vmap(lambda p: obj.states(k_roll, p, task, state.norm))(adapted)
+        return pre, pre_ret, post, post_ret
+
+    written = []
+    base = getattr(family.env, "base", None)  # a Brax PipelineEnv: its System draws the robot
+    if base is not None:
+        from brax.io import html
+
+        for i in ids:
+            task = jax.tree.map(lambda x, i=i: x[i], tasks)
+            pre, pre_ret, post, post_ret = episodes(task, jax.random.PRNGKey(i))
+            for name, states, ret in (("pre", pre, pre_ret), ("post", jax.tree.map(
+                    lambda x: x[0], post), post_ret[0])):
+                frames = [jax.tree.map(lambda x, t=t: x[t], states.pipeline_state)
+                          for t in range(states.obs.shape[0])]
+                path = out / f"task{i}-{name}.html"
+                path.write_text(html.render(base.sys, frames))
+                log(f"  task {i} {name}-adaptation: return {float(ret):.1f} -> {path}")
+                written.append(path)
+        return written
+    plt = _pyplot()
+    dims = family.observation_size
+    names = getattr(family.env, "observation_names", None) or [
+        f"observation {d}" for d in range(dims)]
+
+    def until_done(obs, done):
+        """The observations up to the step that ended the episode (the rollout keeps stepping
+        a finished episode with its return masked; those states are not drawn)."""
+        ended = np.flatnonzero(np.asarray(done) > 0)
+        return np.asarray(obs)[: ended[0] + 1 if ended.size else len(obs)]
+
+    fig, axes = plt.subplots(len(ids), dims, figsize=(3.0 * dims, 2.4 * len(ids)),
+                             squeeze=False)
+    for row, i in enumerate(ids):
+        task = jax.tree.map(lambda x, i=i: x[i], tasks)
+        pre, pre_ret, post, post_ret = episodes(task, jax.random.PRNGKey(i))
+        for d in range(dims):
+            ax = axes[row, d]
+            for j in range(num_adaptations):
+                ax.plot(until_done(post.obs[j, :, d], post.done[j]), color="tab:blue",
+                        alpha=0.6, lw=1,
+                        label=f"adapted ({num_adaptations}), return "
+                              f"{float(np.mean(post_ret)):.1f}" if j == 0 else None)
+            ax.plot(until_done(pre.obs[:, d], pre.done), color="black", lw=1.5,
+                    label=f"meta-policy, return {float(pre_ret):.1f}")
+            ax.set_title(f"test task {i}: {names[d]}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if row == len(ids) - 1:
+                ax.set_xlabel("time step")
+        axes[row, 0].legend(fontsize=7)
+    fig.suptitle(f"{env_name}, meta-step {int(state.step)}: observations along one episode, "
+                 f"drawn until the episode ends", fontsize=10)
+    fig.tight_layout()
+    path = out / "states.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return [path]
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:
@@ -252,5 +356,5 @@ def compare(groups: dict[str, list[Path]], out: str | Path, x: str = "step"):
     return path, table
 
 
-__all__ = ["compare", "learning_curve", "parse_groups", "plot_run", "trajectories",
+__all__ = ["compare", "learning_curve", "parse_groups", "plot_run", "render", "trajectories",
            "trajectory_figure"]

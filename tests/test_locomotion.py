@@ -139,3 +139,21 @@ def test_forward_backward_scores_every_perturbation_on_both_directions():
     tasks = fam.sample_train_tasks(jax.random.PRNGKey(3), 2 * 7).reshape(7, 2)
     np.testing.assert_array_equal(jnp.sort(tasks, axis=1), jnp.tile(jnp.array([-1.0, 1.0]), (7, 1)))
     np.testing.assert_array_equal(fam.sample_test_tasks(jax.random.PRNGKey(0)), [-1.0, 1.0])
+
+
+@pytest.mark.slow
+def test_render_writes_brax_html_of_the_meta_and_adapted_policies(tmp_path):
+    from esmaml_jax.app import Config, cli, train
+
+    config = Config.from_json({
+        "env": {"name": "halfcheetah_forward_backward"}, "objective": {"horizon": 10},
+        "policy": {"name": "linear"},
+        "algorithm": {"name": "zero_order", "num_perturbations": 2,
+                      "tasks_per_perturbation": 1},
+        "adaptation": {"name": "es_gradient", "num_queries": 2},
+        "run": {"num_steps": 1, "steps_per_chunk": 1, "eval_repeats": 1}})
+    train(config, tmp_path / "hc", progress=False, log=lambda *a: None)
+    assert cli.main(["render", str(tmp_path / "hc"), "--tasks", "1"]) == 0
+    for name in ("task1-pre.html", "task1-post.html"):
+        text = (tmp_path / "hc" / "render-step1" / name).read_text()
+        assert "<html" in text.lower() and len(text) > 10000

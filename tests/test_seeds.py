@@ -75,3 +75,20 @@ def test_seeds_do_not_combine_with_sharding(tmp_path):
     with pytest.raises(ValueError, match="--seeds N > 1"):
         train(TINY.set("run.seeds", 2), tmp_path / "x", progress=False, log=lambda *a: None,
               shard=True)
+
+
+def test_render_draws_paths_and_state_plots(tmp_path, three, capsys):
+    """`esmaml render`: 2-D paths for navigation (multi-seed: the first seed), observation
+    plots for CartPole; a task number out of range is a one-line error."""
+    assert cli.main(["render", str(three), "--tasks", "1,3"]) == 0
+    assert (three / "render-step6" / "trajectories.png").stat().st_size > 5000
+    cp = Config.from_json({"env": {"name": "biased_cartpole"}, "objective": {"horizon": 20},
+                           "algorithm": {"name": "zero_order", "num_perturbations": 2},
+                           "adaptation": {"name": "es_gradient", "num_queries": 2},
+                           "run": {"num_steps": 1, "steps_per_chunk": 1, "eval_repeats": 1}})
+    run(tmp_path / "cp", cp)
+    assert cli.main(["render", str(tmp_path / "cp"), "--adaptations", "2"]) == 0
+    assert (tmp_path / "cp" / "render-step1" / "states.png").stat().st_size > 5000
+    capsys.readouterr()
+    assert cli.main(["render", str(tmp_path / "cp"), "--tasks", "0,10"]) == 2
+    assert "out of range: biased_cartpole has 10 test tasks" in capsys.readouterr().err

@@ -394,6 +394,24 @@ def _version() -> str:
             f"brax {v['brax']}, flax {v['flax']}, optax {v['optax']})")
 
 
+def _cmd_render(args) -> int:
+    from esmaml_jax import plots
+
+    ids = None
+    if args.tasks is not None:
+        try:
+            ids = [int(t) for t in args.tasks.split(",") if t.strip()]
+        except ValueError:
+            raise ValueError(f"--tasks takes comma-separated test task numbers, got "
+                             f"{args.tasks!r}") from None
+    if args.adaptations < 1:
+        raise ValueError(f"--adaptations must be >= 1, got {args.adaptations}")
+    _writable(Path(args.run_dir), "the pictures")
+    for path in plots.render(args.run_dir, ids, args.adaptations):
+        print(f"wrote {path}")
+    return 0
+
+
 def _cmd_compare(args) -> int:
     from esmaml_jax import plots
 
@@ -433,6 +451,14 @@ def main(argv=None) -> int:
     p_plot = sub.add_parser("plot", help="learning curve and adapted trajectories of a run")
     p_plot.add_argument("run_dir")
     p_plot.set_defaults(func=_cmd_plot)
+    p_render = sub.add_parser("render", help="what the meta-policy does before and after "
+                                             "adaptation: paths, Brax HTML, state plots")
+    p_render.add_argument("run_dir")
+    p_render.add_argument("--tasks", default=None, metavar="I,J,...",
+                          help="test task numbers (default: the first 4)")
+    p_render.add_argument("--adaptations", type=int, default=3,
+                          help="adapted policies drawn per task (Brax: the first is saved)")
+    p_render.set_defaults(func=_cmd_render)
     p_cmp = sub.add_parser("compare", help="curves of several runs on the same axes, with the "
                                            "spread over seeds, and a table of final returns")
     p_cmp.add_argument("runs", nargs="+", metavar="[LABEL=]RUN_DIR[,RUN_DIR...]",
