@@ -296,3 +296,21 @@ def test_fisher_vector_product_is_the_hessian_of_the_kl_through_the_inner_step()
     got = pg.fisher_vector_product(stoch, adapted, theta, post)(v)
     np.testing.assert_allclose(np.asarray(got), np.asarray(exact), rtol=1e-3,
                                atol=1e-4 * float(jnp.abs(exact).max()))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["-K", "0"], "num_queries (K trajectories per adaptation) must be an integer >= 1"),
+    (["--max-kl", "0"], "max_kl must be > 0"),
+    (["--max-kl", "-0.1"], "max_kl must be > 0"),
+    (["--outer", "adam"], "unknown outer update 'adam'; known: trpo, vpg"),
+    (["--lr", "0.1"], "TRPO outer step takes no optimizer"),
+    (["--inner-sigma", "0.1"], "adaptation setting(s) sigma do not apply"),
+])
+def test_cli_bad_pg_settings_exit_2_with_one_line(tmp_path, capsys, flags, message):
+    from esmaml_jax.app import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["train", "--algorithm", "pg_maml", "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
