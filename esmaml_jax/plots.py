@@ -60,9 +60,16 @@ def learning_curve(run_dir: str | Path) -> Path:
 
     run_dir = Path(run_dir)
     seeds = _by_seed(_rows(run_dir))
+    try:
+        algorithm = json.loads((run_dir / "config.json").read_text())["algorithm"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        algorithm = None
+    train_label = {"pg_maml": "train: post-adaptation sampled trajectories",
+                   "first_order": "train: adapted policies"}.get(
+        algorithm, "train: adapted perturbed policies")
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (key, label, style) in enumerate([
-            ("post_return", "train: adapted perturbed policies", ":"),
+            ("post_return", train_label, ":"),
             ("test_pre", "test: meta-policy, before adaptation", "--"),
             ("test_post", "test: after adaptation", "-")]):
         per_step: dict[int, list[float]] = {}
