@@ -38,18 +38,26 @@ def throughput_table() -> str:
     lines = [f"{c['env']}, {c['policy']} policy (D = {r['num_params']}), P = "
              f"{c['num_perturbations']} antithetic, T = {c['tasks_per_perturbation']}, K = "
              f"{c['num_queries']}, H = {c['horizon']}: {r['rollouts_per_step']:,} rollouts = "
-             f"{r['env_steps_per_step']:,} env steps per meta-step. Median of {c['repeats']} "
-             f"after warm-up, on {', '.join(r['devices'])}. Made by "
-             f"`python -m benchmarks.throughput`.", "",
+             f"{r['env_steps_per_step']:,} env steps per meta-step. "
+             + (f"Median (min-max) of {r['rounds']} interleaved rounds after warm-up, load "
+                f"average {', '.join(f'{x:.1f}' for x in r['load_average'][0])} before, "
+                if "rounds" in r else f"Median of {c['repeats']} after warm-up, ")
+             + f"on {', '.join(r['devices'])}. Made by `python -m benchmarks.throughput`.", "",
              "| | env steps/s | meta-steps/s | compile (s) |", "|---|---|---|---|",
              f"| bare vmapped rollouts (limit) | {r['limit_env_steps_per_s']:,.0f} | | "
              f"{r['limit_compile_s']} |",
-             f"| **fused meta-step** | {r['fused_env_steps_per_s']:,.0f} | "
+             f"| **fused meta-step** | {r['fused_env_steps_per_s']:,.0f}"
+             + (f" ({r['env_steps_per_step'] / r['fused_step_s_spread']['max']:,.0f}-"
+                f"{r['env_steps_per_step'] / r['fused_step_s_spread']['min']:,.0f})"
+                if "rounds" in r else "") + f" | "
              f"{r['fused_meta_steps_per_s']:.2f} | {r['fused_compile_s']} |",
              f"| unfused (one dispatch per perturbation x task) | "
              f"{r['unfused_env_steps_per_s']:,.0f} | {1 / r['unfused_step_s']:.2f} | "
              f"{r['unfused_first_step_s']} (first step) |", "",
-             f"Ratios: fused / limit = {r['ratio_fused_over_limit']:.2f}, fused / unfused = "
+             f"Ratios: fused / limit = {r['ratio_fused_over_limit']:.2f}"
+             + (f" (per round {r['ratio_fused_over_limit_spread']['min']:.2f}-"
+                f"{r['ratio_fused_over_limit_spread']['max']:.2f})" if "rounds" in r else "")
+             + f", fused / unfused = "
              f"{r['ratio_fused_over_unfused']:.1f}x. XLA buffers of the fused program "
              f"{r['fused_xla_buffer_mb']:.1f} MB; process peak RSS {r['peak_rss_mb']:.0f} MB."]
     b = r.get("breakdown")

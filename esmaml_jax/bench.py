@@ -9,13 +9,17 @@ implementation with the reference's architecture, measured in one run.
   workers), then the same ES update. Timed on ``unfused_repeats`` meta-steps (it is slow).
 
 Env steps are counted as rollouts x horizon. Compile time is reported apart from the steady
-state (median of ``repeats`` calls after a warm-up call). Memory: XLA's buffer sizes of the
-compiled fused program, and the process's peak resident set.
+state. After a warm-up call each, the figures are timed in ``repeats`` interleaved rounds (fused,
+limit, and the unfused loop in the first ``unfused_repeats`` rounds), reported as the median
+with min / max (``*_spread``), with the load average before and after: the machine may be
+shared. Memory: XLA's buffer sizes of the compiled fused program, and the process's peak
+resident set.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import resource
 import statistics
 import time
@@ -96,7 +100,6 @@ def run(cfg: BenchConfig) -> dict:
     t0 = time.perf_counter()
     compiled = step.lower(state, key).compile()
     fused_compile = time.perf_counter() - t0
-    _, fused = _time(compiled, state, key, repeats=cfg.repeats)
     mem = compiled.memory_analysis()
     xla_bytes = (mem.temp_size_in_bytes + mem.argument_size_in_bytes
                  + mem.output_size_in_bytes) if mem is not None else float("nan")
@@ -106,7 +109,9 @@ def run(cfg: BenchConfig) -> dict:
     tasks = objective.sample_train_tasks(key, rollouts)
     keys = jax.random.split(key, rollouts)
     bare = jax.jit(jax.vmap(lambda k, p, tk: objective.evaluate(k, p, tk, state.norm)[0]))
-    limit_compile, limit = _time(bare, keys, params, tasks, repeats=cfg.repeats)
+    t0 = time.perf_counter()
+    bare_compiled = bare.lower(keys, params, tasks).compile()
+    limit_compile = time.perf_counter() - t0
 
     # (b) unfused: one dispatch per (sign, perturbation, task).
     def adapt_and_score(state, point, task, k_a, k_e):
@@ -116,16 +121,32 @@ def run(cfg: BenchConfig) -> dict:
 
     one = jax.jit(adapt_and_score)
     t0 = time.perf_counter()
-    _unfused_step(objective, op, state, key, cfg, one)  # warm-up
+    _unfused_step(objective, op, state, key, cfg, one)  # warm-up (compiles the one call)
     unfused_first = time.perf_counter() - t0
-    times = []
-    for _ in range(cfg.unfused_repeats):
+    jax.block_until_ready(compiled(state, key))  # warm-ups
+    jax.block_until_ready(bare_compiled(keys, params, tasks))
+
+    # Interleaved rounds: each round times the fused step and the limit once (and the unfused
+    # loop in the first ``unfused_repeats`` rounds), so a load change hits every figure alike.
+    load_before = os.getloadavg()
+    fused_t, limit_t, unfused_t = [], [], []
+    for i in range(cfg.repeats):
         t0 = time.perf_counter()
-        jax.block_until_ready(_unfused_step(objective, op, state, key, cfg, one))
-        times.append(time.perf_counter() - t0)
-    unfused = statistics.median(times)
+        jax.block_until_ready(compiled(state, key))
+        fused_t.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        jax.block_until_ready(bare_compiled(keys, params, tasks))
+        limit_t.append(time.perf_counter() - t0)
+        if i < cfg.unfused_repeats:
+            t0 = time.perf_counter()
+            jax.block_until_ready(_unfused_step(objective, op, state, key, cfg, one))
+            unfused_t.append(time.perf_counter() - t0)
+    fused, limit = statistics.median(fused_t), statistics.median(limit_t)
+    unfused = statistics.median(unfused_t)
     breakdown = _unfused_breakdown(objective, state, key, cfg, compiled, fused, rollouts,
                                    unfused)
+    spread = lambda ts: {"min": min(ts), "median": statistics.median(ts), "max": max(ts)}
+    per_round = [lt / ft for ft, lt in zip(fused_t, limit_t, strict=True)]
 
     return {
         "config": dataclasses.asdict(cfg),
@@ -148,6 +169,12 @@ def run(cfg: BenchConfig) -> dict:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "devices": [str(d) for d in jax.devices()],
         "breakdown": breakdown,
+        "rounds": cfg.repeats,
+        "fused_step_s_spread": spread(fused_t),
+        "limit_s_spread": spread(limit_t),
+        "unfused_step_s_spread": spread(unfused_t),
+        "ratio_fused_over_limit_spread": spread(per_round),
+        "load_average": [load_before, os.getloadavg()],
     }
 
 
@@ -240,8 +267,6 @@ def run_pg(cfg: PGBenchConfig) -> dict:
     perturbations, same K, same policy) on the same env. All are timed in interleaved rounds
     (min / median / max over ``rounds``), after a warm-up call each; compile times apart. Each
     row's env steps/s uses its own env steps per meta-step."""
-    import os
-
     from esmaml_jax import pg
     from esmaml_jax.algorithms import pg_maml
 

@@ -65,8 +65,22 @@ def test_results_verdicts_follow_the_seed_rule():
     # every claim row is a well-formed table row with a computed verdict
     for claim, measured, v, cmd in results.claims():
         assert "|" not in claim + measured
-        assert v in ("reproduces", "does not reproduce", "inconclusive (seeds overlap)")
+        assert v in ("reproduces", "does not reproduce", "inconclusive (seeds overlap)",
+                     "inconclusive (not significant)", "inconclusive (reversed at CPU scale)")
         assert cmd.startswith("`")
+
+
+def test_welch_verdicts():
+    from benchmarks.reproduce import results
+
+    assert results.welch([5.0, 5.2, 4.9, 5.1], [1.0, 1.2, 0.9, 1.1])[0] == "reproduces"
+    assert results.welch([1.0, 1.2, 0.9, 1.1], [5.0, 5.2, 4.9, 5.1])[0] == (
+        "inconclusive (reversed at CPU scale)")
+    assert results.welch([1.0, 1.2, 0.9, 1.1], [5.0, 5.2, 4.9, 5.1], paper_scale=True)[0] == (
+        "does not reproduce")
+    assert results.welch([1.0, 3.0, 0.5, 2.0], [1.5, 2.5, 0.7, 1.8])[0] == (
+        "inconclusive (not significant)")
+    assert results.positive([1.0, 1.1, 0.9])[0] and not results.positive([1.0, -1.2, 0.1])[0]
 
 
 def test_train_seeds_evaluates_with_keys_training_never_used():

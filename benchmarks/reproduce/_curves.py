@@ -11,7 +11,8 @@ import numpy as np
 
 def train_curve(algo, *, seeds: int, steps: int, chunk: int, eval_repeats: int = 4,
                 eval_tasks: int | None = None, seed_axis: str = "vmap",
-                also: dict | None = None, **labels) -> tuple[list[dict], float]:
+                also: dict | None = None, final_states: list | None = None,
+                **labels) -> tuple[list[dict], float]:
     """Train ``seeds`` seeds of ``algo`` together; evaluate every ``chunk`` meta-steps.
 
     ``seed_axis``: "vmap" runs the seeds side by side; "map" runs them one after the other
@@ -19,6 +20,7 @@ def train_curve(algo, *, seeds: int, steps: int, chunk: int, eval_repeats: int =
     segfaults inside XLA's CPU runtime here (jax 0.10.2; one seed, or P 4, or T 1 run), so the
     locomotion script uses "map".
 
+    ``final_states``: a list the trained states (stacked over seeds) are appended to.
     ``also``: {name: algorithm} evaluated on the same states too (e.g. PG-MAML with
     ``evaluation="mean"``), as columns test_pre_<name> / test_post_<name>.
 
@@ -57,6 +59,8 @@ def train_curve(algo, *, seeds: int, steps: int, chunk: int, eval_repeats: int =
                 row[f"test_pre{name}"] = round(float(o["pre_mean"][seed]), 2)
                 row[f"test_post{name}"] = round(float(o["post_mean"][seed]), 2)
             rows.append(row)
+    if final_states is not None:
+        final_states.append(states)
     return rows, time.perf_counter() - t0
 
 

@@ -14,6 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import optax
 
@@ -21,6 +22,7 @@ import envs
 import esmaml_jax as ej
 from benchmarks._common import RESULTS, write_csv
 from benchmarks.reproduce._curves import train_curve
+from esmaml_jax import plots
 from esmaml_jax.algorithms import pg_maml
 
 
@@ -114,10 +116,13 @@ def main(argv=None) -> None:
     rows, times = [], {}
     runs = [("ES-MAML", es, None), ("PG-MAML TRPO", pg["trpo"], {"mean": mean["trpo"]}),
             ("PG-MAML VPG", pg["vpg"], {"mean": mean["vpg"]})]
+    trained: dict = {}
     for method, algo, also in runs:
         t0 = time.perf_counter()
+        kept: list = []
         got, wall = train_curve(algo, seeds=args.seeds, steps=args.steps, chunk=args.chunk,
-                                also=also, method=method)
+                                also=also, method=method, final_states=kept)
+        trained[method] = (algo, jax.tree.map(lambda x: x[0], kept[0]))  # seed 0
         times[method] = wall
         for r in got:
             r["env_steps"] = r["step"] * algo.env_steps_per_step
@@ -134,6 +139,13 @@ def main(argv=None) -> None:
              f"{args.tasks}, K {k}; VPG Adam {args.vpg_lr}), MLP(32), {args.seeds} seeds, "
              f"{args.steps} meta-steps each")
     plot(rows, csv_path.with_suffix(".png"), title)
+    for method, (algo, state) in trained.items():  # Fig. 1a / A4: the paths, side by side
+        tag = method.replace("PG-MAML ", "pg_").replace("ES-MAML", "es").lower()
+        path = csv_path.with_name(f"{csv_path.stem}_paths_{tag}.png")
+        plots.trajectory_figure(args.env, algo, state, path, num_tasks=4,
+                                title=f"{args.env}: {method} after {args.steps} meta-steps "
+                                      f"(seed 0; PG-MAML: mean-action paths)")
+        print(f"wrote {path}")
     print(f"wrote {csv_path} and its .png; wall times (incl. compile, all seeds): "
           + ", ".join(f"{m} {t:.0f} s" for m, t in times.items()))
 

@@ -328,6 +328,11 @@ def _cmd_bench(args) -> int:
           f"{r['fused_env_steps_per_s']:,.0f} env steps/s (compile {r['fused_compile_s']} s)")
     print(f"  limit   : {r['limit_env_steps_per_s']:,.0f} env steps/s (bare vmapped rollouts)")
     print(f"  unfused : {r['unfused_env_steps_per_s']:,.0f} env steps/s (one dispatch per pair)")
+    f, lim = r["fused_step_s_spread"], r["ratio_fused_over_limit_spread"]
+    load = ", ".join(f"{x:.1f}" for x in r["load_average"][0])
+    print(f"  {r['rounds']} interleaved rounds: fused step {f['median'] * 1e3:.1f} ms (min "
+          f"{f['min'] * 1e3:.1f}, max {f['max'] * 1e3:.1f}); fused/limit per round "
+          f"{lim['min']:.2f}-{lim['max']:.2f}; load average {load}")
     print(f"  fused/limit {r['ratio_fused_over_limit']:.2f}, fused/unfused "
           f"{r['ratio_fused_over_unfused']:.1f}x, XLA buffers {r['fused_xla_buffer_mb']:.1f} MB, "
           f"peak RSS {r['peak_rss_mb']:.0f} MB")
