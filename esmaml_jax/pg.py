@@ -242,23 +242,29 @@ def conjugate_gradient(matvec: Callable[[Array], Array], b: Array, iters: int = 
     return x
 
 
-def line_search(surrogate: Callable[[Array], Array], kl: Callable[[Array], Array],
-                params: Array, full_step: Array, max_kl: float | Array, max_steps: int = 15,
-                backtrack_ratio: float = 0.8) -> tuple[Array, Array, Array]:
+def line_search(surrogate_and_kl: Callable[[Array], tuple[Array, Array]], params: Array,
+                full_step: Array, max_kl: float | Array, max_steps: int = 15,
+                backtrack_ratio: float = 0.8, expected_improvement: Array | None = None
+                ) -> tuple[Array, Array, Array]:
     """Backtracking line search of TRPO: the first of params + ratio^j full_step (j = 0, 1, ...,
-    max_steps - 1) that raises the surrogate and keeps kl <= max_kl. Returns (params, accepted
-    [] bool, j) with params unchanged when none qualifies."""
-    base = surrogate(params)
+    max_steps - 1) that raises the surrogate and keeps kl <= max_kl, where
+    ``surrogate_and_kl(params) -> (surrogate, kl)``. When the first-order ``expected_improvement``
+    (g . full_step) is not positive no candidate is tried (nothing to gain: e.g. a zero
+    gradient on a sparse reward). Returns (params, accepted [] bool, j) with params unchanged
+    when none qualifies (j = max_steps)."""
+    base = surrogate_and_kl(params)[0]
 
     def ok(j):
-        cand = params + backtrack_ratio ** j * full_step
-        s, d = surrogate(cand), kl(cand)
+        s, d = surrogate_and_kl(params + backtrack_ratio ** j * full_step)
         return jnp.isfinite(s) & jnp.isfinite(d) & (s > base) & (d <= max_kl)
 
     def cond(j):
         return (j < max_steps) & ~ok(j)
 
-    j = jax.lax.while_loop(cond, lambda j: j + 1, jnp.zeros((), jnp.int32))
+    start = jnp.zeros((), jnp.int32)
+    if expected_improvement is not None:
+        start = jnp.where(expected_improvement > 0, start, max_steps)
+    j = jax.lax.while_loop(cond, lambda j: j + 1, start)
     accepted = jnp.asarray(j < max_steps)
     new = params + jnp.where(accepted, backtrack_ratio ** j, 0.0) * full_step
     return new, accepted, j

@@ -207,15 +207,20 @@ def test_conjugate_gradient_solves_a_known_spd_system():
 def test_line_search_rejects_a_step_that_lowers_the_surrogate_and_backtracks_into_the_kl_bound():
     surrogate = lambda x: -jnp.sum((x - 1.0) ** 2)  # maximal at 1
     kl = lambda x: jnp.sum(x**2)  # "distance" from the old params 0
+    both = lambda x: (surrogate(x), kl(x))
     x0 = jnp.zeros(2)
     # away from the optimum: every scaled step lowers the surrogate -> rejected, params kept
-    new, accepted, j = pg.line_search(surrogate, kl, x0, -jnp.ones(2), max_kl=10.0)
+    new, accepted, j = pg.line_search(both, x0, -jnp.ones(2), max_kl=10.0)
     assert not bool(accepted) and int(j) == 15
     np.testing.assert_array_equal(np.asarray(new), np.asarray(x0))
     # towards it but too far for the KL bound: shrinks by 0.8^j until kl <= 0.5
-    new, accepted, j = pg.line_search(surrogate, kl, x0, 2 * jnp.ones(2), max_kl=0.5)
+    new, accepted, j = pg.line_search(both, x0, 2 * jnp.ones(2), max_kl=0.5)
     assert bool(accepted) and float(kl(new)) <= 0.5 and float(surrogate(new)) > -2.0
     assert float(kl(new / 0.8)) > 0.5  # the previous, longer candidate broke the bound
+    # no first-order gain expected (g . step <= 0): no candidate is even tried
+    new, accepted, j = pg.line_search(both, x0, 2 * jnp.ones(2), max_kl=0.5,
+                                      expected_improvement=jnp.float32(0.0))
+    assert not bool(accepted) and int(j) == 15
 
 
 def test_trpo_steps_respect_the_kl_bound_and_move():
