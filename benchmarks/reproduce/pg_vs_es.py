@@ -1,11 +1,13 @@
-"""ES-MAML against PG-MAML on navigation_2d (the paper's central comparison, at CPU scale):
-the same MLP(32), the same K = 20 queries per adaptation (rollouts for ES, sampled trajectories
-for PG, A.5), similar env steps per meta-step, 3 seeds each trained as one program. PG-MAML is
-evaluated both ways: with sampled actions (what it optimizes; its papers' numbers) and with its
-mean action (deterministic, as ES-MAML's policies act). Writes
-benchmarks/results/pg_vs_es_navigation.csv and pg_vs_es_navigation.png.
+"""ES-MAML against PG-MAML (the paper's central comparison, at CPU scale) on any RL family
+(four corners, navigation_2d, biased CartPole, ...): the same network (MLP(32) or linear), the
+same K = 20 queries per adaptation (rollouts for ES, sampled trajectories for PG, A.5), similar
+env steps per meta-step (ES P 20 antithetic, PG n 20 tasks), the seeds of each method trained in
+one program. PG-MAML is evaluated both ways: with sampled actions (what it optimizes; its papers'
+numbers) and with its mean action (deterministic, as ES-MAML's policies act). Writes
+benchmarks/results/pg_vs_es_<env>[_linear].csv and .png, and on the 2-D families each method's
+paths (seed 0) as pg_vs_es_<env>_paths_<method>.png.
 
-    python -m benchmarks.reproduce.pg_vs_es [--steps 150] [--seeds 3]
+    python -m benchmarks.reproduce.pg_vs_es [--env four_corners] [--steps 200] [--seeds 5]
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from esmaml_jax import plots
 from esmaml_jax.algorithms import pg_maml
 
 
-def algorithms(env: str, k: int, perturbations: int, tasks: int, vpg_lr: float):
+def algorithms(env: str, k: int, perturbations: int, tasks: int, vpg_lr: float,
+               policy_name: str = "mlp"):
     family = envs.make(env)
-    policy = ej.policies.mlp(family.observation_size, family.action_size, (32,))
+    policy = ej.policies.make(policy_name, family.observation_size, family.action_size, (32,))
     es = ej.zero_order(ej.rl_objective(family, policy), ej.adaptation.es_gradient(num_queries=k),
                        num_perturbations=perturbations)
     pg = {outer: pg_maml(family, policy, num_tasks=tasks, num_queries=k, outer=outer,
@@ -73,7 +76,7 @@ def plot(rows: list[dict], path, title: str) -> None:
         ax.set_title(f"test return, {when}", fontsize=10)
         ax.set_xlabel("env steps (millions)")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("return (20 test goals)")
+    axes[0].set_ylabel("test return")
     axes[1].legend(fontsize=7, loc="lower right")
     fig.suptitle(title, fontsize=10)
     fig.text(0.5, 0.005, "line: mean over seeds; band: min to max over seeds", ha="center",
@@ -94,6 +97,8 @@ def main(argv=None) -> None:
     p.add_argument("--vpg-lr", type=float, default=1e-3,
                    help="VPG's Adam learning rate (1e-3: pg_maml's default; 1e-2 saturates the "
                         "tanh mean far past the action bound within 10 meta-steps here)")
+    p.add_argument("--policy", default="mlp", choices=["mlp", "linear"],
+                   help="the (mean) network of both methods: mlp = MLP(32), linear")
     p.add_argument("--tiny", action="store_true", help="seconds: 2 steps, small sizes")
     p.add_argument("--replot", action="store_true",
                    help="only redraw the PNG from the CSV at --out (no training)")
@@ -102,9 +107,12 @@ def main(argv=None) -> None:
                         "goes next to it")
     args = p.parse_args(argv)
     k = 20
-    csv_path = Path(args.out or RESULTS / f"pg_vs_es_{args.env.replace('_2d', '')}.csv")
+    suffix = "" if args.policy == "mlp" else f"_{args.policy}"
+    csv_path = Path(args.out or
+                    RESULTS / f"pg_vs_es_{args.env.replace('_2d', '')}{suffix}.csv")
     title = (f"{args.env}: ES-MAML (P {args.perturbations} antithetic, MC K {k}) vs PG-MAML (n "
-             f"{args.tasks}, K {k}), MLP(32), {args.seeds} seeds, {args.steps} meta-steps each")
+             f"{args.tasks}, K {k}), {args.policy}, {args.seeds} seeds, {args.steps} meta-steps "
+             f"each")
     if args.replot:
         import csv
 
@@ -112,7 +120,8 @@ def main(argv=None) -> None:
         return
     if args.tiny:
         args.steps, args.chunk, args.perturbations, args.tasks, k = 2, 1, 2, 2, 2
-    es, pg, mean = algorithms(args.env, k, args.perturbations, args.tasks, args.vpg_lr)
+    es, pg, mean = algorithms(args.env, k, args.perturbations, args.tasks, args.vpg_lr,
+                              args.policy)
     rows, times = [], {}
     runs = [("ES-MAML", es, None), ("PG-MAML TRPO", pg["trpo"], {"mean": mean["trpo"]}),
             ("PG-MAML VPG", pg["vpg"], {"mean": mean["vpg"]})]
@@ -140,10 +149,12 @@ def main(argv=None) -> None:
         "method", "seed", "step", "env_steps"), c))
     write_csv([{key: r.get(key, "") for key in keys} for r in rows], csv_path)
     title = (f"{args.env}: ES-MAML (P {args.perturbations} antithetic, MC K {k}) vs PG-MAML (n "
-             f"{args.tasks}, K {k}; VPG Adam {args.vpg_lr}), MLP(32), {args.seeds} seeds, "
+             f"{args.tasks}, K {k}; VPG Adam {args.vpg_lr}), {args.policy}, {args.seeds} seeds, "
              f"{args.steps} meta-steps each")
     plot(rows, csv_path.with_suffix(".png"), title)
     for method, (algo, state) in trained.items():  # Fig. 1a / A4: the paths, side by side
+        if not plots._is_2d_navigation(args.env):
+            break
         tag = method.replace("PG-MAML ", "pg_").replace("ES-MAML", "es").lower()
         path = csv_path.with_name(f"{csv_path.stem}_paths_{tag}.png")
         plots.trajectory_figure(args.env, algo, state, path, num_tasks=4,
