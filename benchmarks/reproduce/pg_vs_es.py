@@ -139,6 +139,7 @@ def main(argv=None) -> None:
         times[method] = wall
         for r in got:
             r["env_steps"] = r["step"] * algo.env_steps_per_step
+            r["wall_s"] = round(wall, 1)  # the method's training + evaluation, all seeds
         rows += got
         last = [r for r in got if r["step"] == args.steps]
         post = [r["test_post"] for r in last]

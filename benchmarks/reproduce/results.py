@@ -336,6 +336,13 @@ RUNTIME = {"exploration.csv": ("benchmarks/reproduce/exploration.py", "wall_s"),
 def runtimes() -> list[str]:
     """Total wall time of each script's last run, summed from its result rows."""
     lines = []
+    for path in sorted(RESULTS.glob("pg_vs_es_*.csv")):
+        rows = load(path.name)
+        if rows and "wall_s" in rows[0]:
+            walls = {r["method"]: float(r["wall_s"]) for r in rows}
+            lines.append(f"- `python -m benchmarks.reproduce.pg_vs_es` ({path.stem}): "
+                         f"{sum(walls.values()) / 60:.1f} min (" + ", ".join(
+                             f"{m} {w / 60:.1f}" for m, w in walls.items()) + ")")
     for name, (script, col) in RUNTIME.items():
         rows = load(name)
         if rows and name == "operators.csv":  # timed as steady-state rate + compile
