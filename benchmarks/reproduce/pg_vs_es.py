@@ -160,7 +160,8 @@ def main(argv=None) -> None:
         path = csv_path.with_name(f"{csv_path.stem}_paths_{tag}.png")
         plots.trajectory_figure(args.env, algo, state, path, num_tasks=4,
                                 title=f"{args.env}: {method} after {args.steps} meta-steps "
-                                      f"(seed 0; PG-MAML: mean-action paths)")
+                                      f"(seed 0" + ("; mean-action paths)" if "PG" in method
+                                                    else ")"))
         print(f"wrote {path}")
     print(f"wrote {csv_path} and its .png; wall times (incl. compile, all seeds): "
           + ", ".join(f"{m} {t:.0f} s" for m, t in times.items()))
