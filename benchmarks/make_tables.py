@@ -133,6 +133,31 @@ def pg_throughput_table() -> str:
     return "\n".join(lines)
 
 
+def pg_vs_es_table() -> str:
+    """Final post-adaptation test returns of benchmarks.reproduce.pg_vs_es, per family."""
+    envs_ = [("four_corners", "four corners"), ("navigation", "navigation_2d")]
+    data = {e: _rows(f"pg_vs_es_{e}.csv") for e, _ in envs_
+            if (RESULTS / f"pg_vs_es_{e}.csv").exists()}
+    methods = [("ES-MAML", "", "ES-MAML"), ("PG-MAML TRPO", "", "PG-MAML TRPO, sampled actions"),
+               ("PG-MAML TRPO", "_mean", "PG-MAML TRPO, mean action"),
+               ("PG-MAML VPG", "", "PG-MAML VPG (Adam 1e-3)")]
+    head = [label for e, label in envs_ if e in data]
+    lines = ["| | " + " | ".join(head) + " | wall time, all seeds |",
+             "|---|" + "---|" * (len(head) + 1)]
+    for method, suffix, label in methods:
+        cells, walls = [], []
+        for e in data:
+            rows = [r for r in data[e] if r["method"] == method]
+            last = max(int(r["step"]) for r in rows)
+            vals = [float(r[f"test_post{suffix}"]) for r in rows if int(r["step"]) == last]
+            seeds = ", ".join(f"{v:.1f}" for v in vals)
+            cells.append(f"{sum(vals) / len(vals):.1f} ({seeds})")
+            if not suffix and "wall_s" in rows[0]:
+                walls.append(f"{float(rows[0]['wall_s']):.0f} s")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {', '.join(walls)} |")
+    return "\n".join(lines)
+
+
 def reproduction_table() -> str:
     from benchmarks.reproduce import results
 
@@ -149,10 +174,10 @@ def reproduction_table() -> str:
 
 TABLES = {"operators": operators_table, "throughput": throughput_table, "sine": sine_table,
           "first-order": first_order_table, "reproduction": reproduction_table,
-          "pg-throughput": pg_throughput_table}
+          "pg-throughput": pg_throughput_table, "pg-vs-es": pg_vs_es_table}
 SOURCES = {"operators": "operators.csv", "throughput": "throughput.json", "sine": "sine.csv",
            "first-order": "first_order.csv", "reproduction": "exploration.csv",
-           "pg-throughput": "pg_throughput.json"}
+           "pg-throughput": "pg_throughput.json", "pg-vs-es": "pg_vs_es_four_corners.csv"}
 
 
 def main() -> None:
