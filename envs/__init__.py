@@ -52,10 +52,17 @@ register("sine", sine.sine)
 
 
 def _locomotion(robot: str, kind: str):
-    def factory(horizon: int = 200, backend: str | None = None):
-        from envs.locomotion import locomotion  # imports Brax's envs only when asked for
+    if kind == "forward_backward":  # N = 2 tasks: always the fixed (N, N, N) sets
+        def factory(horizon: int = 200, backend: str | None = None):
+            from envs.locomotion import locomotion  # imports Brax's envs only when asked for
 
-        return locomotion(robot, kind, horizon, backend)
+            return locomotion(robot, kind, horizon, backend)
+    else:
+        def factory(horizon: int = 200, backend: str | None = None,  # type: ignore[misc]
+                    task_sets: str = "fresh", task_seed: int = 0):
+            from envs.locomotion import locomotion
+
+            return locomotion(robot, kind, horizon, backend, task_sets, task_seed)
 
     factory.__doc__ = f"{robot} {kind.replace('_', '-')} on Brax physics."
     return factory

@@ -222,21 +222,42 @@ LOCOMOTION_RECOMMENDED = dict(policy="linear", num_perturbations=20, num_queries
                               eval_repeats=1)
 
 
-def locomotion(robot: str, kind: str, horizon: int = 200, backend: str | None = None):
-    """Factory behind the registry names ``<robot>_<kind>``."""
+TASK_SETS = ("fresh", "fixed")
+# A.7.2: (train set size, task batch size, test set size) = (50, 5, 5) for task distributions
+FIXED_TASK_SETS = (50, 5, 5)
+
+
+def locomotion(robot: str, kind: str, horizon: int = 200, backend: str | None = None,
+               task_sets: str = "fresh", task_seed: int = 0):
+    """Factory behind the registry names ``<robot>_<kind>``.
+
+    Goal families (goal_velocity, goal_position) take ``task_sets``: "fresh" (training tasks
+    drawn from the distribution every meta-step, test tasks fresh at every evaluation) or
+    "fixed" (A.7.2's (50, 5, 5): a fixed set of 50 training tasks sampled without replacement,
+    task batches of 5 per perturbation, a fixed test set of 5 other tasks; drawn from
+    ``task_seed``, so runs with the same seed share them).
+    """
+    if task_sets not in TASK_SETS:
+        raise ValueError(f"unknown task_sets {task_sets!r}; known: {', '.join(TASK_SETS)}")
     env = BraxTaskEnv(robot, kind, backend)
     name = f"{robot}_{kind}" if kind != "goal_position" else "ant_goal_position"
     rec: dict[str, Any] = dict(LOCOMOTION_RECOMMENDED, horizon=min(horizon, 50))
-    tasks = None
+    tasks = test = None
+    if kind != "forward_backward" and task_sets == "fixed":
+        n_train, batch, n_test = FIXED_TASK_SETS
+        drawn = env.sample_tasks(jax.random.PRNGKey(task_seed), n_train + n_test)
+        tasks = jax.tree.map(lambda x: x[:n_train], drawn)
+        test = jax.tree.map(lambda x: x[n_train:], drawn)
+        rec["tasks_per_perturbation"] = batch
     if kind == "forward_backward":
         # N = 2 distinct tasks: A.7.2's (N, N, N) setting. Every perturbation is scored on both
         # directions and the test set is both, so the direction drawn never masquerades as the
         # quality of a perturbation (with one random direction per perturbation it dominates
         # the variance of the outer ES estimate).
-        tasks = jnp.array([-1.0, 1.0])
+        tasks = test = jnp.array([-1.0, 1.0])
         rec["tasks_per_perturbation"] = 2
     return TaskFamily(name, env, horizon, env.observation_size, env.action_size,
-                      train_tasks=tasks, test_tasks=tasks, recommended=Recommended(**rec))
+                      train_tasks=tasks, test_tasks=test, recommended=Recommended(**rec))
 
 
 def biased_cartpole(horizon: int = 500):

@@ -72,6 +72,10 @@ FO_PROBES = {
     "algorithm.hessian_samples": ("shared", lambda b: b.algorithm.rollouts_per_step),
 }
 SINE_PROBES = {"objective.num_shots": (3, lambda b: b.config.objective["num_shots"])}
+# the goal families' task sets, probed on a halfcheetah goal-velocity build (Brax: no compile)
+LOCO_PROBES = {"env.task_sets": ("fixed", lambda b: (
+    None if b.family.train_tasks is None else b.family.train_tasks.shape,
+    b.config.algorithm.options["tasks_per_perturbation"]))}
 # pg_maml's own settings, probed on a pg_maml build
 PG_PROBES = {
     "algorithm.outer": ("vpg", lambda b: len(jax.tree.leaves(state_of(b).opt_state))),
@@ -108,7 +112,18 @@ SMALL = (("env.name", "navigation_2d"), ("objective.horizon", 5),
 def test_every_flag_has_a_probe():
     paths = {path for _, path, _, _ in cli.FLAGS}
     assert paths == (set(PROBES) | set(FO_PROBES) | set(SINE_PROBES) | set(PG_PROBES)
-                     | {"algorithm.hessian"})
+                     | set(LOCO_PROBES) | {"algorithm.hessian"})
+
+
+def test_task_sets_reach_the_goal_family():
+    value, probe = LOCO_PROBES["env.task_sets"]
+    env = ("env.name", "halfcheetah_goal_velocity")
+    assert probe(built(env)) == (None, 1)
+    assert probe(built(env, ("env.task_sets", value))) == ((50,), 5)  # A.7.2's (50, 5, 5)
+    with pytest.raises(ValueError, match="unknown task_sets 'some'"):
+        built(env, ("env.task_sets", "some"))
+    with pytest.raises(ValueError, match="takes no setting"):  # not a goal family
+        built(("env.task_sets", "fixed"))
 
 
 @pytest.mark.parametrize("path", sorted(PROBES))

@@ -159,3 +159,21 @@ def test_render_writes_brax_html_of_the_meta_and_adapted_policies(tmp_path):
     for text in (pre, post):
         assert "brax-viewer" in text and "<html" in text.lower()
     assert pre != post  # the adapted policy moves differently
+
+
+def test_fixed_task_sets_are_the_papers_50_5_5():
+    fixed = envs.make("ant_goal_position", task_sets="fixed", task_seed=3)
+    again = envs.make("ant_goal_position", task_sets="fixed", task_seed=3)
+    assert fixed.train_tasks.shape == (50, 2) and fixed.test_tasks.shape == (5, 2)
+    np.testing.assert_array_equal(np.asarray(fixed.train_tasks), np.asarray(again.train_tasks))
+    # test tasks are not training tasks
+    d = np.linalg.norm(np.asarray(fixed.train_tasks)[:, None] - np.asarray(fixed.test_tasks)[None],
+                       axis=-1)
+    assert d.min() > 0
+    # a batch of 5 is drawn from the fixed set, without replacement
+    batch = np.asarray(fixed.sample_train_tasks(jax.random.PRNGKey(0), 5))
+    train = [tuple(t) for t in np.asarray(fixed.train_tasks)]
+    assert len({tuple(t) for t in batch}) == 5 and all(tuple(t) in train for t in batch)
+    assert fixed.recommended.tasks_per_perturbation == 5
+    fresh = envs.make("ant_goal_position")
+    assert fresh.train_tasks is None and fresh.test_tasks is None

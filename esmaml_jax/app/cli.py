@@ -39,6 +39,9 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 # flags, config path, type (or the constant a switch stores), help
 FLAGS = [
     (("--env",), "env.name", str, "task family (see `esmaml list`)"),
+    (("--task-sets",), "env.task_sets", str,
+     "goal-velocity / goal-position families: fresh (tasks drawn every step) | fixed (A.7.2's "
+     "50 train / batch 5 / 5 test)"),
     (("--algorithm",), "algorithm.name", str, "zero_order | first_order | pg_maml"),
     (("--outer",), "algorithm.outer", str, "trpo | vpg: PG-MAML's outer update (pg_maml)"),
     (("--max-kl",), "algorithm.max_kl", float, "TRPO's KL bound (pg_maml, --outer trpo)"),
