@@ -112,3 +112,11 @@ def test_train_seeds_evaluates_with_keys_training_never_used():
     assert len(used) == 3 * (steps + 1)
     assert not used & evals
     np.testing.assert_array_equal(before["keys"], after["keys"])  # paired before/after
+
+
+def test_campaign_runner_runs_parts_and_reports_their_times():
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.reproduce", "--tiny", "--only",
+                           "cartpole"], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "== pg_vs_es biased_cartpole" in proc.stdout and "== cartpole" in proc.stdout
+    assert "runtime of each part here" in proc.stdout and "RESULTS.md untouched" in proc.stdout
