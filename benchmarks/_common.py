@@ -10,11 +10,13 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def write_csv(rows: list[dict], path: str | Path) -> None:
-    """Write result rows (dicts with the same keys) to ``path``, creating its folder."""
+    """Write result rows to ``path``, creating its folder (a column missing from a row, e.g.
+    one added after an older row was written, stays empty there)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fields = list(dict.fromkeys(k for r in rows for k in r))  # every column, first-seen order
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(fh, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
 

@@ -102,6 +102,8 @@ def main(argv=None) -> None:
                      "post_after": round(float(post.mean()), 1),
                      "post_after_std": round(float(post.std()), 1),
                      "post_after_per_seed": " ".join(f"{x:.1f}" for x in post),
+                     "pre_after_per_seed": " ".join(
+                         f"{x:.1f}" for x in np.asarray(after["pre_mean"])),
                      "wall_s": round(wall, 1)})
         print(rows[-1], flush=True)
         write_csv(rows, args.out)
