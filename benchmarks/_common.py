@@ -21,20 +21,21 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
         writer.writerows(rows)
 
 
-def train_seeds(algo, *, seeds: int, steps: int, eval_repeats: int):
+def train_seeds(algo, *, seeds: int, steps: int, eval_repeats: int, seed_stream: int = 0):
     """Train ``seeds`` seeds of ``algo`` for ``steps`` meta-steps as one program (jax.vmap over
     the meta-state). Seed i's key (key i of PRNGKey(0)) is split into three streams: init,
     training and evaluation, so evaluation never reuses a key that training used. Evaluation
     before and after training uses the same evaluation key (same test tasks and rollout keys:
-    a paired comparison).
+    a paired comparison). ``seed_stream`` S != 0 draws the seeds from PRNGKey(S) instead of
+    PRNGKey(0): fresh seeds, for re-running a changed setting on seeds it was not tuned on.
 
     Returns (trained states, evaluation before, evaluation after, training wall time incl.
     compilation).
     """
     import jax
 
-    keys = jax.vmap(lambda k: jax.random.split(k, 3))(jax.random.split(jax.random.PRNGKey(0),
-                                                                        seeds))
+    keys = jax.vmap(lambda k: jax.random.split(k, 3))(
+        jax.random.split(jax.random.PRNGKey(seed_stream), seeds))
     k_init, k_train, k_eval = keys[:, 0], keys[:, 1], keys[:, 2]
     states = jax.vmap(algo.init)(k_init)
 

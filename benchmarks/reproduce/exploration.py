@@ -58,6 +58,9 @@ def main(argv=None) -> None:
     p.add_argument("--perturbations", type=int, default=50)
     p.add_argument("--out", default=str(RESULTS / "exploration.csv"))
     p.add_argument("--tiny", action="store_true", help="seconds: 2 experiments, 2 steps")
+    p.add_argument("--seed-stream", type=int, default=0,
+                   help="draw the seeds from PRNGKey(N) (N != 0: fresh seeds, recorded in the "
+                        "rows, for re-running a setting changed after a failed run)")
     p.add_argument("--only", default=None,
                    help="run only the experiments whose 'env/operator/K' contains this text and "
                         "replace their rows in --out (the others are kept)")
@@ -87,7 +90,7 @@ def main(argv=None) -> None:
         algo = ej.zero_order(obj, operator(op_name, k), num_perturbations=args.perturbations,
                              optimizer=optax.sgd(0.01))
         states, before, after, wall = train_seeds(algo, seeds=args.seeds, steps=args.steps,
-                                                  eval_repeats=8)
+                                                  eval_repeats=8, seed_stream=args.seed_stream)
         post = np.asarray(after["post_mean"])
         seed0 = jax.tree.map(lambda x: x[0], states)
         tag = op_name.replace("(", "_sigma").replace(")", "").replace("/", "_")
@@ -104,7 +107,7 @@ def main(argv=None) -> None:
                      "post_after_per_seed": " ".join(f"{x:.1f}" for x in post),
                      "pre_after_per_seed": " ".join(
                          f"{x:.1f}" for x in np.asarray(after["pre_mean"])),
-                     "wall_s": round(wall, 1)})
+                     "wall_s": round(wall, 1), "seed_stream": args.seed_stream})
         print(rows[-1], flush=True)
         write_csv(rows, args.out)
 
