@@ -69,7 +69,9 @@ def test_results_verdicts_follow_the_seed_rule():
                      "inconclusive (not significant)", "inconclusive (reversed at CPU scale)",
                      "inconclusive (not reached in the iterations run)",
                      "inconclusive (adaptation still lowers the return)",
-                     "inconclusive (not at the paper's scale)")
+                     "inconclusive (not at the paper's scale)",
+                     "inconclusive (no significant adaptation gain)",
+                     "inconclusive (training did not improve the adapted return)")
         assert cmd.startswith("`")
 
 

@@ -242,15 +242,21 @@ def claims():
                                                    strict=True)]
             adapts, gain_text = positive(gains)
             v, text = between(row, mc)
-            fresh = (f"; seeds from stream {row['seed_stream']} (fresh: not the seeds the "
-                     f"setting was chosen on)" if str(row.get("seed_stream", "0")) != "0"
-                     else "")
+            stream = str(row.get("seed_stream", "0"))
+            fresh = "" if stream == "0" else f"; seeds from stream {stream}" + (
+                " (fresh: not the seeds on which 0.3 was chosen after 0.1 failed)"
+                if op == "HC(0.3)" else "")
+            improved = mean(post) > float(row["post_before"])
+            if not adapts:
+                v = "inconclusive (no significant adaptation gain)"
+            elif not improved:
+                v = "inconclusive (training did not improve the adapted return)"
             out.append((f"4.1 / Fig. 2: HC learns to explore six circles ({what}) (measured: "
-                        f"adaptation gain after training, and HC vs MC post-adaptation)",
-                        f"gain {gain_text}; post per seed HC {fmt(post)} vs MC "
-                        f"{fmt(seeds_of(mc))}{text}{fresh}",
-                        v if adapts else "inconclusive (no significant adaptation gain)",
-                        cmd_ex))
+                        f"adaptation gain after training, post-adaptation before vs after "
+                        f"training, and HC vs MC)",
+                        f"gain {gain_text}; post-adaptation {row['post_before']} (untrained) -> "
+                        f"{mean(post):.1f}, per seed HC {fmt(post)} vs MC "
+                        f"{fmt(seeds_of(mc))}{text}{fresh}", v, cmd_ex))
         elif six[op] and mc:
             before, after = float(six[op]["post_before"]), seeds_of(six[op])
             out.append((f"4.1 / Fig. 2: HC learns to explore six circles ({what})",
