@@ -125,12 +125,11 @@ def _goals(env_name: str, task) -> np.ndarray:
 
 def trajectories(run_dir: str | Path, num_tasks: int = 4, num_adaptations: int = 3) -> Path:
     """Meta-policy path (black) and ``num_adaptations`` adapted paths (colour) per test task."""
-    from esmaml_jax.app.loop import load_run
+    from esmaml_jax.app.loop import first_seed, load_run
 
     run_dir = Path(run_dir)
     built, state = load_run(run_dir)
-    if built.run.seeds > 1:  # the pictures show the first seed
-        state = jax.tree.map(lambda x: x[0], state)
+    state = first_seed(state, built.run)  # the pictures show the first seed
     env_name = built.config.component("env").name
     title = None
     if built.config.component("algorithm").name == "pg_maml":
@@ -207,12 +206,11 @@ def render(run_dir: str | Path, task_ids: list[int] | None = None, num_adaptatio
     ``RUN/render-step<S>/``: the paths (2-D navigation), Brax's HTML viewer of one episode before
     and one after adaptation per task (locomotion), or the observations over time (other RL
     families, e.g. CartPole). Multi-seed runs: the first seed. Returns the files written."""
-    from esmaml_jax.app.loop import load_run
+    from esmaml_jax.app.loop import first_seed, load_run
 
     run_dir = Path(run_dir)
     built, state = load_run(run_dir, log=log)
-    if built.run.seeds > 1:
-        state = jax.tree.map(lambda x: x[0], state)
+    state = first_seed(state, built.run)
     env_name = built.config.component("env").name
     algo, family = built.algorithm, built.family
     obj = algo.objective

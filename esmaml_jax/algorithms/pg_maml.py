@@ -135,19 +135,20 @@ def pg_maml(family, policy: Policy, *, horizon: int | None = None,
         def per_task_adapted(params):
             return jax.vmap(lambda b: adapt_on(params, b, alpha))(pre)
 
-        def surrogate(params):
-            new = per_task_adapted(params)
+        def surrogate_of(new):  # of the post-adaptation params [n, D]
             return jnp.mean(jax.vmap(functools.partial(pg.outer_objective, stoch))(
                 new, post, post_adv, old_lp))
 
-        def kl_to(new):
+        def kl_of(new):
             return jnp.mean(jax.vmap(functools.partial(pg.mean_kl, stoch))(
                 jax.lax.stop_gradient(adapted), new, post))
 
+        def surrogate(params):
+            return surrogate_of(per_task_adapted(params))
+
         def surrogate_and_kl(params):  # one inner step per task for both
             new = per_task_adapted(params)
-            return (jnp.mean(jax.vmap(functools.partial(pg.outer_objective, stoch))(
-                new, post, post_adv, old_lp)), kl_to(new))
+            return surrogate_of(new), kl_of(new)
 
         theta = state.params
         grad = jax.grad(surrogate)(theta)

@@ -21,7 +21,7 @@ from pathlib import Path
 from esmaml_jax.app import registry, rundir
 from esmaml_jax.app.build import build
 from esmaml_jax.app.config import Config, load_config
-from esmaml_jax.app.loop import load_run, train
+from esmaml_jax.app.loop import load_run, over_seeds, train
 from esmaml_jax.checkpoint import CheckpointError
 
 
@@ -263,7 +263,7 @@ def _cmd_eval(args) -> int:
     ev_one = lambda s: built.algorithm.evaluate(s, key, num_tasks=args.tasks,
                                                 num_repeats=args.repeats)
     seeds = built.run.seeds
-    ev = jax.jit(jax.vmap(ev_one) if seeds > 1 else ev_one)(state)
+    ev = jax.jit(over_seeds(ev_one, built.run))(state)
     pre = np.asarray(ev["pre"]).reshape(seeds, -1, args.repeats)
     post = np.asarray(ev["post"]).reshape(seeds, -1, args.repeats)
     env_name = built.config.component("env").name

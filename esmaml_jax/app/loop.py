@@ -124,7 +124,7 @@ def train(config: Config | None, out_dir: str | os.PathLike, *, resume: bool = F
                          "not combine with --shard, --cpu-devices or --distributed yet")
     k_init, k_train, k_eval, k_final = seed_keys(run)
     state = over_seeds(built.algorithm.init, run)(k_init)
-    one_state = state if run.seeds == 1 else jax.tree.map(lambda x: x[0], state)
+    one_state = first_seed(state, run)
     built, memory_note = _fit_or_refuse(built, one_state, mesh, memory_budget, run.seeds)
     if history is None:
         error = None
@@ -165,6 +165,11 @@ def seed_keys(run) -> tuple:
 def over_seeds(fn, run):
     """``fn`` vmapped over the seed axis when the run trains several seeds, else ``fn``."""
     return jax.vmap(fn) if run.seeds > 1 else fn
+
+
+def first_seed(state, run):
+    """The first seed's state of a (possibly multi-seed) run's state."""
+    return jax.tree.map(lambda x: x[0], state) if run.seeds > 1 else state
 
 
 def _fit_or_refuse(built: Built, state, mesh, memory_budget, seeds: int = 1):
