@@ -210,20 +210,29 @@ def _inner_and_outer(cfg: Config) -> tuple[Component, Component]:
     if adaptation.name != "es_gradient":
         raise ValueError(f"first_order adapts with the ES gradient only (Alg. 5), not "
                          f"{adaptation.name!r}")
-    bad = sorted(set(adaptation.options) - set(FIRST_ORDER_INNER))
-    if bad:
-        raise ValueError(f"first_order's inner step is one forward-FD Gaussian ES step: "
-                         f"adaptation setting(s) {', '.join(bad)} do not apply (it takes "
-                         f"{', '.join(FIRST_ORDER_INNER)})")
-    moved = sorted(set(algorithm.options) & set(FIRST_ORDER_INNER))
-    if moved:
-        raise ValueError(f"first_order takes no setting(s) {', '.join(moved)}: it has no "
-                         f"outer smoothing, its inner step's settings are adaptation."
-                         f"{{num_queries, sigma, step_size, shaping}} (-K, --inner-sigma, "
-                         f"--alpha, --inner-shaping)")
+    _check_inner_split(
+        adaptation.options, algorithm.options, FIRST_ORDER_INNER,
+        lambda bad: (f"first_order's inner step is one forward-FD Gaussian ES step: adaptation "
+                     f"setting(s) {bad} do not apply (it takes {', '.join(FIRST_ORDER_INNER)})"),
+        lambda moved: (f"first_order takes no setting(s) {moved}: it has no outer smoothing, "
+                       f"its inner step's settings are adaptation.{{num_queries, sigma, "
+                       f"step_size, shaping}} (-K, --inner-sigma, --alpha, --inner-shaping)"))
     full = _check_settings("adaptation", adaptation)
     return (Component("es_gradient", {k: full[k] for k in FIRST_ORDER_INNER}),
             Component(algorithm.name, _check_settings("algorithm", algorithm)))
+
+
+def _check_inner_split(adaptation_options, algorithm_options, inner, bad_message,
+                       moved_message) -> None:
+    """For an algorithm whose inner step takes the settings ``inner`` from the adaptation
+    block: a one-line error for adaptation settings outside ``inner`` and for ``inner``
+    settings given in the algorithm block (messages built from the comma-joined names)."""
+    bad = sorted(set(adaptation_options) - set(inner))
+    if bad:
+        raise ValueError(bad_message(", ".join(bad)))
+    moved = sorted(set(algorithm_options) & set(inner))
+    if moved:
+        raise ValueError(moved_message(", ".join(moved)))
 
 
 def _pg_inner(cfg: Config, algorithm: Component) -> tuple[Component, Component]:
@@ -233,15 +242,13 @@ def _pg_inner(cfg: Config, algorithm: Component) -> tuple[Component, Component]:
         raise ValueError(f"pg_maml adapts with a policy-gradient step (adaptation "
                          f"'{PG_ADAPTATION}'), not {given.name!r}")
     options = dict(given.options) if given is not None else {}
-    bad = sorted(set(options) - set(PG_INNER))
-    if bad:
-        raise ValueError(f"pg_maml's inner step is one policy-gradient step on K trajectories: "
-                         f"adaptation setting(s) {', '.join(bad)} do not apply (it takes "
-                         f"{', '.join(PG_INNER)}: -K, --alpha)")
-    moved = sorted(set(algorithm.options) & set(PG_INNER))
-    if moved:
-        raise ValueError(f"pg_maml takes {', '.join(moved)} from the adaptation block "
-                         f"(-K, --alpha), not the algorithm block")
+    _check_inner_split(
+        options, algorithm.options, PG_INNER,
+        lambda bad: (f"pg_maml's inner step is one policy-gradient step on K trajectories: "
+                     f"adaptation setting(s) {bad} do not apply (it takes "
+                     f"{', '.join(PG_INNER)}: -K, --alpha)"),
+        lambda moved: (f"pg_maml takes {moved} from the adaptation block (-K, --alpha), not the "
+                       f"algorithm block"))
     defaults = inspect.signature(registry.lookup("algorithm", "pg_maml").factory).parameters
     inner = {}
     for k in PG_INNER:
