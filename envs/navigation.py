@@ -97,11 +97,16 @@ class FourCorners(_PointEnv):
     def sample_tasks(self, key, num):
         return jax.random.randint(key, (num,), 0, 4)
 
+    def _extra_info(self, task):
+        return {"goal": jnp.asarray(CORNERS)[task]}
+
     def _reward(self, pos, info):
-        d_sq = jnp.sum((CORNERS - pos) ** 2, axis=-1)  # [4]
-        correct = jnp.arange(4) == info["task"]
-        r = _sparse_goal_reward(jnp.sum(jnp.where(correct, d_sq, 0.0)))
+        # The goal's own distance from its coordinates (kept in the state): computing all four
+        # distances and masking costs 4x the whole rollout of a linear policy on a CPU.
+        r = _sparse_goal_reward(jnp.sum((info["goal"] - pos) ** 2))
         if self.penalized:
+            d_sq = jnp.sum((CORNERS - pos) ** 2, axis=-1)  # [4]
+            correct = jnp.arange(4) == info["task"]
             r = r + jnp.sum(jnp.where(correct, 0.0, _wrong_goal_penalty(d_sq)))
         return r, jnp.zeros((), bool), info
 

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from esmaml_jax.normalization import Moments, RunningStats
+from esmaml_jax import policies
 from esmaml_jax.policies import Policy
 from esmaml_jax.types import Array, Key, Params, PyTree, Task
 
@@ -62,12 +63,13 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
     def episode(key, params, task, norm: RunningStats, record: str | None):
         """record: None, "obs" (observations) or "states" (whole env states)."""
         state = family.reset(key, task)
+        act = policies.bind(policy, params)  # layers sliced once per episode, not per step
 
         def body(carry, _):
             state, ret, alive, moments = carry
             moments = moments.add(jnp.where(alive > 0, state.obs, 0.0), alive)
             obs = norm.normalize(state.obs) if normalize_observations else state.obs
-            nxt = family.env.step(state, policy.apply(params, obs))
+            nxt = family.env.step(state, act(obs))
             ret = ret + jnp.where(alive > 0, nxt.reward, 0.0)
             alive = alive * (1.0 - nxt.done)
             out = {None: None, "obs": nxt.obs, "states": nxt}[record]

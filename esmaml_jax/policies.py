@@ -20,12 +20,34 @@ from esmaml_jax.types import Array, Key, Params, PyTree
 
 
 class Policy(NamedTuple):
-    """A deterministic policy. ``init(key) -> [D]``; ``apply(params [D], obs [O]) -> [A]``."""
+    """A deterministic policy. ``init(key) -> [D]``; ``apply(params [D], obs [O]) -> [A]``.
+
+    ``prepare(params) -> tree`` and ``apply_prepared(tree, obs) -> action`` (optional) split
+    ``apply`` into the part that depends on the parameters only (slicing the flat vector into
+    layers) and the part that sees the observation, so a rollout does the first ONCE per episode
+    instead of once per time step (`bind`). Without them ``apply`` is called every step.
+    """
 
     init: Callable[[Key], Params]
     apply: Callable[[Params, Array], Array]
     num_params: int
     unravel: Callable[[Params], PyTree]
+    prepare: Callable[[Params], PyTree] | None = None
+    apply_prepared: Callable[[PyTree, Array], Array] | None = None
+
+
+def bind(policy: Policy, params: Params) -> Callable[[Array], Array]:
+    """``obs -> action`` for fixed ``params``, with the parameter-only work done here, once.
+
+    Inside a ``lax.scan`` over time this keeps the slicing of the flat vector out of the loop:
+    XLA does not hoist it by itself, and with a batch of rollouts that each have their own
+    parameters it copies every layer at every step (measured: +30% on an MLP(32) rollout).
+    """
+    if policy.prepare is None or policy.apply_prepared is None:
+        return lambda obs: policy.apply(params, obs)
+    tree = policy.prepare(params)
+    apply_prepared = policy.apply_prepared
+    return lambda obs: apply_prepared(tree, obs)
 
 
 def from_flax(module: nn.Module, observation_size: int) -> Policy:
@@ -39,11 +61,14 @@ def from_flax(module: nn.Module, observation_size: int) -> Policy:
     def init(key: Key) -> Params:
         return ravel_pytree(module.init(key, dummy))[0]
 
-    def apply(params: Params, obs: Array) -> Array:
-        action: Array = module.apply(unravel(params), obs)  # type: ignore[assignment]
+    def apply_prepared(variables: PyTree, obs: Array) -> Array:
+        action: Array = module.apply(variables, obs)  # type: ignore[assignment]
         return action
 
-    return Policy(init, apply, num_params, unravel)
+    def apply(params: Params, obs: Array) -> Array:
+        return apply_prepared(unravel(params), obs)
+
+    return Policy(init, apply, num_params, unravel, unravel, apply_prepared)
 
 
 def from_apply(apply_fn: Callable[[PyTree, Array], Array], example_params: PyTree) -> Policy:
@@ -54,7 +79,33 @@ def from_apply(apply_fn: Callable[[PyTree, Array], Array], example_params: PyTre
     def apply(params: Params, obs: Array) -> Array:
         return apply_fn(unravel(params), obs)
 
-    return Policy(lambda key: flat, apply, int(flat.size), unravel)
+    return Policy(lambda key: flat, apply, int(flat.size), unravel, unravel, apply_fn)
+
+
+UNROLL_MAX_INPUTS = 64
+
+
+class _Dense(nn.Module):
+    """``nn.Dense`` with the same parameters (names, shapes, initialisers), computed for the
+    regime ES runs it in: a batch of rollouts that each have their OWN weights (vmapped), where
+    ``x @ kernel`` becomes a batched matrix-vector product per rollout per step. With a few
+    inputs (<= UNROLL_MAX_INPUTS) the product is written as a sum of ``x_i * kernel_i`` rows,
+    which XLA fuses with the activation into one elementwise loop; wider inputs keep the dot
+    (see benchmarks/results/policy_layouts.json for the measured options)."""
+
+    features: int
+    kernel_init: Callable = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        if x.ndim == 1 and x.shape[-1] <= UNROLL_MAX_INPUTS:
+            out = x[0] * kernel[0]
+            for i in range(1, x.shape[-1]):
+                out = out + x[i] * kernel[i]
+            return out + bias
+        return x @ kernel + bias
 
 
 class _MLP(nn.Module):
@@ -71,14 +122,16 @@ class _MLP(nn.Module):
     @nn.compact
     def __call__(self, obs):
         x = obs
+        # Explicit names keep the parameter tree (and so the flat layout) of nn.Dense layers.
+        names = iter(f"Dense_{i}" for i in range(len(self.hidden_sizes) + 1))
         if self.init_scheme == "reference":
             w_init = nn.initializers.normal(stddev=(2.0 / obs.shape[-1]) ** 0.5)
             for width in self.hidden_sizes:
-                x = nn.relu(nn.Dense(width, kernel_init=w_init)(x))
-            return jnp.tanh(nn.Dense(self.action_size, kernel_init=w_init)(x))
+                x = nn.relu(_Dense(width, w_init, name=next(names))(x))
+            return jnp.tanh(_Dense(self.action_size, w_init, name=next(names))(x))
         for width in self.hidden_sizes:
-            x = jnp.tanh(nn.Dense(width)(x))
-        out = nn.Dense(self.action_size, kernel_init=nn.initializers.zeros)(x)
+            x = jnp.tanh(_Dense(width, name=next(names))(x))
+        out = _Dense(self.action_size, nn.initializers.zeros, name=next(names))(x)
         return jnp.tanh(out)
 
 

@@ -1,0 +1,97 @@
+"""A minimal fused ES-MAML step (Alg. 3) on four corners in plain jnp: the benchmark's reference.
+
+No Env/State framework, no observation normalization, no task pytree, no aux statistics: the
+point-mass dynamics, the sparse four-corners reward and a linear or one-hidden-layer tanh policy
+written directly against batched arrays. It runs the same rollouts per meta-step as the
+library's paper-default step (P antithetic directions, one task each, K forward-FD inner queries
+plus the centre, one evaluation of the adapted policy: 2 P (K + 2) episodes of H steps) and the
+same arithmetic (z-scored forward-FD inner step, z-scored antithetic outer step, SGD).
+
+It is what this machine can do for that algorithm with no abstraction around it; `bench.run`
+times the library's fused step against it. It is not part of the library's API.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+CORNERS = jnp.array([[2.0, 2.0], [-2.0, 2.0], [-2.0, -2.0], [2.0, -2.0]])
+
+
+def num_params(hidden: int | None) -> int:
+    """D of the linear (hidden None) or one-hidden-layer policy on four corners."""
+    return 6 if hidden is None else 2 * hidden + hidden + hidden * 2 + 2
+
+
+def _dense(x, w, b):
+    """x [N, I] @ w [N, I, O] + b [N, O], one weight matrix per row, as a sum of I
+    broadcast products (on a CPU much faster than a batched dot; see `esmaml_jax.policies`)."""
+    out = b
+    for i in range(x.shape[1]):
+        out = out + x[:, i:i + 1] * w[:, i]
+    return out
+
+
+def _layers(params, hidden):
+    """The policy's layers [(w [N, I, O], b [N, O])], sliced once outside the time loop. The flat
+    layout is the library's (flax's ravel order: per layer the bias, then the kernel), so the
+    same vectors mean the same policies (tested)."""
+    sizes = [2, 2] if hidden is None else [2, hidden, 2]
+    layers, at = [], 0
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        b = params[:, at: at + fan_out]
+        w = params[:, at + fan_out: at + fan_out + fan_in * fan_out].reshape(-1, fan_in, fan_out)
+        layers.append((w, b))
+        at += fan_out + fan_in * fan_out
+    return layers
+
+
+def _act(layers, obs):
+    x = obs
+    for w, b in layers:
+        x = jnp.tanh(_dense(x, w, b))
+    return x
+
+
+def returns(params, goals, horizon: int, hidden: int | None):
+    """Episode returns [N] of params [N, D] on corner goals [N, 2] (start at the origin)."""
+    layers = _layers(params, hidden)
+
+    def body(carry, _):
+        pos, ret = carry
+        a = jnp.clip(_act(layers, pos), -0.1, 0.1)
+        pos = jnp.clip(pos + a, -5.0, 5.0)
+        d_sq = jnp.sum((pos - goals) ** 2, axis=-1)
+        return (pos, ret - 4.0 + jnp.maximum(0.0, 4.0 - d_sq)), None
+
+    (_, ret), _ = jax.lax.scan(body, (jnp.zeros_like(goals), jnp.zeros(goals.shape[0])), None,
+                               length=horizon)
+    return ret
+
+
+def _z(v, axis):
+    return (v - v.mean(axis, keepdims=True)) / jnp.maximum(v.std(axis, keepdims=True), 1e-8)
+
+
+def step(theta, key, *, num_perturbations: int = 150, num_queries: int = 20,
+         horizon: int = 100, hidden: int | None = None, sigma: float = 0.1,
+         inner_sigma: float = 0.1, alpha: float = 0.05, lr: float = 0.01):
+    """One meta-step: theta [D] -> (new theta [D], mean adapted return [])."""
+    p, k, d = num_perturbations, num_queries, theta.shape[0]
+    k_eps, k_task, k_in = jax.random.split(key, 3)
+    eps = jax.random.normal(k_eps, (p, d))
+    points = jnp.concatenate([theta + sigma * eps, theta - sigma * eps])  # [2P, D]
+    goals = CORNERS[jax.random.randint(k_task, (p,), 0, 4)]
+    goals = jnp.concatenate([goals, goals])  # antithetic pairs share their task
+    g = jax.random.normal(k_in, (p, k, d))
+    g = jnp.concatenate([g, g])  # [2P, K, D]
+    queries = jnp.concatenate([points[:, None], points[:, None] + inner_sigma * g], axis=1)
+    vals = returns(queries.reshape(-1, d), jnp.repeat(goals, k + 1, axis=0), horizon, hidden)
+    vals = _z(vals.reshape(2 * p, k + 1), axis=1)  # the centre z-scored with the queries
+    inner = jnp.einsum("nk,nkd->nd", vals[:, 1:] - vals[:, :1], g) / (k * inner_sigma)
+    adapted = points + alpha * inner
+    post = returns(adapted, goals, horizon, hidden)
+    w = _z(post, axis=0)
+    grad = jnp.einsum("p,pd->d", (w[:p] - w[p:]) / 2.0, eps) / (p * sigma)
+    return theta + lr * grad, post.mean()
