@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from esmaml_jax.normalization import Moments, RunningStats
 from esmaml_jax import policies
+from esmaml_jax.normalization import Moments, RunningStats
 from esmaml_jax.policies import Policy
 from esmaml_jax.types import Array, Key, Params, PyTree, Task
 
