@@ -32,48 +32,68 @@ def operators_table() -> str:
     return "\n".join(lines)
 
 
-def throughput_table() -> str:
-    r = json.loads((RESULTS / "throughput.json").read_text())
+def _throughput_rows(r: dict) -> list[str]:
     c = r["config"]
-    lines = [f"{c['env']}, {c['policy']} policy (D = {r['num_params']}), P = "
-             f"{c['num_perturbations']} antithetic, T = {c['tasks_per_perturbation']}, K = "
-             f"{c['num_queries']}, H = {c['horizon']}: {r['rollouts_per_step']:,} rollouts = "
-             f"{r['env_steps_per_step']:,} env steps per meta-step. "
-             + (f"Median (min-max) of {r['rounds']} interleaved rounds after warm-up, load "
-                f"average {', '.join(f'{x:.1f}' for x in r['load_average'][0])} before, "
-                if "rounds" in r else f"Median of {c['repeats']} after warm-up, ")
-             + f"on {', '.join(r['devices'])}. Made by `python -m benchmarks.throughput`.", "",
-             "| | env steps/s | meta-steps/s | compile (s) |", "|---|---|---|---|",
-             f"| bare vmapped rollouts (limit) | {r['limit_env_steps_per_s']:,.0f} | | "
-             f"{r['limit_compile_s']} |",
-             f"| **fused meta-step** | {r['fused_env_steps_per_s']:,.0f}"
-             + (f" ({r['env_steps_per_step'] / r['fused_step_s_spread']['max']:,.0f}-"
-                f"{r['env_steps_per_step'] / r['fused_step_s_spread']['min']:,.0f})"
-                if "rounds" in r else "") + f" | "
-             f"{r['fused_meta_steps_per_s']:.2f} | {r['fused_compile_s']} |",
-             f"| unfused (one dispatch per perturbation x task) | "
-             f"{r['unfused_env_steps_per_s']:,.0f} | {1 / r['unfused_step_s']:.2f} | "
-             f"{r['unfused_first_step_s']} (first step) |", "",
-             f"Ratios: fused / limit = {r['ratio_fused_over_limit']:.2f}"
-             + (f" (per round {r['ratio_fused_over_limit_spread']['min']:.2f}-"
-                f"{r['ratio_fused_over_limit_spread']['max']:.2f})" if "rounds" in r else "")
-             + f", fused / unfused = "
-             f"{r['ratio_fused_over_unfused']:.1f}x. XLA buffers of the fused program "
-             f"{r['fused_xla_buffer_mb']:.1f} MB; process peak RSS {r['peak_rss_mb']:.0f} MB."]
-    b = r.get("breakdown")
-    if b:
-        lines += ["", f"Where the unfused time goes, per call ({b['calls_per_step']} per "
-                  f"meta-step): "
-                  f"{b['unfused_per_call_s'] * 1e6:.0f} us in the loop, of which the call's own "
-                  f"rollouts take {b['small_batch_compute_per_call_s'] * 1e6:.0f} us when run as "
-                  f"bare jitted batches of K and 1 (vs {b['fused_per_call_s'] * 1e6:.0f} us as "
-                  f"their share of the fused step); a trivial jitted call costs "
-                  f"{b['dispatch_s'] * 1e6:.1f} us. So "
-                  f"{100 * b['host_and_dispatch_share_of_unfused']:.0f}% of the unfused time is "
-                  f"host work between calls (eager slicing, point arithmetic, the blocking "
-                  f"gather), and batching itself gains {b['batching_gain']:.2f}x on this CPU. "
-                  f"The fused program: {b['hlo_while_loops']} XLA while loops, "
-                  f"{b['hlo_fusions']} fusions, one executable."]
+    steps = r["env_steps_per_step"]
+    def ms(key):
+        t = r[key + "_spread"]
+        return f"{t['median'] * 1e3:.2f} ({t['min'] * 1e3:.2f}-{t['max'] * 1e3:.2f})"
+
+    head = (f"{c['env']}, {c['policy']} policy (D = {r['num_params']}), P = "
+            f"{c['num_perturbations']} antithetic, T = {c['tasks_per_perturbation']}, K = "
+            f"{c['num_queries']}, H = {c['horizon']}: {r['rollouts_per_step']:,} rollouts = "
+            f"{steps:,} env steps per meta-step. Median (min-max) of {r['rounds']} interleaved "
+            f"rounds after warm-up, load average "
+            f"{', '.join(f'{x:.1f}' for x in r['load_average'][0])} before, on "
+            f"{', '.join(r['devices'])}, XLA options {r.get('compiler_options', {})}.")
+    comp = r.get("compile_s", {})
+    lines = [head, "", "| program | ms per meta-step | env steps/s | compile (s) |",
+             "|---|---|---|---|"]
+    if "minimal_step_s" in r:
+        lines.append(f"| minimal fused Alg. 3, plain jnp (`esmaml_jax.minimal`) | "
+                     f"{ms('minimal_step_s')} | {steps / r['minimal_step_s']:,.0f} | "
+                     f"{comp.get('minimal', '')} |")
+    lines += [f"| the step's own rollouts, same batch shapes, no ES (limit) | {ms('limit_s')} | "
+              f"{steps / r['limit_s']:,.0f} | {r['limit_compile_s']} |",
+              f"| the same episodes as one flat batch | {ms('flat_limit_s')} | "
+              f"{steps / r['flat_limit_s']:,.0f} | {comp.get('flat_limit', '')} |",
+              f"| **fused meta-step** (`esmaml_jax.jit(algo.step)`) | {ms('fused_step_s')} | "
+              f"{r['fused_env_steps_per_s']:,.0f} | {r['fused_compile_s']} |",
+              f"| unfused (one dispatch per perturbation x task) | "
+              f"{r['unfused_step_s'] * 1e3:.1f} | {r['unfused_env_steps_per_s']:,.0f} | "
+              f"{r['unfused_first_step_s']} (first step) |", ""]
+    q = lambda key: (f"{r[key]:.2f} (per round {r[key + '_spread']['min']:.2f}-"
+                     f"{r[key + '_spread']['max']:.2f})")
+    ratios = [f"fused / limit = {q('ratio_fused_over_limit')}",
+              f"fused / flat batch = {q('ratio_fused_over_flat_limit')}"]
+    if "ratio_fused_over_minimal" in r:
+        ratios.insert(0, f"fused / minimal = {q('ratio_fused_over_minimal')}")
+    lines.append("Throughput ratios (1 = as fast as the reference): " + "; ".join(ratios)
+                 + f"; fused / unfused = {r['ratio_fused_over_unfused']:.1f}x. XLA buffers of the "
+                 f"fused program {r['fused_xla_buffer_mb']:.1f} MB.")
+    return lines
+
+
+def throughput_table() -> str:
+    lines = []
+    for name in ("throughput.json", "throughput_mlp.json"):
+        if (RESULTS / name).exists():
+            lines += _throughput_rows(json.loads((RESULTS / name).read_text())) + [""]
+    lines.append("Made by `python -m benchmarks.throughput --no-scaling [--policy mlp]`.")
+    cores = RESULTS / "cores.json"
+    if cores.exists():
+        c = json.loads(cores.read_text())
+        lines += ["", f"Cores (`python -m benchmarks.cores`, {c['cores']} cores, one process "
+                  f"per measurement, {c['rounds']} interleaved rounds, load average "
+                  f"{', '.join(f'{x:.1f}' for x in c['load_average'][0])} before):", "",
+                  "| case | one pinned core (ms) | one device (ms) | one device per core, "
+                  "sharded (ms) | sharded / pinned |", "|---|---|---|---|---|"]
+        for row in c["rows"]:
+            f = lambda m, t=row["step_s"]: (f"{t[m]['median'] * 1e3:.1f} ("
+                                            f"{t[m]['min'] * 1e3:.1f}-{t[m]['max'] * 1e3:.1f})")
+            lines.append(f"| {row['env']} {row['policy']}, P {row['P']}, K {row['K']}, "
+                         f"H {row['H']} | {f('pinned')} | {f('one_device')} | {f('sharded')} | "
+                         f"{row['speedup_sharded_over_pinned']:.2f}x |")
     return "\n".join(lines)
 
 

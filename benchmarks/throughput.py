@@ -142,7 +142,10 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     result = bench.run(cfg)
     print(json.dumps(result, indent=2), flush=True)
-    (out / "throughput.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = "throughput.json" if args.policy == "linear" else f"throughput_{args.policy}.json"
+    (out / name).write_text(json.dumps(result, indent=2) + "\n")
+    if args.policy != "linear":  # the scaling study and the plot are the linear policy's
+        return
     rows = []
     if args.no_scaling and (out / "scaling.json").exists():  # keep the plot's scaling panel
         rows = json.loads((out / "scaling.json").read_text())

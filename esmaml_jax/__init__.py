@@ -3,8 +3,18 @@
 We MAXIMISE return everywhere (optax minimises: the algorithms pass it the negated ES gradient).
 """
 
-from esmaml_jax import adaptation, estimators, memory, normalization, pg, policies, shaping
+from esmaml_jax import (
+    adaptation,
+    compiler,
+    estimators,
+    memory,
+    normalization,
+    pg,
+    policies,
+    shaping,
+)
 from esmaml_jax.algorithms import Algorithm, MetaState, first_order, pg_maml, zero_order
+from esmaml_jax.compiler import compiler_options, jit
 from esmaml_jax.objectives import (
     Objective,
     blackbox_objective,
@@ -18,8 +28,11 @@ __all__ = [
     "Objective",
     "adaptation",
     "blackbox_objective",
+    "compiler",
+    "compiler_options",
     "estimators",
     "first_order",
+    "jit",
     "memory",
     "normalization",
     "pg",

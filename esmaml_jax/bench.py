@@ -1,24 +1,30 @@
-"""Throughput of the fused meta-step against (a) the bare-rollout limit and (b) an unfused
-implementation with the reference's architecture, measured in one run.
+"""Throughput of the fused meta-step against (a) the bare rollouts of its own batches, (b) a
+minimal fused program of the same algorithm and (c) an unfused implementation with the
+reference's architecture, measured in one run.
 
-- fused: ``jax.jit(algo.step)``, the whole meta-step as one XLA program.
-- limit: one jitted, vmapped rollout of the same policy over the same number of episodes and
-  horizon, no ES around it (what the env steps alone cost).
+- fused: ``esmaml_jax.jit(algo.step)``, the whole meta-step as one XLA program.
+- limit: the SAME rollouts in the same batch shapes as the step (per (direction, sign, task):
+  K inner queries, the centre, the adapted policy's evaluation), same policy and normalizer, one
+  jitted program with nothing around them: what the env steps alone cost in this layout.
+- flat limit: the same number of episodes as one flat vmapped batch (context: the layout's cost).
+- minimal (four corners only): `esmaml_jax.minimal.step`, Alg. 3 in about 60 lines of plain
+  jnp with no Env framework and no normalization, at the same P, K, H and policy.
 - unfused: a Python loop over perturbations x signs x tasks dispatching one jitted
   "adapt, then evaluate" per pair and gathering the values on the host (like the reference's
   workers), then the same ES update. Timed on ``unfused_repeats`` meta-steps (it is slow).
 
 Env steps are counted as rollouts x horizon. Compile time is reported apart from the steady
-state. After a warm-up call each, the figures are timed in ``repeats`` interleaved rounds (fused,
-limit, and the unfused loop in the first ``unfused_repeats`` rounds), reported as the median
-with min / max (``*_spread``), with the load average before and after: the machine may be
-shared. Memory: XLA's buffer sizes of the compiled fused program, and the process's peak
-resident set.
+state. After a warm-up call each, the figures are timed in ``repeats`` interleaved rounds
+(every program once per round, the unfused loop in the first ``unfused_repeats`` rounds),
+reported as the median with min / max (``*_spread``) and per-round ratios, with the load
+average before and after: the machine may be shared. Memory: XLA's buffer sizes of the
+compiled fused program, and the process's peak resident set.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import resource
 import statistics
@@ -30,7 +36,7 @@ import numpy as np
 import optax
 
 import envs
-from esmaml_jax import adaptation, estimators, policies, shaping
+from esmaml_jax import adaptation, compiler, estimators, minimal, policies, shaping
 from esmaml_jax.algorithms import zero_order
 from esmaml_jax.objectives import rl_objective
 
@@ -96,59 +102,73 @@ def run(cfg: BenchConfig) -> dict:
     rollouts = algo.rollouts_per_step
     env_steps = algo.env_steps_per_step
 
-    step = jax.jit(algo.step)
     t0 = time.perf_counter()
-    compiled = step.lower(state, key).compile()
+    compiled = compiler.jit(algo.step).lower(state, key).compile()
     fused_compile = time.perf_counter() - t0
     mem = compiled.memory_analysis()
     xla_bytes = (mem.temp_size_in_bytes + mem.argument_size_in_bytes
                  + mem.output_size_in_bytes) if mem is not None else float("nan")
 
-    # (a) the limit: the same number of episodes, no ES around them.
+    programs: dict[str, tuple] = {"fused": (compiled, (state, key))}
+    compile_s = {"fused": fused_compile}
+
+    def add(name, fn, *args):
+        t0 = time.perf_counter()
+        programs[name] = (compiler.jit(fn).lower(*args).compile(), args)
+        compile_s[name] = time.perf_counter() - t0
+
+    # (a) the limit: the step's own rollouts, in its batch shapes, no ES around them.
+    add("limit", _limit_program(objective, op, state, cfg), key)
+    # ... and as one flat batch of the same number of episodes.
     params = state.params + 0.1 * jax.random.normal(key, (rollouts, state.params.shape[0]))
     tasks = objective.sample_train_tasks(key, rollouts)
     keys = jax.random.split(key, rollouts)
-    bare = jax.jit(jax.vmap(lambda k, p, tk: objective.evaluate(k, p, tk, state.norm)[0]))
-    t0 = time.perf_counter()
-    bare_compiled = bare.lower(keys, params, tasks).compile()
-    limit_compile = time.perf_counter() - t0
+    add("flat_limit", jax.vmap(lambda k, p, tk: objective.evaluate(k, p, tk, state.norm)[0]),
+        keys, params, tasks)
+    # (b) the minimal fused program of the same algorithm (four corners only).
+    if cfg.env == "four_corners" and cfg.tasks_per_perturbation == 1:
+        hidden = None if cfg.policy == "linear" else cfg.hidden
+        add("minimal", functools.partial(minimal.step, num_perturbations=cfg.num_perturbations,
+                                         num_queries=cfg.num_queries, horizon=cfg.horizon,
+                                         hidden=hidden),
+            jnp.zeros(minimal.num_params(hidden)), key)
 
-    # (b) unfused: one dispatch per (sign, perturbation, task).
+    # (c) unfused: one dispatch per (sign, perturbation, task).
     def adapt_and_score(state, point, task, k_a, k_e):
         f = lambda k, p: objective.evaluate(k, p, task, state.norm)
         adapted, _ = op.adapt(k_a, point, f, state.hparams["adapt"], state.adapt_state)
         return f(k_e, adapted)[0]
 
-    one = jax.jit(adapt_and_score)
+    one = compiler.jit(adapt_and_score)
     t0 = time.perf_counter()
     _unfused_step(objective, op, state, key, cfg, one)  # warm-up (compiles the one call)
     unfused_first = time.perf_counter() - t0
-    jax.block_until_ready(compiled(state, key))  # warm-ups
-    jax.block_until_ready(bare_compiled(keys, params, tasks))
+    for fn, args in programs.values():  # warm-ups
+        jax.block_until_ready(fn(*args))
 
-    # Interleaved rounds: each round times the fused step and the limit once (and the unfused
-    # loop in the first ``unfused_repeats`` rounds), so a load change hits every figure alike.
+    # Interleaved rounds: each round times every program once (and the unfused loop in the
+    # first ``unfused_repeats`` rounds), so a load change hits every figure alike.
     load_before = os.getloadavg()
-    fused_t, limit_t, unfused_t = [], [], []
+    times: dict[str, list[float]] = {name: [] for name in programs}
+    unfused_t = []
     for i in range(cfg.repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(state, key))
-        fused_t.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        jax.block_until_ready(bare_compiled(keys, params, tasks))
-        limit_t.append(time.perf_counter() - t0)
+        for name, (fn, args) in programs.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times[name].append(time.perf_counter() - t0)
         if i < cfg.unfused_repeats:
             t0 = time.perf_counter()
             jax.block_until_ready(_unfused_step(objective, op, state, key, cfg, one))
             unfused_t.append(time.perf_counter() - t0)
+    fused_t, limit_t = times["fused"], times["limit"]
     fused, limit = statistics.median(fused_t), statistics.median(limit_t)
     unfused = statistics.median(unfused_t)
     breakdown = _unfused_breakdown(objective, state, key, cfg, compiled, fused, rollouts,
                                    unfused)
     spread = lambda ts: {"min": min(ts), "median": statistics.median(ts), "max": max(ts)}
-    per_round = [lt / ft for ft, lt in zip(fused_t, limit_t, strict=True)]
-
-    return {
+    # Per-round throughput ratios: other / fused time (1 = as fast as the reference).
+    ratio = lambda name: [o / f for f, o in zip(fused_t, times[name], strict=True)]
+    result = {
         "config": dataclasses.asdict(cfg),
         "num_params": objective.num_params,
         "rollouts_per_step": rollouts,
@@ -157,25 +177,71 @@ def run(cfg: BenchConfig) -> dict:
         "fused_step_s": fused,
         "fused_meta_steps_per_s": 1.0 / fused,
         "fused_env_steps_per_s": env_steps / fused,
-        "limit_compile_s": round(limit_compile, 2),
+        "limit_compile_s": round(compile_s["limit"], 2),
         "limit_s": limit,
         "limit_env_steps_per_s": env_steps / limit,
+        "flat_limit_s": statistics.median(times["flat_limit"]),
         "unfused_first_step_s": round(unfused_first, 2),
         "unfused_step_s": unfused,
         "unfused_env_steps_per_s": env_steps / unfused,
         "ratio_fused_over_limit": limit / fused,
+        "ratio_fused_over_flat_limit": statistics.median(times["flat_limit"]) / fused,
         "ratio_fused_over_unfused": unfused / fused,
         "fused_xla_buffer_mb": xla_bytes / 2**20,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "devices": [str(d) for d in jax.devices()],
+        "compiler_options": compiler.compiler_options(),
         "breakdown": breakdown,
         "rounds": cfg.repeats,
         "fused_step_s_spread": spread(fused_t),
         "limit_s_spread": spread(limit_t),
+        "flat_limit_s_spread": spread(times["flat_limit"]),
         "unfused_step_s_spread": spread(unfused_t),
-        "ratio_fused_over_limit_spread": spread(per_round),
+        "ratio_fused_over_limit_spread": spread(ratio("limit")),
+        "ratio_fused_over_flat_limit_spread": spread(ratio("flat_limit")),
+        "compile_s": {k: round(v, 2) for k, v in compile_s.items()},
         "load_average": [load_before, os.getloadavg()],
     }
+    if "minimal" in times:
+        result.update({
+            "minimal_step_s": statistics.median(times["minimal"]),
+            "minimal_step_s_spread": spread(times["minimal"]),
+            "ratio_fused_over_minimal": statistics.median(times["minimal"]) / fused,
+            "ratio_fused_over_minimal_spread": spread(ratio("minimal")),
+        })
+    return result
+
+
+def _limit_program(objective, op, state, cfg: BenchConfig):
+    """The rollouts of one paper-default meta-step (es_gradient, antithetic outer) in the
+    step's own batch shapes, with random parameters and nothing else: per (direction, sign,
+    task) K inner queries and the centre (one vmap over K + 1, as the operator runs them, the
+    centre apart) and the adapted policy's evaluation."""
+    p, t, k_q = cfg.num_perturbations, cfg.tasks_per_perturbation, cfg.num_queries
+    dim = state.params.shape[0]
+    f = lambda kk, x, task: objective.evaluate(kk, x, task, state.norm)[0]
+
+    def pair(queries, center, post, task, kq, ke):
+        q = jax.vmap(lambda x: f(kq, x, task))(queries)
+        return q.sum() + f(kq, center, task) + f(ke, post, task)
+
+    over_t = jax.vmap(pair)
+    over_s = jax.vmap(over_t, (0, 0, 0, None, None, None))
+    over_p = jax.vmap(over_s)
+
+    def program(key):
+        k1, k2, k3, k4 = jax.random.split(key, 4)
+        theta = state.params
+        queries = theta + 0.1 * jax.random.normal(k1, (p, 2, t, k_q, dim))
+        center = theta + 0.1 * jax.random.normal(k2, (p, 2, t, dim))
+        post = theta + 0.1 * jax.random.normal(k3, (p, 2, t, dim))
+        tasks = jax.tree.map(lambda x: x.reshape(p, t, *x.shape[1:]),
+                             objective.sample_train_tasks(k4, p * t))
+        kq = jax.random.split(k4, (p, t))
+        ke = jax.random.split(k3, (p, t))
+        return over_p(queries, center, post, tasks, kq, ke).sum()
+
+    return program
 
 
 def _unfused_breakdown(objective, state, key, cfg: BenchConfig, compiled, fused_s: float,
@@ -191,7 +257,7 @@ def _unfused_breakdown(objective, state, key, cfg: BenchConfig, compiled, fused_
     program's HLO: one executable whose rollouts are XLA while loops.
     """
     calls = 2 * cfg.num_perturbations * cfg.tasks_per_perturbation
-    tiny = jax.jit(lambda x: x + 1.0)
+    tiny = compiler.jit(lambda x: x + 1.0)
     x = jnp.zeros(())
     _, dispatch = _time(tiny, x, repeats=200)
 
@@ -199,7 +265,7 @@ def _unfused_breakdown(objective, state, key, cfg: BenchConfig, compiled, fused_
         params = state.params + 0.1 * jax.random.normal(key, (n, state.params.shape[0]))
         tasks = objective.sample_train_tasks(key, n)
         keys = jax.random.split(key, n)
-        fn = jax.jit(jax.vmap(lambda k, p, tk: objective.evaluate(k, p, tk, state.norm)[0]))
+        fn = compiler.jit(jax.vmap(lambda k, p, tk: objective.evaluate(k, p, tk, state.norm)[0]))
         return _time(fn, keys, params, tasks, repeats=max(cfg.repeats, 20))[1]
 
     small = batch(cfg.num_queries) + batch(1)
@@ -236,7 +302,7 @@ def scaling(cfg: BenchConfig, axis: str, values) -> list[dict]:
                           chunk_size=c.chunk_size)
         state = algo.init(jax.random.PRNGKey(0))
         t0 = time.perf_counter()
-        compiled = jax.jit(algo.step).lower(state, jax.random.PRNGKey(1)).compile()
+        compiled = compiler.jit(algo.step).lower(state, jax.random.PRNGKey(1)).compile()
         compile_s = time.perf_counter() - t0
         _, step_s = _time(compiled, state, jax.random.PRNGKey(1), repeats=c.repeats)
         mem = compiled.memory_analysis()
@@ -281,7 +347,7 @@ def run_pg(cfg: PGBenchConfig) -> dict:
                        outer=outer, optimizer=optax.adam(1e-3) if outer == "vpg" else None)
         state = algo.init(jax.random.PRNGKey(0))
         t0 = time.perf_counter()
-        compiled = jax.jit(algo.step).lower(state, key).compile()
+        compiled = compiler.jit(algo.step).lower(state, key).compile()
         compile_s[outer] = time.perf_counter() - t0
         programs[outer] = (compiled, (state, key))
         algos[outer] = algo
@@ -289,7 +355,7 @@ def run_pg(cfg: PGBenchConfig) -> dict:
         num_queries=cfg.num_queries), num_perturbations=cfg.es_perturbations)
     es_state = es.init(jax.random.PRNGKey(0))
     t0 = time.perf_counter()
-    programs["es_maml"] = (jax.jit(es.step).lower(es_state, key).compile(), (es_state, key))
+    programs["es_maml"] = (compiler.jit(es.step).lower(es_state, key).compile(), (es_state, key))
     compile_s["es_maml"] = time.perf_counter() - t0
     algos["es_maml"] = es
     algo = algos["trpo"]
@@ -305,7 +371,7 @@ def run_pg(cfg: PGBenchConfig) -> dict:
         return jax.vmap(one)(keys, tasks)
 
     t0 = time.perf_counter()
-    limit = jax.jit(bare).lower(key).compile()
+    limit = compiler.jit(bare).lower(key).compile()
     compile_s["limit"] = time.perf_counter() - t0
     programs["limit"] = (limit, (key,))
     for fn, args in programs.values():  # warm-up

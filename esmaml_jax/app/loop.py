@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from esmaml_jax import memory
+from esmaml_jax import compiler, memory
 from esmaml_jax.app import multihost, rundir
 from esmaml_jax.app.build import Built, build
 from esmaml_jax.app.config import Config
@@ -38,7 +38,7 @@ def _fit_memory(built: Built, state, mesh, budget: int):
     perturbations = built.config.component("algorithm").options["num_perturbations"]
 
     def program_bytes(chunk):
-        return memory.compiled_bytes(jax.jit(_chunked(built, chunk, mesh).algorithm.step)
+        return memory.compiled_bytes(compiler.jit(_chunked(built, chunk, mesh).algorithm.step)
                                      .lower(state, key).compile())
 
     return memory.pick_chunk_size(perturbations, program_bytes, budget, estimate=estimate)
@@ -242,11 +242,11 @@ def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progr
     def steps(n):
         """n meta-steps from the chunk's key fold_in(k_train, done), every seed at once."""
         run_n = lambda s, k: jax.lax.scan(algo.step, s, jax.random.split(k, n))
-        return jax.jit(over_seeds(run_n, run))
+        return compiler.jit(over_seeds(run_n, run))
 
     def evaluator(repeats):
         ev = lambda s, k: algo.evaluate(s, k, num_repeats=repeats)
-        return jax.jit(over_seeds(ev, run))
+        return compiler.jit(over_seeds(ev, run))
 
     fold = (jax.random.fold_in if run.seeds == 1 else
             jax.vmap(jax.random.fold_in, in_axes=(0, None)))
