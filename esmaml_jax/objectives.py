@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from esmaml_jax import policies
+from esmaml_jax import batching, policies
 from esmaml_jax.normalization import Moments, RunningStats
 from esmaml_jax.policies import Policy
 from esmaml_jax.types import Array, Key, Params, PyTree, Task
@@ -48,12 +48,15 @@ def _keep(norm: PyTree, aux: PyTree) -> PyTree:
 
 
 def rl_objective(family, policy: Policy, horizon: int | None = None,
-                 normalize_observations: bool = True) -> Objective:
+                 normalize_observations: bool = True, flat_batching: bool = True) -> Objective:
     """Episode return of ``policy`` on a task of ``family`` over a fixed horizon.
 
     The rollout is a ``lax.scan`` of exactly ``horizon`` steps with a done mask: once an episode
     ends, later rewards (and observations, for the statistics) are masked out, so batch shapes
     never change. The policy sees observations normalized by the frozen running statistics.
+    ``flat_batching`` (default): however many vmaps the algorithm stacks around ``evaluate``,
+    its rollouts run as one flat batch (`esmaml_jax.batching.flat_vmap`; same values, up to 2x
+    faster on a CPU); False gives the plain nested vmaps.
     """
     horizon = int(family.horizon if horizon is None else horizon)
     if horizon < 1:
@@ -79,9 +82,17 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
         (_, ret, _, moments), seq = jax.lax.scan(body, init, None, length=horizon)
         return ret, moments, state, seq
 
-    def evaluate(key, params, task, norm):
+    def one_episode(norm, item):
+        key, params, task = item
         ret, moments, _, _ = episode(key, params, task, norm, record=None)
         return ret, {"obs": moments}
+
+    # Stacked vmaps (directions x signs x tasks x queries) run as ONE flat batch of rollouts:
+    # on a CPU, nested batch shapes cost up to several times more (`esmaml_jax.batching`).
+    flat_episode = batching.flat_vmap(one_episode) if flat_batching else one_episode
+
+    def evaluate(key, params, task, norm):
+        return flat_episode(norm, (key, params, task))
 
     def rollout(key, params, task, norm):
         """Observations along one episode: [horizon + 1, O] (the first is the reset's)."""

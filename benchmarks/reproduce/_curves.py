@@ -8,11 +8,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
+import esmaml_jax as ej
+
 
 def train_curve(algo, *, seeds: int, steps: int, chunk: int, eval_repeats: int = 4,
                 eval_tasks: int | None = None, seed_axis: str = "vmap",
                 also: dict | None = None, final_states: list | None = None,
-                **labels) -> tuple[list[dict], float]:
+                seed_stream: int = 0, **labels) -> tuple[list[dict], float]:
     """Train ``seeds`` seeds of ``algo`` together; evaluate every ``chunk`` meta-steps.
 
     ``seed_axis``: "vmap" runs the seeds side by side; "map" runs them one after the other
@@ -21,13 +23,15 @@ def train_curve(algo, *, seeds: int, steps: int, chunk: int, eval_repeats: int =
     locomotion script uses "map".
 
     ``final_states``: a list the trained states (stacked over seeds) are appended to.
+    ``seed_stream``: the seeds' keys are split from PRNGKey(seed_stream) (0: the usual seeds; any
+    other value: fresh seeds, for re-running a setting changed after a run).
     ``also``: {name: algorithm} evaluated on the same states too (e.g. PG-MAML with
     ``evaluation="mean"``), as columns test_pre_<name> / test_post_<name>.
 
     Returns rows {labels..., seed, step, test_pre, test_post} and the wall time (incl. compile).
     """
     evaluators = {"": algo, **{f"_{k}": v for k, v in (also or {}).items()}}
-    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    keys = jax.random.split(jax.random.PRNGKey(seed_stream), seeds)
     states = jax.vmap(algo.init)(keys)
 
     def run(s, k, done):
@@ -40,11 +44,11 @@ def train_curve(algo, *, seeds: int, steps: int, chunk: int, eval_repeats: int =
 
     # Keys are derived inside the programs: two executables for the whole curve.
     if seed_axis == "vmap":
-        train = jax.jit(jax.vmap(run, in_axes=(0, 0, None)))
-        evaluate = jax.jit(jax.vmap(ev, in_axes=(0, 0, None)))
+        train = ej.jit(jax.vmap(run, in_axes=(0, 0, None)))
+        evaluate = ej.jit(jax.vmap(ev, in_axes=(0, 0, None)))
     elif seed_axis == "map":
-        train = jax.jit(lambda s, k, d: jax.lax.map(lambda a: run(*a, d), (s, k)))
-        evaluate = jax.jit(lambda s, k, d: jax.lax.map(lambda a: ev(*a, d), (s, k)))
+        train = ej.jit(lambda s, k, d: jax.lax.map(lambda a: run(*a, d), (s, k)))
+        evaluate = ej.jit(lambda s, k, d: jax.lax.map(lambda a: ev(*a, d), (s, k)))
     else:
         raise ValueError(f"seed_axis must be 'vmap' or 'map', got {seed_axis!r}")
     rows = []

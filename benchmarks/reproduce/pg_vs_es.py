@@ -100,6 +100,8 @@ def main(argv=None) -> None:
     p.add_argument("--policy", default="mlp", choices=["mlp", "linear"],
                    help="the (mean) network of both methods: mlp = MLP(32), linear")
     p.add_argument("--tiny", action="store_true", help="seconds: 2 steps, small sizes")
+    p.add_argument("--seed-stream", type=int, default=0, dest="seed_stream",
+                   help="first seed (default 0): fresh seeds for re-running a changed setting")
     p.add_argument("--replot", action="store_true",
                    help="only redraw the PNG from the CSV at --out (no training)")
     p.add_argument("--out", default=None,
@@ -134,12 +136,16 @@ def main(argv=None) -> None:
         # 5 x 0.17 s per step for 5 seeds on four corners here)
         got, wall = train_curve(algo, seeds=args.seeds, steps=args.steps, chunk=args.chunk,
                                 also=also, method=method, final_states=kept,
+                                seed_stream=args.seed_stream,
                                 seed_axis="vmap" if method == "ES-MAML" else "map")
         trained[method] = (algo, jax.tree.map(lambda x: x[0], kept[0]))  # seed 0
         times[method] = wall
         for r in got:
             r["env_steps"] = r["step"] * algo.env_steps_per_step
             r["wall_s"] = round(wall, 1)  # the method's training + evaluation, all seeds
+            r["perturbations"] = args.perturbations  # ES-MAML's P (the row's scale)
+            r["tasks"] = args.tasks  # PG-MAML's tasks per meta-step
+            r["seed_stream"] = args.seed_stream
         rows += got
         last = [r for r in got if r["step"] == args.steps]
         post = [r["test_post"] for r in last]

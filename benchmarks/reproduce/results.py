@@ -87,15 +87,25 @@ def es_vs_pg_claims():
     if fc:
         post = _final_by_method(fc, "test_post")
         es, pg = post["ES-MAML"], post["PG-MAML TRPO"]
-        v, text = welch(es, pg)
+        p_es = int(fc[0].get("perturbations") or 20)  # older CSVs: P 20, n 20
+        n_pg = int(fc[0].get("tasks") or 20)
+        steps = max(int(r["step"]) for r in fc)
+        stream = int(fc[0].get("seed_stream") or 0)
+        at_scale = paper_scale({"perturbations": p_es, "seeds": len(es), "steps": steps})
+        v, text = welch(es, pg, at_scale)
+        scale = ("the paper's scale for ES-MAML" if at_scale
+                 else "CPU scale, the paper's P is 150 and its runs 1000+ meta-steps")
+        fresh = f"; seeds from stream {stream} (fresh)" if stream else ""
         out.append(("4.1 / Fig. 1a: \"the basic version of Algorithm 3 is able to correctly "
                     "explore and adapt [...] it does not require any modifications to encourage "
                     "exploration, unlike PG-MAML\" (measured: final post-adaptation test return,"
                     " ES-MAML vs PG-MAML TRPO without exploration modifications, K = 20)",
                     f"per seed: ES {fmt(es)} vs PG {fmt(pg)}; {text} ({len(es)} seeds, "
-                    f"{max(int(r['step']) for r in fc)} meta-steps; ES P 20 antithetic, PG n 20 "
-                    f"tasks: CPU scale, the paper's P is 150)", v,
-                    cmd.format("four_corners")))
+                    f"{steps} meta-steps; ES P {p_es} antithetic, PG n {n_pg} tasks: "
+                    f"{scale}){fresh}", v,
+                    f"`python -m benchmarks.reproduce.pg_vs_es --env four_corners --seeds "
+                    f"{len(es)} --steps {steps} --perturbations {p_es}"
+                    + (f" --seed-stream {stream}" if stream else "") + "`"))
     nav = load("pg_vs_es_navigation.csv")
     if nav:
         pre, post = _final_by_method(nav, "test_pre"), _final_by_method(nav, "test_post")

@@ -1,0 +1,69 @@
+"""What nested batch shapes cost on this machine: the same 6,600 four-corners rollouts (linear
+policy, H 100) vmapped as one flat batch or nested in several shapes, with plain ``vmap`` and
+with `esmaml_jax.batching.flat_vmap` (what `rl_objective` uses). Interleaved rounds.
+
+    python -m benchmarks.batch_shapes        # writes benchmarks/results/batch_shapes.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+
+import envs
+import esmaml_jax as ej
+from benchmarks._common import RESULTS
+from esmaml_jax.objectives import rl_objective
+
+SHAPES = [(6600,), (300, 22), (275, 24), (825, 8), (150, 44), (3300, 2), (150, 2, 22)]
+
+
+def main(rounds: int = 7) -> dict:
+    family = envs.make("four_corners", horizon=100)
+    policy = ej.policies.linear(2, 2)
+    key = jax.random.PRNGKey(0)
+    programs = {}
+    for flat in (False, True):
+        obj = rl_objective(family, policy, flat_batching=flat)
+        norm = obj.init_norm()
+        one = lambda k, p, t, o=obj, n=norm: o.evaluate(k, p, t, n)[0]
+        for shape in SHAPES:
+            n = 1
+            for s in shape:
+                n *= s
+            params = (0.1 * jax.random.normal(key, (n, 6))).reshape(*shape, 6)
+            tasks = (jnp.arange(n) % 4).reshape(shape)
+            keys = jax.random.split(key, n).reshape(*shape, 2)
+            fn = one
+            for _ in shape:
+                fn = jax.vmap(fn)
+            args = (keys, params, tasks)
+            programs[(flat, shape)] = (ej.jit(fn).lower(*args).compile(), args)
+    for fn, args in programs.values():
+        jax.block_until_ready(fn(*args))
+    times: dict = {k: [] for k in programs}
+    load = os.getloadavg()
+    for _ in range(rounds):
+        for k, (fn, args) in programs.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times[k].append(time.perf_counter() - t0)
+    rows = [{"shape": list(shape), "flat_vmap": flat,
+             "ms": {"min": min(v) * 1e3, "median": statistics.median(v) * 1e3,
+                    "max": max(v) * 1e3}} for (flat, shape), v in times.items()]
+    result = {"rollouts": 6600, "horizon": 100, "rounds": rounds,
+              "load_average": [load, os.getloadavg()], "rows": rows,
+              "compiler_options": ej.compiler_options()}
+    (RESULTS / "batch_shapes.json").write_text(json.dumps(result, indent=2) + "\n")
+    for r in rows:
+        print(r)
+    return result
+
+
+if __name__ == "__main__":
+    main()
