@@ -215,15 +215,15 @@ def run(cfg: BenchConfig) -> dict:
 def _limit_program(objective, op, state, cfg: BenchConfig):
     """The rollouts of one paper-default meta-step (es_gradient, antithetic outer) in the
     step's own batch shapes, with random parameters and nothing else: per (direction, sign,
-    task) K inner queries and the centre (one vmap over K + 1, as the operator runs them, the
-    centre apart) and the adapted policy's evaluation."""
+    task) K inner queries and the centre (one vmap over K + 1, as the operator runs them) and
+    the adapted policy's evaluation."""
     p, t, k_q = cfg.num_perturbations, cfg.tasks_per_perturbation, cfg.num_queries
     dim = state.params.shape[0]
     f = lambda kk, x, task: objective.evaluate(kk, x, task, state.norm)[0]
 
     def pair(queries, center, post, task, kq, ke):
-        q = jax.vmap(lambda x: f(kq, x, task))(queries)
-        return q.sum() + f(kq, center, task) + f(ke, post, task)
+        q = jax.vmap(lambda x: f(kq, x, task))(jnp.concatenate([queries, center[None]]))
+        return q.sum() + f(ke, post, task)
 
     over_t = jax.vmap(pair)
     over_s = jax.vmap(over_t, (0, 0, 0, None, None, None))
