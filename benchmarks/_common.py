@@ -34,6 +34,8 @@ def train_seeds(algo, *, seeds: int, steps: int, eval_repeats: int, seed_stream:
     """
     import jax
 
+    from esmaml_jax import compiler
+
     keys = jax.vmap(lambda k: jax.random.split(k, 3))(
         jax.random.split(jax.random.PRNGKey(seed_stream), seeds))
     k_init, k_train, k_eval = keys[:, 0], keys[:, 1], keys[:, 2]
@@ -42,9 +44,9 @@ def train_seeds(algo, *, seeds: int, steps: int, eval_repeats: int, seed_stream:
     def run(s, k):
         return jax.lax.scan(algo.step, s, jax.random.split(k, steps))[0]
 
-    evaluate = jax.jit(jax.vmap(lambda s, k: algo.evaluate(s, k, num_repeats=eval_repeats)))
+    evaluate = compiler.jit(jax.vmap(lambda s, k: algo.evaluate(s, k, num_repeats=eval_repeats)))
     before = evaluate(states, k_eval)
     t0 = time.perf_counter()
-    states = jax.block_until_ready(jax.jit(jax.vmap(run))(states, k_train))
+    states = jax.block_until_ready(compiler.jit(jax.vmap(run))(states, k_train))
     wall = time.perf_counter() - t0
     return states, before, evaluate(states, k_eval), wall

@@ -35,7 +35,7 @@ def mean_step(dim, offset, hessian, samples, shaping, estimator="mc"):
                           hessian=hessian, hessian_estimator=estimator, hessian_samples=samples,
                           shaping=shaping, optimizer=optax.sgd(1.0))
     state = algo.init(jax.random.PRNGKey(0))
-    steps = np.asarray(jax.jit(jax.vmap(lambda k: algo.step(state, k)[0].params))(
+    steps = np.asarray(ej.jit(jax.vmap(lambda k: algo.step(state, k)[0].params))(
         jax.random.split(jax.random.PRNGKey(1), KEYS)))
     # exact: (1 - alpha) * mean_T (c_T - theta') with theta' = alpha c_T (theta = 0)
     exact = (1 - ALPHA) * np.asarray(jnp.mean(centers * (1 - ALPHA), axis=0))

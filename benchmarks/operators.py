@@ -52,9 +52,9 @@ def run(cfg: Config, name: str, op, k: int) -> dict:
     algo = ej.zero_order(obj, op, num_perturbations=cfg.perturbations, optimizer=optax.sgd(0.01))
     seeds = jax.random.split(jax.random.PRNGKey(0), cfg.seeds)
     states = jax.vmap(algo.init)(seeds)
-    train = jax.jit(jax.vmap(lambda s, k_: jax.lax.scan(algo.step, s, jax.random.split(k_,
+    train = ej.jit(jax.vmap(lambda s, k_: jax.lax.scan(algo.step, s, jax.random.split(k_,
                                                                                          cfg.steps))))
-    evaluate = jax.jit(jax.vmap(lambda s, k_: algo.evaluate(s, k_, num_repeats=16)))
+    evaluate = ej.jit(jax.vmap(lambda s, k_: algo.evaluate(s, k_, num_repeats=16)))
     t0 = time.perf_counter()
     jax.block_until_ready(train.lower(states, seeds).compile())
     compile_s = time.perf_counter() - t0

@@ -138,14 +138,14 @@ def main(argv=None) -> None:
     for k in (5, 10, 20):
         for name, fn in methods.items():
             t0 = time.perf_counter()
-            thetas = jax.block_until_ready(jax.jit(jax.vmap(lambda s, fn=fn, k=k: fn(s, k)))(seeds))
+            thetas = jax.block_until_ready(ej.jit(jax.vmap(lambda s, fn=fn, k=k: fn(s, k)))(seeds))
             wall = time.perf_counter() - t0
             steps = {"MAML (2nd order)": cfg.maml_steps, "FOMAML": cfg.maml_steps,
                      "ES-MAML, autodiff adaptation": cfg.es_steps}.get(name, cfg.es_grad_steps)
             row = {"method": name, "K": k, "meta_steps": steps,
                    "seeds": cfg.seeds, "wall_s": round(wall, 1)}
             for steps in (0, 1, 10):
-                e = np.asarray(jax.jit(jax.vmap(lambda th, s=steps, k=k: evaluate(th, k, s)))(
+                e = np.asarray(ej.jit(jax.vmap(lambda th, s=steps, k=k: evaluate(th, k, s)))(
                     thetas))
                 row[f"mse_{steps}_steps"] = round(float(e.mean()), 3)
                 row[f"mse_{steps}_steps_std"] = round(float(e.std()), 3)
