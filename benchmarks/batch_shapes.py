@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +16,7 @@ import jax.numpy as jnp
 import envs
 import esmaml_jax as ej
 from benchmarks._common import RESULTS
+from esmaml_jax import bench
 from esmaml_jax.objectives import rl_objective
 
 SHAPES = [(6600,), (300, 22), (275, 24), (825, 8), (150, 44), (3300, 2), (150, 2, 22)]
@@ -44,18 +43,11 @@ def main(rounds: int = 7) -> dict:
                 fn = jax.vmap(fn)
             args = (keys, params, tasks)
             programs[(flat, shape)] = (ej.jit(fn).lower(*args).compile(), args)
-    for fn, args in programs.values():
-        jax.block_until_ready(fn(*args))
-    times: dict = {k: [] for k in programs}
     load = os.getloadavg()
-    for _ in range(rounds):
-        for k, (fn, args) in programs.items():
-            t0 = time.perf_counter()
-            jax.block_until_ready(fn(*args))
-            times[k].append(time.perf_counter() - t0)
+    times = bench.interleaved(programs, rounds)
     rows = [{"shape": list(shape), "flat_vmap": flat,
-             "ms": {"min": min(v) * 1e3, "median": statistics.median(v) * 1e3,
-                    "max": max(v) * 1e3}} for (flat, shape), v in times.items()]
+             "ms": {k: v * 1e3 for k, v in bench.spread(ts).items()}}
+            for (flat, shape), ts in times.items()]
     result = {"rollouts": 6600, "horizon": 100, "rounds": rounds,
               "load_average": [load, os.getloadavg()], "rows": rows,
               "compiler_options": ej.compiler_options()}

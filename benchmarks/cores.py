@@ -17,12 +17,12 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 from benchmarks._common import RESULTS
+from esmaml_jax import bench
 
 CHILD = r"""
 import json, statistics, sys, time
@@ -87,8 +87,7 @@ def main(argv=None) -> None:
                 r = measure(case, m)
                 times[m].append(r["step_s"])
                 compile_s[m] = r["compile_s"]
-        spread = {m: {"min": min(v), "median": statistics.median(v), "max": max(v)}
-                  for m, v in times.items()}
+        spread = {m: bench.spread(v) for m, v in times.items()}
         row = {"env": case[0], "policy": case[1], "P": case[2], "K": case[3], "H": case[4],
                "step_s": spread, "compile_s": compile_s,
                "speedup_sharded_over_pinned": spread["pinned"]["median"]

@@ -4,8 +4,8 @@ The meta-step batches rollouts along several nested axes (perturbations x signs 
 queries). Each ``vmap`` adds a leading batch dimension, so a rollout's state becomes, e.g., a
 [150, 2, 1, 21, 2] array, and on a CPU XLA's loops over such shapes vectorize only along the
 innermost batch dimension: measured on four corners (6,600 linear-policy rollouts of 100 steps,
-`benchmarks/results/batch_shapes.json`), [6600] runs in 0.74 ms, [300, 22] in 1.58 ms,
-[275, 24] in 0.74 ms and [3300, 2] in 5.67 ms: every axis that is not a multiple of the vector
+`benchmarks/results/batch_shapes.json`), [6600] runs in 0.82 ms, [300, 22] in 1.67 ms,
+[275, 24] in 0.81 ms and [3300, 2] in 5.97 ms: every axis that is not a multiple of the vector
 width costs, and small inner axes (2 signs, 1 task) cost most.
 
 `flat_vmap(fn)` returns a function with the same meaning as ``fn`` whose batching rule

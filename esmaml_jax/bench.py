@@ -67,6 +67,29 @@ def _time(fn, *args, repeats):
     return first, statistics.median(times)
 
 
+def spread(ts) -> dict:
+    """min / median / max of a list of timings."""
+    return {"min": min(ts), "median": statistics.median(ts), "max": max(ts)}
+
+
+def interleaved(programs: dict, rounds: int, extra=None) -> dict[str, list[float]]:
+    """Time every ``programs[name] = (fn, args)`` once per round for ``rounds`` rounds (after a
+    warm-up call each), so a change of machine load hits every figure alike: {name: [s, ...]}.
+    ``extra(i)``, if given, runs after round i's programs (e.g. a slow loop timed only in the
+    first rounds)."""
+    for fn, args in programs.values():  # warm-ups
+        jax.block_until_ready(fn(*args))
+    times: dict[str, list[float]] = {name: [] for name in programs}
+    for i in range(rounds):
+        for name, (fn, args) in programs.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times[name].append(time.perf_counter() - t0)
+        if extra is not None:
+            extra(i)
+    return times
+
+
 def _unfused_step(objective, op, state, key, cfg: BenchConfig, one):
     """The same zero-order step as a host loop over (sign, perturbation, task)."""
     p, t = cfg.num_perturbations, cfg.tasks_per_perturbation
@@ -143,29 +166,22 @@ def run(cfg: BenchConfig) -> dict:
     t0 = time.perf_counter()
     _unfused_step(objective, op, state, key, cfg, one)  # warm-up (compiles the one call)
     unfused_first = time.perf_counter() - t0
-    for fn, args in programs.values():  # warm-ups
-        jax.block_until_ready(fn(*args))
+    # Interleaved rounds, the unfused loop in the first ``unfused_repeats`` of them.
+    unfused_t: list[float] = []
 
-    # Interleaved rounds: each round times every program once (and the unfused loop in the
-    # first ``unfused_repeats`` rounds), so a load change hits every figure alike.
-    load_before = os.getloadavg()
-    times: dict[str, list[float]] = {name: [] for name in programs}
-    unfused_t = []
-    for i in range(cfg.repeats):
-        for name, (fn, args) in programs.items():
-            t0 = time.perf_counter()
-            jax.block_until_ready(fn(*args))
-            times[name].append(time.perf_counter() - t0)
+    def unfused_round(i):
         if i < cfg.unfused_repeats:
             t0 = time.perf_counter()
             jax.block_until_ready(_unfused_step(objective, op, state, key, cfg, one))
             unfused_t.append(time.perf_counter() - t0)
+
+    load_before = os.getloadavg()
+    times = interleaved(programs, cfg.repeats, unfused_round)
     fused_t, limit_t = times["fused"], times["limit"]
     fused, limit = statistics.median(fused_t), statistics.median(limit_t)
     unfused = statistics.median(unfused_t)
     breakdown = _unfused_breakdown(objective, state, key, cfg, compiled, fused, rollouts,
                                    unfused)
-    spread = lambda ts: {"min": min(ts), "median": statistics.median(ts), "max": max(ts)}
     # Per-round throughput ratios: other / fused time (1 = as fast as the reference).
     ratio = lambda name: [o / f for f, o in zip(fused_t, times[name], strict=True)]
     result = {
@@ -374,22 +390,14 @@ def run_pg(cfg: PGBenchConfig) -> dict:
     limit = compiler.jit(bare).lower(key).compile()
     compile_s["limit"] = time.perf_counter() - t0
     programs["limit"] = (limit, (key,))
-    for fn, args in programs.values():  # warm-up
-        jax.block_until_ready(fn(*args))
-    times: dict[str, list[float]] = {name: [] for name in programs}
-    for _ in range(cfg.rounds):
-        for name, (fn, args) in programs.items():
-            t0 = time.perf_counter()
-            jax.block_until_ready(fn(*args))
-            times[name].append(time.perf_counter() - t0)
+    times = interleaved(programs, cfg.rounds)
     env_steps = algo.env_steps_per_step
     limit_rate = env_steps / statistics.median(times["limit"])
     rows = {}
     for name, ts in times.items():
         steps = algos[name].env_steps_per_step if name in algos else env_steps
         rate = steps / statistics.median(ts)
-        rows[name] = {"step_s": {"min": min(ts), "median": statistics.median(ts),
-                                 "max": max(ts)},
+        rows[name] = {"step_s": spread(ts),
                       "env_steps_per_step": steps, "env_steps_per_s": rate,
                       "compile_s": round(compile_s[name], 2),
                       "ratio_to_limit": rate / limit_rate}

@@ -90,8 +90,9 @@ class _Dense(nn.Module):
     regime ES runs it in: a batch of rollouts that each have their OWN weights (vmapped), where
     ``x @ kernel`` becomes a batched matrix-vector product per rollout per step. With a few
     inputs (<= UNROLL_MAX_INPUTS) the product is written as a sum of ``x_i * kernel_i`` rows,
-    which XLA fuses with the activation into one elementwise loop; wider inputs keep the dot
-    (see benchmarks/results/policy_layouts.json for the measured options)."""
+    which XLA fuses with the activation into one elementwise loop; wider inputs keep the dot.
+    Measured on the four-corners MLP(32) meta-step (first / second layer, 2-core CPU): unrolled /
+    unrolled 24.5-30 ms, unrolled / dot 38 ms, dot / dot 50 ms, multiply-and-reduce 129-420 ms."""
 
     features: int
     kernel_init: Callable = nn.initializers.lecun_normal()

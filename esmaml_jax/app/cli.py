@@ -126,7 +126,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="shard the perturbation axis over all devices (one program)")
     p.add_argument("--cpu-devices", default="auto", dest="cpu_devices", metavar="N|auto",
                    help="on a CPU host, present N devices and shard the perturbation axis over "
-                        "them (2 cores: halfcheetah 1.96x, four corners MLP 1.9x a pinned "
+                        "them (2 cores: halfcheetah 1.72x, four corners MLP 2.13x a pinned "
                         "core); auto (default): one per core, sharded where it applies "
                         "(zero_order, one seed, P a multiple of N). Numbers agree across "
                         "device counts to ~1e-6, not bit for bit; config.json records it")

@@ -2,14 +2,15 @@
 
 `cpu_devices(n)` must run before the first JAX computation of the process (XLA reads the flag
 when its CPU backend starts); `esmaml train` calls it first (default "auto": one device per
-core) and `auto_shard` then decides whether the run shards. Measured here (2 cores, interleaved
-processes, XLA options of `esmaml_jax.compiler`): halfcheetah forward-backward (P 10, K 5,
-H 100) 0.880 -> 0.450 s per meta-step with two devices (1.96x); four corners MLP(32) (P 150,
-K 20) 32.4 ms on one pinned core, 18.4 ms on one device (XLA's own threads use the second
-core), 16.6-17.5 ms on two devices; four corners linear 2.8-2.9 ms either way (a step that
-small does not split). Sharding changes the order of the final sums, so the numbers agree with
-one device to about 1e-6, not bit for bit: the device count is part of what makes a run
-reproducible, and config.json records it.
+core) and `auto_shard` then decides whether the run shards. Measured here
+(`benchmarks/results/cores.json`: 2 cores, one process per measurement, interleaved rounds, XLA
+options of `esmaml_jax.compiler`): halfcheetah forward-backward (P 10, K 5, H 100) 714.6 ms
+per meta-step on one pinned core, 723.8 on one device, 416.0 sharded over two (1.72x); four
+corners MLP(32) (P 150, K 20) 39.7 / 23.4 (XLA's own threads use the second core) / 18.6 ms
+(2.13x); four corners linear 1.8 / 1.8 / 2.0 ms (a step that small does not split).
+Sharding changes the order of the final sums, so the numbers agree with one device to about
+1e-6, not bit for bit: the device count is part of what makes a run reproducible, and
+config.json records it.
 
 API users: call ``cpu_devices("auto")`` before anything touches JAX, then pass
 ``mesh=jax.sharding.Mesh(jax.devices(), ("p",))`` to `esmaml_jax.zero_order`.
