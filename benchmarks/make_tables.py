@@ -53,7 +53,10 @@ def _throughput_rows(r: dict) -> list[str]:
         lines.append(f"| minimal fused Alg. 3, plain jnp (`esmaml_jax.minimal`) | "
                      f"{ms('minimal_step_s')} | {steps / r['minimal_step_s']:,.0f} | "
                      f"{comp.get('minimal', '')} |")
-    lines += [f"| the step's own rollouts, same batch shapes, no ES (limit) | {ms('limit_s')} | "
+    batches = " + ".join(f"{b['executions']} x {b['size']:,}" if b["executions"] > 1 else
+                         f"{b['size']:,}" for b in r.get("rollout_batches", []))
+    lines += [f"| the step's own rollout batches ({batches}), nothing around them (limit) | "
+              f"{ms('limit_s')} | "
               f"{steps / r['limit_s']:,.0f} | {r['limit_compile_s']} |",
               f"| the same episodes as one flat batch | {ms('flat_limit_s')} | "
               f"{steps / r['flat_limit_s']:,.0f} | {comp.get('flat_limit', '')} |",
@@ -80,6 +83,27 @@ def throughput_table() -> str:
         if (RESULTS / name).exists():
             lines += _throughput_rows(json.loads((RESULTS / name).read_text())) + [""]
     lines.append("Made by `python -m benchmarks.throughput --no-scaling [--policy mlp]`.")
+    ops = RESULTS / "throughput_operators.json"
+    if ops.exists():
+        rows = json.loads(ops.read_text())
+        c = rows[0]["config"]
+        lines += ["", f"Every adaptation operator against the bare rollouts of its own batches "
+                  f"({c['env']}, {c['policy']}, P {c['num_perturbations']} antithetic, K "
+                  f"{c['num_queries']}, H {c['horizon']}; median (min-max) of {c['repeats']} "
+                  f"interleaved rounds; `python -m benchmarks.throughput --operators`):", "",
+                  "| operator | rollout batches per meta-step | limit (ms) | fused (ms) | "
+                  "fused / limit | fused compile (s) | load average |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in rows:
+            t = lambda k, r=r: (f"{r[k]['median'] * 1e3:.2f} ({r[k]['min'] * 1e3:.2f}-"
+                                f"{r[k]['max'] * 1e3:.2f})")
+            q = r["ratio_fused_over_limit_spread"]
+            b = " + ".join(f"{x['executions']} x {x['size']:,}" if x["executions"] > 1 else
+                           f"{x['size']:,}" for x in r["rollout_batches"])
+            lines.append(f"| {r['config']['operator']} | {b} | {t('limit_s_spread')} | "
+                         f"{t('fused_step_s_spread')} | {q['median']:.2f} ({q['min']:.2f}-"
+                         f"{q['max']:.2f}) | {r['fused_compile_s']} | "
+                         f"{r['load_average'][0][0]:.1f} |")
     cores = RESULTS / "cores.json"
     if cores.exists():
         c = json.loads(cores.read_text())

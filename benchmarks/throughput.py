@@ -5,6 +5,7 @@ a scaling study (time and memory against P, T, K and H) on four_corners.
     python -m benchmarks.throughput --tiny     # seconds; what the test suite runs
     python -m benchmarks.throughput --brax-scaling   # P scaling on halfcheetah (minutes)
     python -m benchmarks.throughput --pg       # PG-MAML vs ES-MAML vs the limit, navigation_2d
+    python -m benchmarks.throughput --operators    # every adaptation operator vs its own limit
 
 Writes benchmarks/results/throughput.json, scaling.json and throughput.png (or to --out-dir).
 """
@@ -26,6 +27,8 @@ SCALING = {
     "horizon": [25, 50, 100, 200],
 }
 
+
+OPERATORS = ["es_gradient", "dpp_es", "hill_climb", "rbo", "asebo"]
 
 BRAX_SCALING = {
     "num_perturbations": [5, 10, 20, 40],
@@ -103,7 +106,28 @@ def main(argv=None) -> None:
                    help="instead: PG-MAML's fused step (TRPO, VPG) against the stochastic "
                         "bare-rollout limit and ES-MAML on navigation_2d (MLP(32), n 40, K 20, "
                         "H 100, ES P 150), written to pg_throughput.json")
+    p.add_argument("--operators", action="store_true",
+                   help="instead: the fused step of every adaptation operator against the bare "
+                        "rollouts of its own batches (four corners, paper scale), written to "
+                        "throughput_operators.json")
     args = p.parse_args(argv)
+    if args.operators:
+        out = Path(args.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        results = []
+        for name in OPERATORS:
+            cfg = bench.BenchConfig(policy=args.policy, operator=name)
+            if args.tiny:
+                cfg = dataclasses.replace(cfg, num_perturbations=4, num_queries=2, horizon=10,
+                                          repeats=2)
+            r = bench.run(cfg)
+            results.append(r)
+            s = r["ratio_fused_over_limit_spread"]
+            print(f"{name}: fused {r['fused_step_s'] * 1e3:.2f} ms, limit "
+                  f"{r['limit_s'] * 1e3:.2f} ms, fused/limit {r['ratio_fused_over_limit']:.2f} "
+                  f"({s['min']:.2f}-{s['max']:.2f}), batches {r['rollout_batches']}", flush=True)
+            (out / "throughput_operators.json").write_text(json.dumps(results, indent=2) + "\n")
+        return
     if args.pg:
         cfg_pg = bench.PGBenchConfig()
         if args.tiny:

@@ -16,11 +16,17 @@ result is computed by the same operations as before; tested equal to the plain n
 (e.g. over seeds), in which case they are broadcast per item. Differentiation goes through a
 ``custom_jvp`` whose rule differentiates the plain function (custom_vmap has no reverse-mode
 rule), so ``jax.grad`` of the result works and is exactly ``jax.grad`` of ``fn``.
+
+`record_batches()` says which flat batches a program runs: programs traced inside it call back
+to the host each time one of their flat batches executes (the benchmark's limit is built from
+this: the bare rollouts of exactly the batches a meta-step runs, for any operator).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -35,6 +41,25 @@ def _merge(x, batched: bool, size: int):
     return x.reshape(size * x.shape[1], *x.shape[2:])
 
 
+_RECORDING: list[list[int]] = []
+
+
+@contextlib.contextmanager
+def record_batches() -> Iterator[list[int]]:
+    """Yields a list to which every flat batch run by a program TRACED inside this context
+    appends its size (number of items) each time it executes (a batch inside a ``lax.scan`` of
+    length 5 appends 5 times). Trace a fresh function here (e.g. ``jax.jit(lambda *a:
+    step(*a))``): a program traced before, and cached, has no callbacks; one traced here keeps
+    them, so use it only for counting. Rollouts under ``jax.grad`` (the custom_jvp rule) are
+    not counted."""
+    sizes: list[int] = []
+    _RECORDING.append(sizes)
+    try:
+        yield sizes
+    finally:
+        _RECORDING.remove(sizes)
+
+
 def _flat_batched(fn: Callable) -> Callable:
     """g(shared, per_item_shared, items) over items with a leading axis N: ``fn(shared, item)``
     vmapped once; ``per_item_shared`` (None or [N, ...]) replaces ``shared`` once a vmap has
@@ -42,6 +67,9 @@ def _flat_batched(fn: Callable) -> Callable:
 
     @custom_vmap
     def g(shared, per_item_shared, items):
+        if _RECORDING:
+            n = jax.tree.leaves(items)[0].shape[0]
+            jax.debug.callback(functools.partial(_RECORDING[-1].append, n))
         if per_item_shared is None:
             return jax.vmap(fn, in_axes=(None, 0))(shared, items)
         return jax.vmap(fn)(per_item_shared, items)

@@ -3,9 +3,10 @@ minimal fused program of the same algorithm and (c) an unfused implementation wi
 reference's architecture, measured in one run.
 
 - fused: ``esmaml_jax.jit(algo.step)``, the whole meta-step as one XLA program.
-- limit: the SAME rollouts in the same batch shapes as the step (per (direction, sign, task):
-  K inner queries, the centre, the adapted policy's evaluation), same policy and normalizer, one
-  jitted program with nothing around them: what the env steps alone cost in this layout.
+- limit: the SAME rollout batches as the step (`rollout_batches`: counted by running the step
+  once, so it is right for every operator: es_gradient's queries + centres and evaluations,
+  hill climbing's batch per iteration, ...), same policy and normalizer, one jitted program
+  with nothing around them: what the env steps alone cost in the step's own batches.
 - flat limit: the same number of episodes as one flat vmapped batch (context: the layout's cost).
 - minimal (four corners only): `esmaml_jax.minimal.step`, Alg. 3 in about 60 lines of plain
   jnp with no Env framework and no normalization, at the same P, K, H and policy.
@@ -23,6 +24,7 @@ compiled fused program, and the process's peak resident set.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import os
@@ -36,7 +38,7 @@ import numpy as np
 import optax
 
 import envs
-from esmaml_jax import adaptation, compiler, estimators, minimal, policies, shaping
+from esmaml_jax import adaptation, batching, compiler, estimators, minimal, policies, shaping
 from esmaml_jax.algorithms import zero_order
 from esmaml_jax.objectives import rl_objective
 
@@ -50,6 +52,7 @@ class BenchConfig:
     num_queries: int = 20
     tasks_per_perturbation: int = 1
     horizon: int = 100
+    operator: str = "es_gradient"  # any name of `esmaml_jax.adaptation.names()`
     repeats: int = 5
     unfused_repeats: int = 1
     chunk_size: int | None = None
@@ -116,7 +119,7 @@ def run(cfg: BenchConfig) -> dict:
     policy = policies.make(cfg.policy, family.observation_size, family.action_size,
                            (cfg.hidden,))
     objective = rl_objective(family, policy)
-    op = adaptation.es_gradient(num_queries=cfg.num_queries)
+    op = adaptation.make(cfg.operator, num_queries=cfg.num_queries)
     algo = zero_order(objective, op, num_perturbations=cfg.num_perturbations,
                       tasks_per_perturbation=cfg.tasks_per_perturbation,
                       optimizer=optax.sgd(0.01), chunk_size=cfg.chunk_size)
@@ -140,8 +143,9 @@ def run(cfg: BenchConfig) -> dict:
         programs[name] = (compiler.jit(fn).lower(*args).compile(), args)
         compile_s[name] = time.perf_counter() - t0
 
-    # (a) the limit: the step's own rollouts, in its batch shapes, no ES around them.
-    add("limit", _limit_program(objective, op, state, cfg), key)
+    # (a) the limit: the step's own rollout batches, nothing around them.
+    batches = rollout_batches(algo, state, key)
+    add("limit", _limit_program(objective, state, batches), key)
     # ... and as one flat batch of the same number of episodes.
     params = state.params + 0.1 * jax.random.normal(key, (rollouts, state.params.shape[0]))
     tasks = objective.sample_train_tasks(key, rollouts)
@@ -149,7 +153,8 @@ def run(cfg: BenchConfig) -> dict:
     add("flat_limit", jax.vmap(lambda k, p, tk: objective.evaluate(k, p, tk, state.norm)[0]),
         keys, params, tasks)
     # (b) the minimal fused program of the same algorithm (four corners only).
-    if cfg.env == "four_corners" and cfg.tasks_per_perturbation == 1:
+    if (cfg.env == "four_corners" and cfg.tasks_per_perturbation == 1
+            and cfg.operator == "es_gradient"):
         hidden = None if cfg.policy == "linear" else cfg.hidden
         add("minimal", functools.partial(minimal.step, num_perturbations=cfg.num_perturbations,
                                          num_queries=cfg.num_queries, horizon=cfg.horizon,
@@ -188,6 +193,7 @@ def run(cfg: BenchConfig) -> dict:
         "config": dataclasses.asdict(cfg),
         "num_params": objective.num_params,
         "rollouts_per_step": rollouts,
+        "rollout_batches": [{"size": n, "executions": c} for n, c in batches],
         "env_steps_per_step": env_steps,
         "fused_compile_s": round(fused_compile, 2),
         "fused_step_s": fused,
@@ -228,34 +234,42 @@ def run(cfg: BenchConfig) -> dict:
     return result
 
 
-def _limit_program(objective, op, state, cfg: BenchConfig):
-    """The rollouts of one paper-default meta-step (es_gradient, antithetic outer) in the
-    step's own batch shapes, with random parameters and nothing else: per (direction, sign,
-    task) K inner queries and the centre (one vmap over K + 1, as the operator runs them) and
-    the adapted policy's evaluation."""
-    p, t, k_q = cfg.num_perturbations, cfg.tasks_per_perturbation, cfg.num_queries
-    dim = state.params.shape[0]
-    f = lambda kk, x, task: objective.evaluate(kk, x, task, state.norm)[0]
+def rollout_batches(algo, state, key) -> list[tuple[int, int]]:
+    """[(flat batch size, executions per meta-step)], largest first: the rollout batches one
+    meta-step of ``algo`` runs, counted by running it once with `batching.record_batches`
+    (one extra compile of the step). Works for every operator and outer estimator: hill
+    climbing's iterations, for example, appear as one batch size executed once per
+    iteration."""
+    with batching.record_batches() as sizes:
+        jax.block_until_ready(jax.jit(lambda s, k: algo.step(s, k))(state, key))
+    if not sizes:
+        raise ValueError("the step ran no flat rollout batches (an objective built with "
+                         "rl_objective(..., flat_batching=True) is needed)")
+    return sorted(collections.Counter(sizes).items(), reverse=True)
 
-    def pair(queries, center, post, task, kq, ke):
-        q = jax.vmap(lambda x: f(kq, x, task))(jnp.concatenate([queries, center[None]]))
-        return q.sum() + f(ke, post, task)
 
-    over_t = jax.vmap(pair)
-    over_s = jax.vmap(over_t, (0, 0, 0, None, None, None))
-    over_p = jax.vmap(over_s)
+def _limit_program(objective, state, batches: list[tuple[int, int]]):
+    """The bare rollouts of exactly ``batches`` (`rollout_batches`): per (size N, executions
+    c), c flat batches of N episodes (a ``lax.map`` over them when c > 1, as a scan runs them in
+    the step) of the same policy at random parameters near the step's, with the step's
+    normalizer, keeping what the step keeps of each rollout (its return and the observation
+    moments), and nothing else."""
+    theta = state.params
+    batch = jax.vmap(lambda k, x, task: objective.evaluate(k, x, task, state.norm))
+
+    def flat(n, key):
+        k1, k2, k3 = jax.random.split(key, 3)
+        params = theta + 0.1 * jax.random.normal(k1, (n, theta.shape[0]))
+        values, aux = batch(jax.random.split(k3, n), params, objective.sample_train_tasks(k2, n))
+        return values.sum() + sum(jnp.sum(leaf) for leaf in jax.tree.leaves(aux))
 
     def program(key):
-        k1, k2, k3, k4 = jax.random.split(key, 4)
-        theta = state.params
-        queries = theta + 0.1 * jax.random.normal(k1, (p, 2, t, k_q, dim))
-        center = theta + 0.1 * jax.random.normal(k2, (p, 2, t, dim))
-        post = theta + 0.1 * jax.random.normal(k3, (p, 2, t, dim))
-        tasks = jax.tree.map(lambda x: x.reshape(p, t, *x.shape[1:]),
-                             objective.sample_train_tasks(k4, p * t))
-        kq = jax.random.split(k4, (p, t))
-        ke = jax.random.split(k3, (p, t))
-        return over_p(queries, center, post, tasks, kq, ke).sum()
+        total = jnp.zeros(())
+        for i, (n, count) in enumerate(batches):
+            keys = jax.random.split(jax.random.fold_in(key, i), count)
+            one = functools.partial(flat, n)
+            total += one(keys[0]) if count == 1 else jax.lax.map(one, keys).sum()
+        return total
 
     return program
 

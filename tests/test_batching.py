@@ -73,3 +73,43 @@ def test_chunked_lax_map_equals_plain():
     items = _items(6, 3)
     f = lambda g: lambda it: jax.lax.map(jax.vmap(lambda i: g(SHARED, i)[0]), it, batch_size=2)
     np.testing.assert_allclose(jax.jit(f(FLAT))(items), f(fn)(items))
+
+
+def test_record_batches_counts_each_execution_of_each_flat_batch():
+    from esmaml_jax.batching import record_batches
+
+    with record_batches() as sizes:
+        f = jax.jit(lambda xs: jax.lax.scan(
+            lambda c, x: (c + _nest(FLAT, 2, (None, 0))(SHARED, x)[0].sum(), None), 0.0,
+            xs)[0])
+        f(_items(3, 4, 5))
+    assert sizes == [20, 20, 20]  # one [4 x 5] batch, flattened, run by 3 scan iterations
+    # Outside the context nothing is recorded, and a program traced outside records nothing.
+    g = jax.jit(lambda it: _nest(FLAT, 1, (None, 0))(SHARED, it))
+    g(_items(6))
+    with record_batches() as later:
+        g(_items(6))
+    assert sizes == [20, 20, 20] and later == []
+
+
+def test_rollout_batches_of_a_meta_step_are_the_operators_query_schedule():
+    """Known schedules (P 2 antithetic, T 1, K 3): es_gradient runs P * 2 * (K + 1) queries and
+    centres as one batch and the P * 2 evaluations as another; hill climbing scores the pivot
+    (E evaluations), then K iterations of E evaluations each, then the evaluations."""
+    import envs
+    from esmaml_jax import adaptation, bench, policies
+    from esmaml_jax.algorithms import zero_order
+    from esmaml_jax.objectives import rl_objective
+
+    fam = envs.make("four_corners", horizon=3)
+    obj = rl_objective(fam, policies.linear(fam.observation_size, fam.action_size))
+    key = jax.random.PRNGKey(0)
+
+    def batches(op):
+        algo = zero_order(obj, op, num_perturbations=2)
+        return bench.rollout_batches(algo, algo.init(key), key)
+
+    assert batches(adaptation.es_gradient(num_queries=3)) == [(16, 1), (4, 1)]
+    assert batches(adaptation.hill_climb(num_queries=3)) == [(4, 5)]
+    assert batches(adaptation.hill_climb(num_queries=3, parallel_evaluations=2)) == [(8, 4),
+                                                                                      (4, 1)]
