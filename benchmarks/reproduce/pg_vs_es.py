@@ -13,6 +13,7 @@ paths (seed 0) as pg_vs_es_<env>_paths_<method>.png.
 from __future__ import annotations
 
 import argparse
+import inspect
 import time
 from pathlib import Path
 
@@ -28,12 +29,34 @@ from esmaml_jax import plots
 from esmaml_jax.algorithms import pg_maml
 
 
+def is_brax(env: str) -> bool:
+    """A Brax locomotion family (its factory takes a physics ``backend``)."""
+    return "backend" in inspect.signature(envs.factory(env)).parameters
+
+
+def family_of(env: str, horizon: int | None, task_sets: str):
+    """The family with the run's horizon; goal families get ``task_sets`` (A.7.2's fixed
+    (50, 5, 5) sets by default)."""
+    accepted = inspect.signature(envs.factory(env)).parameters
+    kw = {} if horizon is None else {"horizon": horizon}
+    if "task_sets" in accepted:
+        kw["task_sets"] = task_sets
+    return envs.make(env, **kw)
+
+
 def algorithms(env: str, k: int, perturbations: int, tasks: int, vpg_lr: float,
-               policy_name: str = "mlp"):
-    family = envs.make(env)
+               policy_name: str = "mlp", horizon: int | None = None,
+               task_sets: str = "fixed"):
+    family = family_of(env, horizon, task_sets)
     policy = ej.policies.make(policy_name, family.observation_size, family.action_size, (32,))
+    # Brax: as benchmarks/reproduce/locomotion.py (T = the family's recommended tasks per
+    # perturbation: 2 for forward-backward, A.7.2; SGD 0.01)
+    brax = is_brax(env)
     es = ej.zero_order(ej.rl_objective(family, policy), ej.adaptation.es_gradient(num_queries=k),
-                       num_perturbations=perturbations)
+                       num_perturbations=perturbations,
+                       tasks_per_perturbation=(family.recommended.tasks_per_perturbation or 1)
+                       if brax else 1,
+                       optimizer=optax.sgd(0.01) if brax else None)
     pg = {outer: pg_maml(family, policy, num_tasks=tasks, num_queries=k, outer=outer,
                          optimizer=optax.adam(vpg_lr) if outer == "vpg" else None)
           for outer in ("trpo", "vpg")}
@@ -44,7 +67,7 @@ def algorithms(env: str, k: int, perturbations: int, tasks: int, vpg_lr: float,
     return es, pg, mean
 
 
-def plot(rows: list[dict], path, title: str) -> None:
+def plot(rows: list[dict], path, title: str, k: int = 20) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,7 +94,7 @@ def plot(rows: list[dict], path, title: str) -> None:
             x = np.array(steps) / 1e6
             ax.plot(x, ys.mean(1), ls, color=c, marker="o", ms=2, label=label)
             ax.fill_between(x, ys.min(1), ys.max(1), color=c, alpha=0.12)
-    for ax, when in zip(axes, ("before adaptation (meta-policy)", "after adaptation (K = 20)"),
+    for ax, when in zip(axes, ("before adaptation (meta-policy)", f"after adaptation (K = {k})"),
                         strict=True):
         ax.set_title(f"test return, {when}", fontsize=10)
         ax.set_xlabel("env steps (millions)")
@@ -99,6 +122,12 @@ def main(argv=None) -> None:
                         "tanh mean far past the action bound within 10 meta-steps here)")
     p.add_argument("--policy", default="mlp", choices=["mlp", "linear"],
                    help="the (mean) network of both methods: mlp = MLP(32), linear")
+    p.add_argument("--queries", "-K", type=int, default=20,
+                   help="K: queries per adaptation of both methods (Fig. 5's low K: 5)")
+    p.add_argument("--horizon", type=int, default=None, help="default: the family's")
+    p.add_argument("--task-sets", default="fixed", choices=["fixed", "fresh"], dest="task_sets",
+                   help="goal-velocity / goal-position families: A.7.2's fixed (50, 5, 5) task "
+                        "sets (default) or fresh tasks every meta-step")
     p.add_argument("--tiny", action="store_true", help="seconds: 2 steps, small sizes")
     p.add_argument("--seed-stream", type=int, default=0, dest="seed_stream",
                    help="first seed (default 0): fresh seeds for re-running a changed setting")
@@ -108,8 +137,8 @@ def main(argv=None) -> None:
                    help="CSV path (default benchmarks/results/pg_vs_es_<env>.csv); the PNG "
                         "goes next to it")
     args = p.parse_args(argv)
-    k = 20
-    suffix = "" if args.policy == "mlp" else f"_{args.policy}"
+    k = args.queries
+    suffix = ("" if args.policy == "mlp" else f"_{args.policy}") + ("" if k == 20 else f"_K{k}")
     csv_path = Path(args.out or
                     RESULTS / f"pg_vs_es_{args.env.replace('_2d', '')}{suffix}.csv")
     title = (f"{args.env}: ES-MAML (P {args.perturbations} antithetic, MC K {k}) vs PG-MAML (n "
@@ -118,12 +147,20 @@ def main(argv=None) -> None:
     if args.replot:
         import csv
 
-        plot(list(csv.DictReader(open(csv_path))), csv_path.with_suffix(".png"), title)
+        plot(list(csv.DictReader(open(csv_path))), csv_path.with_suffix(".png"), title, k)
         return
     if args.tiny:
         args.steps, args.chunk, args.perturbations, args.tasks, k = 2, 1, 2, 2, 2
+        if args.horizon is None and is_brax(args.env):
+            args.horizon = 5
     es, pg, mean = algorithms(args.env, k, args.perturbations, args.tasks, args.vpg_lr,
-                              args.policy)
+                              args.policy, args.horizon, args.task_sets)
+    horizon = es.env_steps_per_step // es.rollouts_per_step
+    # Brax: forward-backward's 2 test tasks x 8 adaptations, a goal family's test set x 1 (as
+    # benchmarks/reproduce/locomotion.py); the 2-D and CartPole families: 4 repeats
+    fam = family_of(args.env, args.horizon, args.task_sets)
+    repeats = (8 if fam.test_tasks is not None and envs.num_tasks(fam.test_tasks) <= 2 else 1) \
+        if is_brax(args.env) else 4
     rows, times = [], {}
     runs = [("ES-MAML", es, None), ("PG-MAML TRPO", pg["trpo"], {"mean": mean["trpo"]}),
             ("PG-MAML VPG", pg["vpg"], {"mean": mean["vpg"]})]
@@ -137,7 +174,9 @@ def main(argv=None) -> None:
         got, wall = train_curve(algo, seeds=args.seeds, steps=args.steps, chunk=args.chunk,
                                 also=also, method=method, final_states=kept,
                                 seed_stream=args.seed_stream,
-                                seed_axis="vmap" if method == "ES-MAML" else "map")
+                                eval_repeats=repeats,
+                                seed_axis="vmap" if method == "ES-MAML" and not is_brax(args.env)
+                                else "map")
         trained[method] = (algo, jax.tree.map(lambda x: x[0], kept[0]))  # seed 0
         times[method] = wall
         for r in got:
@@ -146,6 +185,7 @@ def main(argv=None) -> None:
             r["perturbations"] = args.perturbations  # ES-MAML's P (the row's scale)
             r["tasks"] = args.tasks  # PG-MAML's tasks per meta-step
             r["seed_stream"] = args.seed_stream
+            r.update(K=k, horizon=horizon, task_sets=args.task_sets)
         rows += got
         last = [r for r in got if r["step"] == args.steps]
         post = [r["test_post"] for r in last]
@@ -158,7 +198,7 @@ def main(argv=None) -> None:
     title = (f"{args.env}: ES-MAML (P {args.perturbations} antithetic, MC K {k}) vs PG-MAML (n "
              f"{args.tasks}, K {k}; VPG Adam {args.vpg_lr}), {args.policy}, {args.seeds} seeds, "
              f"{args.steps} meta-steps each")
-    plot(rows, csv_path.with_suffix(".png"), title)
+    plot(rows, csv_path.with_suffix(".png"), title, k)
     for method, (algo, state) in trained.items():  # Fig. 1a / A4: the paths, side by side
         if not plots._is_2d_navigation(args.env):
             break
