@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -79,67 +81,134 @@ def _final_by_method(rows, key):
     return out
 
 
+def _pg_meta(rows) -> dict:
+    """The scale a pg_vs_es CSV was run at (older CSVs: P 20, n 20, stream 0, K 20)."""
+    r0 = rows[0]
+    meta = {"P": int(r0.get("perturbations") or 20), "n": int(r0.get("tasks") or 20),
+            "steps": max(int(r["step"]) for r in rows),
+            "seeds": len({r["seed"] for r in rows}), "stream": int(r0.get("seed_stream") or 0),
+            "K": int(r0.get("K") or 20), "horizon": r0.get("horizon") or "",
+            "task_sets": r0.get("task_sets") or ""}
+    return meta
+
+
+def _pg_text(m: dict, at_scale: bool, paper: str) -> str:
+    text = (f"{m['seeds']} seeds, {m['steps']} meta-steps; ES P {m['P']} antithetic, PG n "
+            f"{m['n']} tasks, K {m['K']}" + (f", H {m['horizon']}" if m["horizon"] else "")
+            + f": {'the paper' + chr(39) + 's scale for ES-MAML' if at_scale else paper})")
+    return "(" + text + (f"; seeds from stream {m['stream']} (fresh)" if m["stream"] else "")
+
+
+def _pg_cmd(env: str, m: dict, extra: str = "") -> str:
+    return (f"`python -m benchmarks.reproduce.pg_vs_es --env {env}{extra} --seeds {m['seeds']} "
+            f"--steps {m['steps']} --perturbations {m['P']}"
+            + ("" if m["K"] == 20 else f" -K {m['K']}")
+            + (f" --horizon {m['horizon']}" if m["horizon"] and "cartpole" not in env
+               and "navigation" not in env and "corners" not in env else "")
+            + (f" --seed-stream {m['stream']}" if m["stream"] else "") + "`")
+
+
+def _late_means(rows, method) -> list[float]:
+    """Per seed: the mean post-adaptation test return over the second half of training."""
+    mine = [r for r in rows if r["method"] == method]
+    last = max(int(r["step"]) for r in mine)
+    seeds = sorted({r["seed"] for r in mine})
+    return [mean([float(r["test_post"]) for r in mine if r["seed"] == sd
+                  and int(r["step"]) >= last / 2]) for sd in seeds]
+
+
 def es_vs_pg_claims():
     """ES-MAML against PG-MAML (benchmarks/reproduce/pg_vs_es.py), one row per figure."""
     out = []
-    cmd = "`python -m benchmarks.reproduce.pg_vs_es --env {} --seeds 5 --steps 200`"
     fc = load("pg_vs_es_four_corners.csv")
     if fc:
+        m = _pg_meta(fc)
         post = _final_by_method(fc, "test_post")
         es, pg = post["ES-MAML"], post["PG-MAML TRPO"]
-        p_es = int(fc[0].get("perturbations") or 20)  # older CSVs: P 20, n 20
-        n_pg = int(fc[0].get("tasks") or 20)
-        steps = max(int(r["step"]) for r in fc)
-        stream = int(fc[0].get("seed_stream") or 0)
-        at_scale = paper_scale({"perturbations": p_es, "seeds": len(es), "steps": steps})
+        at_scale = paper_scale({"perturbations": m["P"], "seeds": m["seeds"],
+                                "steps": m["steps"]})
         v, text = welch(es, pg, at_scale)
-        scale = ("the paper's scale for ES-MAML" if at_scale
-                 else "CPU scale, the paper's P is 150 and its runs 1000+ meta-steps")
-        fresh = f"; seeds from stream {stream} (fresh)" if stream else ""
         out.append(("4.1 / Fig. 1a: \"the basic version of Algorithm 3 is able to correctly "
                     "explore and adapt [...] it does not require any modifications to encourage "
                     "exploration, unlike PG-MAML\" (measured: final post-adaptation test return,"
                     " ES-MAML vs PG-MAML TRPO without exploration modifications, K = 20)",
-                    f"per seed: ES {fmt(es)} vs PG {fmt(pg)}; {text} ({len(es)} seeds, "
-                    f"{steps} meta-steps; ES P {p_es} antithetic, PG n {n_pg} tasks: "
-                    f"{scale}){fresh}", v,
-                    f"`python -m benchmarks.reproduce.pg_vs_es --env four_corners --seeds "
-                    f"{len(es)} --steps {steps} --perturbations {p_es}"
-                    + (f" --seed-stream {stream}" if stream else "") + "`"))
+                    f"per seed: ES {fmt(es)} vs PG {fmt(pg)}; {text} "
+                    + _pg_text(m, at_scale, "CPU scale, the paper's P is 150 and its runs 1000+ "
+                               "meta-steps"), v, _pg_cmd("four_corners", m)))
     nav = load("pg_vs_es_navigation.csv")
     if nav:
+        m = _pg_meta(nav)
+        at_scale = paper_scale({"perturbations": m["P"], "seeds": m["seeds"],
+                                "steps": m["steps"]})
         pre, post = _final_by_method(nav, "test_pre"), _final_by_method(nav, "test_post")
-        gains = {m: [b - a for a, b in zip(pre[m], post[m], strict=True)]
-                 for m in ("ES-MAML", "PG-MAML TRPO")}
-        ok = {m: positive(g) for m, g in gains.items()}
+        gains = {meth: [b - a for a, b in zip(pre[meth], post[meth], strict=True)]
+                 for meth in ("ES-MAML", "PG-MAML TRPO")}
+        ok = {meth: positive(g) for meth, g in gains.items()}
+        both = all(v for v, _ in ok.values())
         out.append(("A.4 / Fig. A4: on Navigation-2D (K = 20) both ES-MAML and PG-MAML learn to "
                     "adapt, with different exploration strategies (measured: adaptation gain = "
                     "post - pre after training, per seed; the paths are in "
                     "pg_vs_es_navigation_paths_*.png)",
-                    "; ".join(f"{m}: gain {ok[m][1]}" for m in gains)
-                    + f"; {len(gains['ES-MAML'])} seeds, "
-                    f"{max(int(r['step']) for r in nav)} meta-steps, CPU scale",
-                    "reproduces" if all(v for v, _ in ok.values())
-                    else "inconclusive (not significant)", cmd.format("navigation_2d")))
+                    "; ".join(f"{meth}: gain {ok[meth][1]}" for meth in gains) + " "
+                    + _pg_text(m, at_scale, "CPU scale"),
+                    "reproduces" if both else ("does not reproduce" if at_scale else
+                                               "inconclusive (not significant)"),
+                    _pg_cmd("navigation_2d", m)))
     cp = load("pg_vs_es_biased_cartpole_linear.csv")
     if cp:
-        late = {}
-        for m in ("ES-MAML", "PG-MAML TRPO"):
-            mine = [r for r in cp if r["method"] == m]
-            last = max(int(r["step"]) for r in mine)
-            seeds = sorted({r["seed"] for r in mine})
-            late[m] = [mean([float(r["test_post"]) for r in mine if r["seed"] == sd
-                             and int(r["step"]) >= last / 2]) for sd in seeds]
-        v, text = welch(late["ES-MAML"], late["PG-MAML TRPO"])
+        m = _pg_meta(cp)
+        at_scale = m["P"] >= 150 and m["seeds"] >= 3 and str(m["horizon"] or "500") == "500"
+        late = {meth: _late_means(cp, meth) for meth in ("ES-MAML", "PG-MAML TRPO")}
+        v, text = welch(late["ES-MAML"], late["PG-MAML TRPO"], at_scale)
         out.append(("4.3 / Fig. 4: \"ES-MAML is able to stably maintain the maximum reward "
                     "(500)\" on Biased-Sensor CartPole, where PG's stochastic policies are "
                     "less stable (measured: per seed, the mean post-adaptation test return over "
                     "the second half of training, linear policies, horizon 500)",
                     f"per seed: ES {fmt(late['ES-MAML'])} vs PG TRPO "
-                    f"{fmt(late['PG-MAML TRPO'])}; {text} ({len(late['ES-MAML'])} seeds, "
-                    f"{max(int(r['step']) for r in cp)} meta-steps, CPU scale)", v,
-                    "`python -m benchmarks.reproduce.pg_vs_es --env biased_cartpole --policy "
-                    "linear --seeds 5 --steps 200`"))
+                    f"{fmt(late['PG-MAML TRPO'])}; {text} "
+                    + _pg_text(m, at_scale, "CPU scale"), v,
+                    _pg_cmd("biased_cartpole", m, " --policy linear")))
+    for env in ("halfcheetah_forward_backward", "halfcheetah_goal_velocity"):
+        rows = [r for name in sorted(RESULTS.glob(f"pg_vs_es_{env}_*K*.csv"))
+                for r in load(name.name)]
+        if rows:
+            out += _low_k_claims(env, rows)
+    return out
+
+
+def _low_k_claims(env: str, rows) -> list[tuple]:
+    """Sec. 4.4 / Fig. 5 at low K on a Brax family: which method adapts better, and whether PG
+    is the unstable one (its spread over seeds)."""
+    from scipy import stats
+
+    m = _pg_meta(rows)
+    post = _final_by_method(rows, "test_post")
+    es, pg = post["ES-MAML"], post["PG-MAML TRPO"]
+    scale = _pg_text(m, False, "CPU scale: the paper's P is 150 and H 200; its iteration "
+                     "counts are not in the text")
+    cmd = _pg_cmd(env, m, " --policy linear")
+    forward = "forward_backward" in env
+    v, text = welch(es, pg) if forward else welch(pg, es)
+    claim = ("\"ES-MAML is similar or better on the Forward-Backward task\" at low K (measured: "
+             "final post-adaptation test return, ES-MAML vs PG-MAML TRPO; \"similar\" cannot be "
+             "shown by a test that finds no difference, so only a significant ES > PG "
+             "reproduces)" if forward else
+             "\"PG-MAML can generally outperform ES-MAML on the Goal-Velocity task\" at low K "
+             "(measured: final post-adaptation test return, PG-MAML TRPO vs ES-MAML)")
+    out = [(f"4.4 / Fig. 5: {claim}, {env}, linear",
+            f"per seed: ES {fmt(es)} vs PG TRPO {fmt(pg)}; {text} {scale}", v, cmd)]
+    # "PG-MAML can be highly unstable (note the wide error bars) [...] whereas ES-MAML is
+    # relatively stable": PG's spread over seeds larger than ES's (Brown-Forsythe, one-sided).
+    sd_es, sd_pg = float(np.std(es, ddof=1)), float(np.std(pg, ddof=1))
+    _, p = stats.levene(es, pg, center="median")
+    one_sided = p / 2 if sd_pg > sd_es else 1 - p / 2
+    v2 = ("reproduces" if one_sided < 0.05 else "inconclusive (not significant)")
+    out.append((f"4.4 / Fig. 5: \"for low K, PG-MAML can be highly unstable (note the wide "
+                f"error bars) [...] whereas ES-MAML is relatively stable\" (measured: the spread "
+                f"over seeds of the final post-adaptation return, PG-MAML TRPO vs ES-MAML, "
+                f"Brown-Forsythe test, one-sided), {env}, linear",
+                f"std over seeds: ES {sd_es:.2f} vs PG TRPO {sd_pg:.2f}; one-sided p = "
+                f"{one_sided:.3g} {scale}", v2, cmd))
     return out
 
 
@@ -449,8 +518,10 @@ def locomotion_claims():
             if v == "reproduces" and mean(last) <= mean(pre_last):
                 # training only reduced the harm of adapting: not "learns to adapt"
                 v = "inconclusive (adaptation still lowers the return)"
-            out.append((f"4.4 / Fig. 5: ES-MAML still learns with K = 5 on {env} (the "
-                        f"comparison with PG-MAML on Brax is not run yet)",
+            pg_run = any(RESULTS.glob(f"pg_vs_es_{env}_*K*.csv"))
+            out.append((f"4.4 / Fig. 5: ES-MAML still learns with K = 5 on {env}"
+                        + ("" if pg_run else " (the comparison with PG-MAML on Brax is not "
+                           "run yet)"),
                         f"L, K 5: post-adaptation per seed {fmt(first)} -> {fmt(last)}; "
                         f"pre-adaptation after training {fmt(pre_last)}", v, cmd))
     return out
