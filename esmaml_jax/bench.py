@@ -145,7 +145,7 @@ def run(cfg: BenchConfig) -> dict:
 
     # (a) the limit: the step's own rollout batches, nothing around them.
     batches = rollout_batches(algo, state, key)
-    add("limit", _limit_program(objective, state, batches), key)
+    add("limit", *_limit_program(objective, state, batches, key))
     # ... and as one flat batch of the same number of episodes.
     params = state.params + 0.1 * jax.random.normal(key, (rollouts, state.params.shape[0]))
     tasks = objective.sample_train_tasks(key, rollouts)
@@ -248,30 +248,37 @@ def rollout_batches(algo, state, key) -> list[tuple[int, int]]:
     return sorted(collections.Counter(sizes).items(), reverse=True)
 
 
-def _limit_program(objective, state, batches: list[tuple[int, int]]):
-    """The bare rollouts of exactly ``batches`` (`rollout_batches`): per (size N, executions
-    c), c flat batches of N episodes (a ``lax.map`` over them when c > 1, as a scan runs them in
-    the step) of the same policy at random parameters near the step's, with the step's
-    normalizer, keeping what the step keeps of each rollout (its return and the observation
-    moments), and nothing else."""
+def _limit_program(objective, state, batches: list[tuple[int, int]], key):
+    """(program, its inputs): the bare rollouts of exactly ``batches`` (`rollout_batches`):
+    per (size N, executions c), c flat batches of N episodes (a ``lax.map`` over them when
+    c > 1, as a scan runs them in the step) of the same policy at random parameters near the
+    step's, with the step's normalizer, keeping what the step keeps of each rollout (its return
+    and the observation moments), and nothing else: the parameters, tasks and rollout keys are
+    drawn once, outside the timed program."""
     theta = state.params
     batch = jax.vmap(lambda k, x, task: objective.evaluate(k, x, task, state.norm))
 
-    def flat(n, key):
-        k1, k2, k3 = jax.random.split(key, 3)
-        params = theta + 0.1 * jax.random.normal(k1, (n, theta.shape[0]))
-        values, aux = batch(jax.random.split(k3, n), params, objective.sample_train_tasks(k2, n))
+    def draw(n, count, k):
+        k1, k2, k3 = jax.random.split(k, 3)
+        params = theta + 0.1 * jax.random.normal(k1, (count, n, theta.shape[0]))
+        tasks = jax.tree.map(lambda x: x.reshape(count, n, *x.shape[1:]),
+                             objective.sample_train_tasks(k2, count * n))
+        keys = jax.random.split(k3, (count, n))
+        return keys, params, tasks
+
+    def flat(inputs):
+        values, aux = batch(*inputs)
         return values.sum() + sum(jnp.sum(leaf) for leaf in jax.tree.leaves(aux))
 
-    def program(key):
+    def program(inputs):
         total = jnp.zeros(())
-        for i, (n, count) in enumerate(batches):
-            keys = jax.random.split(jax.random.fold_in(key, i), count)
-            one = functools.partial(flat, n)
-            total += one(keys[0]) if count == 1 else jax.lax.map(one, keys).sum()
+        for (_, count), x in zip(batches, inputs, strict=True):
+            total += (flat(jax.tree.map(lambda a: a[0], x)) if count == 1
+                      else jax.lax.map(flat, x).sum())
         return total
 
-    return program
+    inputs = [draw(n, c, jax.random.fold_in(key, i)) for i, (n, c) in enumerate(batches)]
+    return program, inputs
 
 
 def _unfused_breakdown(objective, state, key, cfg: BenchConfig, compiled, fused_s: float,
