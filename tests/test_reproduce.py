@@ -71,7 +71,8 @@ def test_results_verdicts_follow_the_seed_rule():
                      "inconclusive (adaptation still lowers the return)",
                      "inconclusive (not at the paper's scale)",
                      "inconclusive (no significant adaptation gain)",
-                     "inconclusive (training did not improve the adapted return)")
+                     "inconclusive (training did not improve the adapted return)",
+                     "inconclusive (not in the claimed direction, below the paper's scale)")
         assert cmd.startswith("`")
 
 
@@ -83,9 +84,18 @@ def test_welch_verdicts():
         "inconclusive (reversed at CPU scale)")
     assert results.welch([1.0, 1.2, 0.9, 1.1], [5.0, 5.2, 4.9, 5.1], paper_scale=True)[0] == (
         "does not reproduce")
-    assert results.welch([1.0, 3.0, 0.5, 2.0], [1.5, 2.5, 0.7, 1.8])[0] == (
-        "inconclusive (not significant)")
-    assert results.positive([1.0, 1.1, 0.9])[0] and not results.positive([1.0, -1.2, 0.1])[0]
+    # claimed direction, not significant: inconclusive at any scale
+    for at_scale in (False, True):
+        assert results.welch([1.0, 3.0, 0.5, 2.1], [1.5, 2.5, 0.7, 1.8], at_scale)[0] == (
+            "inconclusive (not significant)")
+    # absent (estimate against the claim, not significant): fails only at the paper's scale
+    absent = ([1.5, 2.5, 0.7, 1.8], [1.0, 3.0, 0.5, 2.1])
+    assert results.welch(*absent, paper_scale=True)[0] == "does not reproduce"
+    assert results.welch(*absent)[0] == (
+        "inconclusive (not in the claimed direction, below the paper's scale)")
+    assert results.positive([1.0, 1.1, 0.9])[0] == "reproduces"
+    assert results.positive([1.0, -0.8, 0.1])[0] == "inconclusive (not significant)"
+    assert results.positive([-1.0, 1.2, -0.5], at_scale=True)[0] == "does not reproduce"
 
 
 def test_train_seeds_evaluates_with_keys_training_never_used():
