@@ -101,6 +101,8 @@ GOAL_RADIUS = 3.0
 class BraxTaskEnv(TaskEnv):
     """A Brax env with a task-dependent reward."""
 
+    rollout_unroll = 1  # a physics step: compile time grows with each unrolled copy
+
     def __init__(self, robot: str, kind: str, backend: str | None = None):
         if kind not in ("forward_backward", "goal_velocity", "goal_position"):
             raise ValueError(f"unknown locomotion task kind {kind!r}")

@@ -65,8 +65,9 @@ def returns(params, goals, horizon: int, hidden: int | None):
         d_sq = jnp.sum((pos - goals) ** 2, axis=-1)
         return (pos, ret - 4.0 + jnp.maximum(0.0, 4.0 - d_sq)), None
 
+    # unroll=2 as the library's pure-JAX envs (`envs.base.TaskEnv.rollout_unroll`)
     (_, ret), _ = jax.lax.scan(body, (jnp.zeros_like(goals), jnp.zeros(goals.shape[0])), None,
-                               length=horizon)
+                               length=horizon, unroll=2)
     return ret
 
 

@@ -48,7 +48,8 @@ def _keep(norm: PyTree, aux: PyTree) -> PyTree:
 
 
 def rl_objective(family, policy: Policy, horizon: int | None = None,
-                 normalize_observations: bool = True, flat_batching: bool = True) -> Objective:
+                 normalize_observations: bool = True, flat_batching: bool = True,
+                 unroll: int | None = None) -> Objective:
     """Episode return of ``policy`` on a task of ``family`` over a fixed horizon.
 
     The rollout is a ``lax.scan`` of exactly ``horizon`` steps with a done mask: once an episode
@@ -56,11 +57,16 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
     never change. The policy sees observations normalized by the frozen running statistics.
     ``flat_batching`` (default): however many vmaps the algorithm stacks around ``evaluate``,
     its rollouts run as one flat batch (`esmaml_jax.batching.flat_vmap`; same values, up to 2x
-    faster on a CPU); False gives the plain nested vmaps.
+    faster on a CPU); False gives the plain nested vmaps. ``unroll``: env steps per iteration
+    of the rollout loop (same numbers; default: the env's ``rollout_unroll``, 2 for pure-JAX
+    envs and 1 for Brax physics, see `envs.base.TaskEnv`).
     """
     horizon = int(family.horizon if horizon is None else horizon)
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
+    unroll = int(getattr(family.env, "rollout_unroll", 1) if unroll is None else unroll)
+    if unroll < 1:
+        raise ValueError(f"unroll must be >= 1, got {unroll}")
     obs_size = family.observation_size
 
     def episode(key, params, task, norm: RunningStats, record: str | None):
@@ -79,7 +85,8 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
             return (nxt, ret, alive, moments), out
 
         init = (state, jnp.zeros(()), jnp.ones(()), Moments.zeros(obs_size))
-        (_, ret, _, moments), seq = jax.lax.scan(body, init, None, length=horizon)
+        (_, ret, _, moments), seq = jax.lax.scan(body, init, None, length=horizon,
+                                                   unroll=unroll)
         return ret, moments, state, seq
 
     def one_episode(norm, item):

@@ -77,3 +77,27 @@ def test_minimal_step_improves_four_corners():
     theta_final = theta
     posts = [float(step(theta_final, k)[1]) for k in jax.random.split(jax.random.PRNGKey(9), 10)]
     assert np.mean(posts) > np.mean(first) + 20.0
+
+
+def test_rollout_unroll_changes_speed_not_numbers():
+    import jax
+    import numpy as np
+    import pytest
+
+    import envs
+    from esmaml_jax import policies
+    from esmaml_jax.objectives import rl_objective
+
+    fam = envs.make("four_corners", horizon=7)  # odd: the last unrolled iteration is partial
+    pol = policies.mlp(fam.observation_size, fam.action_size, (8,))
+    params = pol.init(jax.random.PRNGKey(0))
+    task = jax.tree.map(lambda x: x[0], fam.sample_train_tasks(jax.random.PRNGKey(1), 1))
+    out = {}
+    for u in (1, 2, 3):
+        obj = rl_objective(fam, pol, unroll=u)
+        out[u] = jax.jit(obj.evaluate)(jax.random.PRNGKey(2), params, task, obj.init_norm())
+    for u in (2, 3):
+        jax.tree.map(np.testing.assert_array_equal, out[u], out[1])
+    assert fam.env.rollout_unroll == 2
+    with pytest.raises(ValueError, match="unroll must be >= 1"):
+        rl_objective(fam, pol, unroll=0)

@@ -10,7 +10,9 @@ Writes benchmarks/results/locomotion.csv and locomotion_<env>.png. About 35 minu
     python -m benchmarks.reproduce.locomotion [--steps 50] [--seeds 2]
 
 Full scale (an accelerator, as the paper): --full (= --steps 500 --perturbations 150 --horizon 200
---seeds 3). PG-MAML, the paper's other curve in Fig. 5, is not part of this library.
+--seeds 3). Goal-velocity runs on A.7.2's fixed (50, 5, 5) task sets unless --task-sets fresh.
+Fig. 5's ES-MAML vs PG-MAML at low K: `python -m benchmarks.reproduce.pg_vs_es --env
+halfcheetah_forward_backward --policy linear -K 5 ...`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ def main(argv=None) -> None:
     p.add_argument("--horizon", type=int, default=50)
     p.add_argument("--perturbations", type=int, default=20)
     p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--task-sets", default="fixed", choices=["fixed", "fresh"], dest="task_sets",
+                   help="goal-velocity: A.7.2's fixed (50, 5, 5) train / validation / test task "
+                        "sets (default) or fresh tasks every meta-step")
+    p.add_argument("--seed-stream", type=int, default=0, dest="seed_stream",
+                   help="seeds split from PRNGKey(N) (default 0): fresh seeds for a re-run")
     p.add_argument("--out", default=str(RESULTS / "locomotion.csv"))
     p.add_argument("--tiny", action="store_true", help="one experiment, 1 step, horizon 5")
     p.add_argument("--full", action="store_true",
@@ -57,7 +64,8 @@ def main(argv=None) -> None:
         experiments = EXPERIMENTS[:1]
     rows = []
     for env_name, pol, k in experiments:
-        fam = envs.make(env_name)
+        fam = (envs.make(env_name, task_sets=args.task_sets) if "goal" in env_name
+               else envs.make(env_name))
         policy = (ej.policies.linear(fam.observation_size, fam.action_size) if pol == "L" else
                   ej.policies.mlp(fam.observation_size, fam.action_size, (args.hidden,)))
         obj = ej.rl_objective(fam, policy, horizon=args.horizon)
@@ -69,10 +77,12 @@ def main(argv=None) -> None:
         repeats = 8 if fam.test_tasks is not None else 1
         got, wall = train_curve(algo, seeds=args.seeds, steps=args.steps, chunk=args.chunk,
                                 eval_repeats=repeats, seed_axis="map", env=env_name,
-                                policy=pol, K=k, T=tasks,
+                                policy=pol, K=k, T=tasks, seed_stream=args.seed_stream,
                                 horizon=args.horizon, perturbations=args.perturbations)
         for r in got:
-            r["wall_s"] = round(wall, 1)
+            r.update(wall_s=round(wall, 1), seeds=args.seeds, steps=args.steps,
+                     seed_stream=args.seed_stream,
+                     task_sets=args.task_sets if "goal" in env_name else "fixed (N = 2)")
         rows += got
         first = [r["test_post"] for r in got if r["step"] == 0]
         print(f"{env_name} {pol} K={k}: post-adaptation {np.mean(first):.1f} -> "
