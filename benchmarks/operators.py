@@ -4,6 +4,12 @@ Same budget for every operator (P perturbations, meta-steps, seeds); seeds run a
 (``jax.vmap`` over the algorithm state). Writes benchmarks/results/operators.csv.
 
     python -m benchmarks.operators [--steps 200] [--seeds 2] [--perturbations 50]
+
+A.3.3's low-K ASEBO rows at a larger scale, on fresh seeds, into a file of their own:
+
+    python -m benchmarks.operators --only "es_gradient (MC),asebo (published),asebo (projection)" \
+        --ks 5 --steps 1000 --perturbations 150 --seeds 5 --seed-stream 2029 \
+        --out benchmarks/results/asebo_low_k.csv
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ class Config:
     seeds: int = 2
     perturbations: int = 50
     hidden: int = 32
+    seed_stream: int = 0  # seeds split from PRNGKey(N): N != 0 gives fresh seeds
+    only: str = ""  # comma-separated operator names (default: all)
+    ks: str = "20,5"  # the K values, comma-separated
     out: str = str(RESULTS / "operators.csv")
 
 
@@ -50,7 +59,7 @@ def run(cfg: Config, name: str, op, k: int) -> dict:
     fam = envs.make("four_corners")
     obj = ej.rl_objective(fam, ej.policies.mlp(2, 2, (cfg.hidden,)))
     algo = ej.zero_order(obj, op, num_perturbations=cfg.perturbations, optimizer=optax.sgd(0.01))
-    seeds = jax.random.split(jax.random.PRNGKey(0), cfg.seeds)
+    seeds = jax.random.split(jax.random.PRNGKey(cfg.seed_stream), cfg.seeds)
     states = jax.vmap(algo.init)(seeds)
     train = ej.jit(jax.vmap(lambda s, k_: jax.lax.scan(algo.step, s, jax.random.split(k_,
                                                                                          cfg.steps))))
@@ -61,7 +70,7 @@ def run(cfg: Config, name: str, op, k: int) -> dict:
     t0 = time.perf_counter()
     states, _ = jax.block_until_ready(train(states, seeds))
     train_s = time.perf_counter() - t0
-    ev = evaluate(states, jax.random.split(jax.random.PRNGKey(99), cfg.seeds))
+    ev = evaluate(states, jax.random.split(jax.random.PRNGKey(99 + cfg.seed_stream), cfg.seeds))
     post = np.asarray(ev["post_mean"])
     return {"operator": name, "K": k, "queries_per_adaptation": op.num_queries,
             "post_mean": round(float(post.mean()), 1),
@@ -69,17 +78,26 @@ def run(cfg: Config, name: str, op, k: int) -> dict:
             "pre_mean": round(float(np.mean(ev["pre_mean"])), 1),
             "meta_steps_per_s": round(cfg.steps * cfg.seeds / train_s, 2),
             "compile_s": round(compile_s, 1), "steps": cfg.steps, "seeds": cfg.seeds,
-            "perturbations": cfg.perturbations}
+            "perturbations": cfg.perturbations,
+            "post_per_seed": " ".join(f"{x:.1f}" for x in post), "seed_stream": cfg.seed_stream}
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     for f in dataclasses.fields(Config):
-        p.add_argument(f"--{f.name}", type=type(f.default), default=f.default)
+        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default),
+                       default=f.default)
     cfg = Config(**vars(p.parse_args(argv)))
     rows = []
-    for k in (20, 5):
-        for name, op in operators(k).items():
+    chosen = [x.strip() for x in cfg.only.split(",") if x.strip()]
+    for k in (int(x) for x in cfg.ks.split(",")):
+        ops = operators(k)
+        unknown = set(chosen) - set(ops)
+        if unknown:
+            raise SystemExit(f"unknown operator(s) {sorted(unknown)}; known: {list(ops)}")
+        for name, op in ops.items():
+            if chosen and name not in chosen:
+                continue
             row = run(cfg, name, op, k)
             print(row, flush=True)
             rows.append(row)
