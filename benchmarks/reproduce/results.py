@@ -392,11 +392,12 @@ def claims():
         claim = f"A.3.3: ASEBO-MAML beats ES-MAML per iteration at low K (ASEBO {form})"
         if a and m and a.get("post_per_seed") and int(a["seeds"]) >= 3:
             # on four corners, not the paper's goal-velocity HalfCheetah: never its scale
-            v, text = welch([float(x) for x in a["post_per_seed"].split()],
-                            [float(x) for x in m["post_per_seed"].split()])
+            sa = [float(x) for x in a["post_per_seed"].split()]
+            sm = [float(x) for x in m["post_per_seed"].split()]
+            v, text = welch(sa, sm)
             out.append((claim + " (measured: final post-adaptation test return, per seed)",
-                        f"K=5, equal steps: per seed ASEBO {a['post_per_seed'].split()} vs MC "
-                        f"{m['post_per_seed'].split()}; {text} ({a['steps']} steps, P "
+                        f"K=5, equal steps: per seed ASEBO {fmt(sa)} vs MC {fmt(sm)}; {text} "
+                        f"({a['steps']} steps, P "
                         f"{a['perturbations']}, {a['seeds']} seeds; four corners, not the "
                         f"paper's goal-velocity HalfCheetah){stream_note(a)}", v,
                         "`python -m benchmarks.operators --only \"es_gradient (MC),asebo "
