@@ -87,7 +87,11 @@ def main(argv=None) -> None:
     for f in dataclasses.fields(Config):
         p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default),
                        default=f.default)
-    cfg = Config(**vars(p.parse_args(argv)))
+    p.add_argument("--tiny", action="store_true", help="seconds: 2 steps, P 4, 3 seeds")
+    args = vars(p.parse_args(argv))
+    if args.pop("tiny"):
+        args.update(steps=2, perturbations=4, seeds=3)
+    cfg = Config(**args)
     rows = []
     chosen = [x.strip() for x in cfg.only.split(",") if x.strip()]
     for k in (int(x) for x in cfg.ks.split(",")):

@@ -45,6 +45,11 @@ PARTS = [
       "100", *FRESH_2028]),
     # Fig. 4 CartPole L / H / HH at the paper's scale (H 500, P 150)
     ("cartpole", "cartpole", [], ["--full", *FRESH_2028]),
+    # A.3.3: ASEBO vs MC at K 5 (four corners; a file of its own)
+    ("asebo low K", "operators", ["--only", "es_gradient (MC),asebo (published),asebo "
+                                  "(projection)", "--ks", "5"],
+     ["--steps", "1000", "--seeds", "5", *PAPER_P, "--seed-stream", "2029", "--out",
+      "benchmarks/results/asebo_low_k.csv"]),
     # Fig. 3 / Fig. 5 ES-MAML on halfcheetah at CPU scale
     ("locomotion", "locomotion", [], []),
 ]
@@ -68,10 +73,10 @@ def main(argv=None) -> None:
         if scratch is not None:
             argv_part = always + ["--tiny", "--out",
                                   str(scratch / f"{name.replace(' ', '_')}.csv")]
-        print(f"== {name}: python -m benchmarks.reproduce.{module} {' '.join(argv_part)}",
-              flush=True)
+        package = "benchmarks" if module == "operators" else "benchmarks.reproduce"
+        print(f"== {name}: python -m {package}.{module} {' '.join(argv_part)}", flush=True)
         t0 = time.perf_counter()
-        importlib.import_module(f"benchmarks.reproduce.{module}").main(argv_part)
+        importlib.import_module(f"{package}.{module}").main(argv_part)
         times.append((name, time.perf_counter() - t0))
     print("\nruntime of each part here:")
     for name, t in times:
