@@ -203,3 +203,16 @@ def test_cpu_devices_shards_over_the_cores_of_a_fresh_process(tmp_path):
     assert "sharding the perturbation axis over 2 device(s)" in proc.stdout
     assert json.loads((out / "config.json").read_text())["meta"]["devices"] == 2
     assert cli.main(["train", "--cpu-devices", "0", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_bench_times_any_operator_against_its_own_rollout_batches(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert cli.main(["bench", "-P", "3", "-K", "2", "--horizon", "5", "--repeats", "1",
+                     "--operator", "hill_climb", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    # 3 directions x 2 signs = 6 pairs: the pivot, K = 2 iterations, the evaluations
+    assert r["config"]["operator"] == "hill_climb"
+    assert r["rollout_batches"] == [{"size": 6, "executions": 4}]
+    capsys.readouterr()
+    assert cli.main(["bench", "--algorithm", "pg_maml", "--operator", "rbo"]) != 0
+    assert "--operator is for --algorithm zero_order" in capsys.readouterr().err

@@ -143,7 +143,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--process-id", type=int, default=None, dest="process_id")
     p.add_argument("--no-compile-cache", action="store_false", dest="compile_cache",
                    help="do not use JAX's persistent compilation cache "
-                        "(default: ~/.cache/esmaml-jax/xla)")
+                        "(default: ~/.cache/esmaml-jax/xla, or $ESMAML_COMPILE_CACHE)")
 
 
 def config_from_args(args: argparse.Namespace, base: Config) -> Config:
@@ -256,6 +256,8 @@ def _cmd_eval(args) -> int:
     run_dir = Path(args.run_dir)
     if not args.no_save:
         _writable(run_dir, "the evaluation", " (pass --no-save to print it only)")
+    if args.compile_cache:  # a second `esmaml eval` of a run loads its program from the cache
+        enable_compile_cache()
     built, state = load_run(run_dir)
     step = int(np.asarray(state.step).reshape(-1)[0])  # (every seed of a run is at this step)
     # One file per (step, settings): an evaluation never replaces another one.
@@ -322,19 +324,27 @@ def _cmd_bench(args) -> int:
     if args.compile_cache:
         enable_compile_cache()
     if args.algorithm == "pg_maml":
+        if args.operator is not None:
+            raise ValueError("--operator is for --algorithm zero_order (PG-MAML adapts by its "
+                             "own policy-gradient step)")
         return _bench_pg(args)
     cfg = bench.BenchConfig(env=args.env or "four_corners", policy=args.policy or "linear",
                             num_perturbations=args.perturbations,
                             num_queries=args.queries, tasks_per_perturbation=args.tasks,
                             horizon=args.horizon, repeats=args.repeats,
-                            chunk_size=args.perturbation_chunk)
+                            chunk_size=args.perturbation_chunk,
+                            operator=args.operator or "es_gradient")
     r = bench.run(cfg)
     print(f"{cfg.env}, {cfg.policy} policy (D={r['num_params']}), P={cfg.num_perturbations} "
           f"antithetic, T={cfg.tasks_per_perturbation}, K={cfg.num_queries}, H={cfg.horizon}: "
           f"{r['rollouts_per_step']} rollouts, {r['env_steps_per_step']:,} env steps per step")
+    cache = " (persistent cache on: may be a cache load)" if args.compile_cache else ""
+    batches = " + ".join(f"{b['executions']} x {b['size']}" for b in r["rollout_batches"])
     print(f"  fused   : {r['fused_meta_steps_per_s']:.2f} meta-steps/s, "
-          f"{r['fused_env_steps_per_s']:,.0f} env steps/s (compile {r['fused_compile_s']} s)")
-    print(f"  limit   : {r['limit_env_steps_per_s']:,.0f} env steps/s (bare vmapped rollouts)")
+          f"{r['fused_env_steps_per_s']:,.0f} env steps/s (compile {r['fused_compile_s']} s"
+          f"{cache})")
+    print(f"  limit   : {r['limit_env_steps_per_s']:,.0f} env steps/s (the step's own rollout "
+          f"batches, {batches}, bare)")
     print(f"  unfused : {r['unfused_env_steps_per_s']:,.0f} env steps/s (one dispatch per pair)")
     f, lim = r["fused_step_s_spread"], r["ratio_fused_over_limit_spread"]
     load = ", ".join(f"{x:.1f}" for x in r["load_average"][0])
@@ -460,6 +470,9 @@ def main(argv=None) -> int:
     p_eval.add_argument("--seed", type=int, default=0)
     p_eval.add_argument("--no-save", action="store_true", dest="no_save",
                         help="print the evaluation without recording it in the run directory")
+    p_eval.add_argument("--no-compile-cache", action="store_false", dest="compile_cache",
+                        help="do not use JAX's persistent compilation cache (default: "
+                             "~/.cache/esmaml-jax/xla, or $ESMAML_COMPILE_CACHE)")
     p_eval.set_defaults(func=_cmd_eval)
     p_plot = sub.add_parser("plot", help="learning curve and adapted trajectories of a run")
     p_plot.add_argument("run_dir")
@@ -494,8 +507,16 @@ def main(argv=None) -> int:
     p_bench.add_argument("--horizon", type=int, default=100)
     p_bench.add_argument("--repeats", type=int, default=5)
     p_bench.add_argument("--perturbation-chunk", type=int, default=None)
+    p_bench.add_argument("--operator", default=None,
+                         help="adaptation operator (`esmaml list`; default es_gradient); "
+                              "zero_order only")
     p_bench.add_argument("--json", default=None, help="also write the result here")
-    p_bench.add_argument("--no-compile-cache", action="store_false", dest="compile_cache")
+    p_bench.add_argument("--compile-cache", action="store_true", dest="compile_cache",
+                         help="use the persistent compilation cache (faster start, but the "
+                              "compile times reported are then cache loads; default: off, "
+                              "every program compiled fresh)")
+    p_bench.add_argument("--no-compile-cache", action="store_false", dest="compile_cache",
+                         help="(the default) compile every program fresh")
     p_bench.set_defaults(func=_cmd_bench)
     p_list = sub.add_parser("list", help="list the components: envs, policies, operators, "
                                          "algorithms, optimizers")
