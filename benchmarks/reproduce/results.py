@@ -575,6 +575,8 @@ def locomotion_claims():
 # result file -> (the script that writes it, its wall-time column)
 RUNTIME = {"exploration.csv": ("benchmarks/reproduce/exploration.py", "wall_s"),
            "operators.csv": ("benchmarks/operators.py", "compile_s"),
+           "asebo_low_k.csv": ("benchmarks/operators.py --only ... --out "
+                               "benchmarks/results/asebo_low_k.csv", "compile_s"),
            "first_order.csv": ("benchmarks/first_order.py", "wall_s_incl_compile"),
            "sine.csv": ("benchmarks/sine.py", "wall_s"),
            "cartpole.csv": ("benchmarks/reproduce/cartpole.py", "wall_s_policy"),
@@ -593,9 +595,10 @@ def runtimes() -> list[str]:
                              f"{m} {w / 60:.1f}" for m, w in walls.items()) + ")")
     for name, (script, col) in RUNTIME.items():
         rows = load(name)
-        if rows and name == "operators.csv":  # timed as steady-state rate + compile
-            total = sum(float(r["steps"]) / float(r["meta_steps_per_s"]) + float(r["compile_s"])
-                        for r in rows)
+        if rows and name in ("operators.csv", "asebo_low_k.csv"):  # rate + compile
+            # meta_steps_per_s counts every seed's steps (steps x seeds / training time)
+            total = sum(float(r["steps"]) * float(r["seeds"]) / float(r["meta_steps_per_s"])
+                        + float(r["compile_s"]) for r in rows)
             lines.append(f"- `python {script}`: {total / 60:.1f} min ({len(rows)} "
                          f"experiments; training incl. compilation)")
             continue
