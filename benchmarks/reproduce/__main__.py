@@ -41,8 +41,8 @@ PARTS = [
      ["--seeds", "5", "--steps", "500", "--chunk", "25", *PAPER_P, *FRESH_2028]),
     ("pg_vs_es halfcheetah_forward_backward K 5", "pg_vs_es",
      ["--env", "halfcheetah_forward_backward", "--policy", "linear", "-K", "5"],
-     ["--seeds", "5", "--steps", "100", "--chunk", "10", "--perturbations", "20", "--horizon",
-      "100", *FRESH_2028]),
+     ["--seeds", "5", "--steps", "40", "--chunk", "10", "--perturbations", "20", "--horizon",
+      "50", *FRESH_2028]),
     # Fig. 4 CartPole L / H / HH at the paper's scale (H 500, P 150)
     ("cartpole", "cartpole", [], ["--full", *FRESH_2028]),
     # A.3.3: ASEBO vs MC at K 5 (four corners; a file of its own)
