@@ -211,7 +211,7 @@ def reproduction_table() -> str:
     lines = [f"{ok} of {len(rows)} checked claims reproduce, {fail} do(es) not, "
              f"{len(rows) - ok - fail} are inconclusive (each row of RESULTS.md states its "
              f"scale and seeds; at the paper's scale: the four-corners exploration rows, ES vs "
-             f"PG on four corners, navigation_2d and CartPole (ES-MAML's P 150), and CartPole "
+             f"PG on four corners and CartPole (ES-MAML's P 150), and CartPole "
              f"L / H / HH at horizon 500); the measured numbers, the one verdict rule "
              f"(`results.judge`) and each script's runtime are in "
              f"[benchmarks/RESULTS.md](benchmarks/RESULTS.md) "
