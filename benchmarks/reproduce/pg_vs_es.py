@@ -64,7 +64,7 @@ def algorithms(env: str, k: int, perturbations: int, tasks: int, vpg_lr: float,
                            evaluation="mean",
                            optimizer=optax.adam(vpg_lr) if outer == "vpg" else None)
             for outer in ("trpo", "vpg")}
-    return es, pg, mean
+    return family, es, pg, mean
 
 
 def plot(rows: list[dict], path, title: str, k: int = 20) -> None:
@@ -153,12 +153,11 @@ def main(argv=None) -> None:
         args.steps, args.chunk, args.perturbations, args.tasks, k = 2, 1, 2, 2, 2
         if args.horizon is None and is_brax(args.env):
             args.horizon = 5
-    es, pg, mean = algorithms(args.env, k, args.perturbations, args.tasks, args.vpg_lr,
+    fam, es, pg, mean = algorithms(args.env, k, args.perturbations, args.tasks, args.vpg_lr,
                               args.policy, args.horizon, args.task_sets)
     horizon = es.env_steps_per_step // es.rollouts_per_step
     # Brax: forward-backward's 2 test tasks x 8 adaptations, a goal family's test set x 1 (as
     # benchmarks/reproduce/locomotion.py); the 2-D and CartPole families: 4 repeats
-    fam = family_of(args.env, args.horizon, args.task_sets)
     repeats = (8 if fam.test_tasks is not None and envs.num_tasks(fam.test_tasks) <= 2 else 1) \
         if is_brax(args.env) else 4
     rows, times = [], {}
