@@ -137,8 +137,7 @@ def advantages(batch: Batch, discount: float | Array, baseline: str = "linear",
 
 def log_probs(policy: GaussianPolicy, params: Params, batch: Batch) -> Array:
     """log pi(a_t | s_t) [K, H] of the batch's actions under ``params``."""
-    lp = jax.vmap(jax.vmap(lambda o, a: policy.log_prob(params, o, a)))
-    return lp(batch.obs, batch.actions) * batch.alive
+    return policy.log_prob_many(params, batch.obs, batch.actions) * batch.alive
 
 
 def _box(x: Array) -> Array:
@@ -179,7 +178,7 @@ def outer_objective(policy: GaussianPolicy, params: Params, batch: Batch, adv: A
 
 def mean_kl(policy: GaussianPolicy, old: Params, new: Params, batch: Batch) -> Array:
     """Mean over the batch's steps of KL(pi_old || pi_new)."""
-    kl = jax.vmap(jax.vmap(lambda o: policy.kl(old, new, o)))(batch.obs)
+    kl = policy.kl_many(old, new, batch.obs)
     return (kl * batch.alive).sum() / jnp.maximum(batch.alive.sum(), 1.0)
 
 
@@ -201,8 +200,7 @@ def fisher_vector_product(policy: GaussianPolicy, adapted: Callable[[Params], Ar
 
     def outputs(theta):
         new = adapted(theta)
-        means = jax.vmap(lambda p, b: jax.vmap(jax.vmap(lambda o: policy.mean(p, o)))(b.obs))(
-            new, batches)
+        means = jax.vmap(lambda p, b: policy.mean_many(p, b.obs))(new, batches)
         return means, jax.vmap(policy.log_std)(new)
 
     (_, log_std), jvp = jax.linearize(outputs, params)

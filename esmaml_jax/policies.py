@@ -34,6 +34,18 @@ class Policy(NamedTuple):
     unravel: Callable[[Params], PyTree]
     prepare: Callable[[Params], PyTree] | None = None
     apply_prepared: Callable[[PyTree, Array], Array] | None = None
+    apply_batch: Callable[[Params, Array], Array] | None = None
+
+    def apply_many(self, params: Params, obs: Array) -> Array:
+        """Actions [..., A] of observations [..., O] under ONE parameter vector: the network on
+        the whole batch where the policy takes one (``apply_batch``: a matrix product per
+        layer), else ``apply`` vmapped over the observations."""
+        flat = obs.reshape(-1, obs.shape[-1])
+        if self.apply_batch is not None:
+            out = self.apply_batch(params, flat)
+        else:
+            out = jax.vmap(lambda o: self.apply(params, o))(flat)
+        return out.reshape(*obs.shape[:-1], out.shape[-1])
 
 
 def bind(policy: Policy, params: Params) -> Callable[[Array], Array]:
@@ -50,8 +62,10 @@ def bind(policy: Policy, params: Params) -> Callable[[Array], Array]:
     return lambda obs: apply_prepared(tree, obs)
 
 
-def from_flax(module: nn.Module, observation_size: int) -> Policy:
-    """Wrap a flax module ``module.apply(variables, obs [O]) -> action [A]`` as a flat policy."""
+def from_flax(module: nn.Module, observation_size: int, batched: bool = False) -> Policy:
+    """Wrap a flax module ``module.apply(variables, obs [O]) -> action [A]`` as a flat policy.
+    ``batched``: the module also maps observations [N, O] to actions [N, A] (`Policy.apply_many`
+    then calls it once on a batch)."""
     dummy = jnp.zeros((observation_size,))
     template = jax.eval_shape(module.init, jax.random.PRNGKey(0), dummy)
     zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), template)
@@ -68,7 +82,8 @@ def from_flax(module: nn.Module, observation_size: int) -> Policy:
     def apply(params: Params, obs: Array) -> Array:
         return apply_prepared(unravel(params), obs)
 
-    return Policy(init, apply, num_params, unravel, unravel, apply_prepared)
+    return Policy(init, apply, num_params, unravel, unravel, apply_prepared,
+                  apply if batched else None)
 
 
 def from_apply(apply_fn: Callable[[PyTree, Array], Array], example_params: PyTree) -> Policy:
@@ -92,7 +107,10 @@ class _Dense(nn.Module):
     inputs (<= UNROLL_MAX_INPUTS) the product is written as a sum of ``x_i * kernel_i`` rows,
     which XLA fuses with the activation into one elementwise loop; wider inputs keep the dot.
     Measured on the four-corners MLP(32) meta-step (first / second layer, 2-core CPU): unrolled /
-    unrolled 24.5-30 ms, unrolled / dot 38 ms, dot / dot 50 ms, multiply-and-reduce 129-420 ms."""
+    unrolled 24.5-30 ms, unrolled / dot 38 ms, dot / dot 50 ms, multiply-and-reduce 129-420 ms.
+    A batch of observations under ONE parameter vector (PG-MAML's log-likelihoods: `Policy.
+    apply_many`) arrives as x [N, O] and takes the dot: there the unrolled form, differentiated
+    (PG-MAML goes to third order), cost 4x (n^2 zero-padded slices in every transpose)."""
 
     features: int
     kernel_init: Callable = nn.initializers.lecun_normal()
@@ -161,14 +179,16 @@ class _Regressor(nn.Module):
 def regressor(input_size: int = 1, output_size: int = 1,
               hidden_sizes: Sequence[int] = (40, 40)) -> Policy:
     """ReLU MLP regressor with flax's default initialisation (for supervised tasks)."""
-    return from_flax(_Regressor(tuple(int(h) for h in hidden_sizes), output_size), input_size)
+    return from_flax(_Regressor(tuple(int(h) for h in hidden_sizes), output_size), input_size,
+                     batched=True)
 
 
 def linear(observation_size: int, action_size: int, init: str = "zero_output") -> Policy:
     """tanh(W s + b), the authors' released default; D = (O + 1) A. ``init``: "zero_output"
     (W = 0, b = 0: the meta-policy starts by standing still) or "reference" (the authors' code:
     W ~ N(0, 2 / O), b = 0)."""
-    return from_flax(_MLP((), action_size, _check_init(init)), observation_size)
+    return from_flax(_MLP((), action_size, _check_init(init)), observation_size,
+                     batched=True)
 
 
 def mlp(observation_size: int, action_size: int, hidden_sizes: Sequence[int] = (32,),
@@ -179,7 +199,7 @@ def mlp(observation_size: int, action_size: int, hidden_sizes: Sequence[int] = (
     if not hidden_sizes or any(int(h) < 1 for h in hidden_sizes):
         raise ValueError(f"hidden sizes must be positive integers, got {tuple(hidden_sizes)}")
     return from_flax(_MLP(tuple(int(h) for h in hidden_sizes), action_size, _check_init(init)),
-                     observation_size)
+                     observation_size, batched=True)
 
 
 def make(name: str, observation_size: int, action_size: int,
@@ -217,10 +237,26 @@ class GaussianPolicy(NamedTuple):
 
     def kl(self, old: Params, new: Params, obs: Array) -> Array:
         """KL(pi_old(.|obs) || pi_new(.|obs)), closed form for diagonal Gaussians."""
-        mu_o, mu_n = self.mean(old, obs), self.mean(new, obs)
+        return self.kl_many(old, new, obs)
+
+    def mean_many(self, params: Params, obs: Array) -> Array:
+        """Mean actions [..., A] of observations [..., O] (`Policy.apply_many`: one network
+        call on the batch where the mean network takes one)."""
+        return self.deterministic.apply_many(params, obs)
+
+    def log_prob_many(self, params: Params, obs: Array, actions: Array) -> Array:
+        """log pi(a | s) [...] of observations [..., O] and actions [..., A]."""
+        log_std = self.log_std(params)
+        z = (actions - self.mean_many(params, obs)) / jnp.exp(log_std)
+        return -0.5 * jnp.sum(z**2, axis=-1) - jnp.sum(log_std) - 0.5 * actions.shape[-1] * (
+            jnp.log(2 * jnp.pi))
+
+    def kl_many(self, old: Params, new: Params, obs: Array) -> Array:
+        """KL(pi_old(.|s) || pi_new(.|s)) [...] of observations [..., O]."""
+        mu_o, mu_n = self.mean_many(old, obs), self.mean_many(new, obs)
         ls_o, ls_n = self.log_std(old), self.log_std(new)
         return jnp.sum(ls_n - ls_o + (jnp.exp(2 * ls_o) + (mu_o - mu_n) ** 2)
-                       / (2 * jnp.exp(2 * ls_n)) - 0.5)
+                       / (2 * jnp.exp(2 * ls_n)) - 0.5, axis=-1)
 
 
 def gaussian(policy: Policy, action_size: int, init_std: float = 1.0) -> GaussianPolicy:
@@ -242,6 +278,10 @@ def gaussian(policy: Policy, action_size: int, init_std: float = 1.0) -> Gaussia
     def unravel(params: Params) -> PyTree:
         return {"mean": policy.unravel(params[:d_mean]), "log_std": params[d_mean:]}
 
+    def mean_batch(params: Params, obs: Array) -> Array:
+        return policy.apply_batch(params[:d_mean], obs)
+
     num = d_mean + action_size
     return GaussianPolicy(init, mean, log_std, num, action_size,
-                          Policy(init, mean, num, unravel))
+                          Policy(init, mean, num, unravel, apply_batch=mean_batch
+                                 if policy.apply_batch is not None else None))

@@ -303,6 +303,40 @@ def test_fisher_vector_product_is_the_hessian_of_the_kl_through_the_inner_step()
                                atol=1e-4 * float(jnp.abs(exact).max()))
 
 
+@pytest.mark.parametrize("make", [
+    lambda: policies.mlp(3, 2, (8, 5)),
+    lambda: policies.linear(3, 2),
+    # a policy that only takes one observation: apply_many falls back to vmap
+    lambda: policies.from_apply(lambda p, o: jnp.tanh(o @ p["w"]), {"w": jnp.ones((3, 2))}),
+], ids=["mlp", "linear", "from_apply"])
+def test_batched_policy_forms_equal_the_per_observation_ones(make):
+    """PG-MAML evaluates the Gaussian policy on a whole [K, H, O] batch at once (a matrix
+    product per layer under one parameter vector); it must give what the policy gives one
+    observation at a time, for policies that take a batch and for those that do not."""
+    stoch = policies.gaussian(make(), 2, init_std=0.7)
+    theta = stoch.init(jax.random.PRNGKey(0)) + 0.3 * jax.random.normal(
+        jax.random.PRNGKey(1), (stoch.num_params,))
+    other = theta + 0.1 * jax.random.normal(jax.random.PRNGKey(2), theta.shape)
+    obs = jax.random.normal(jax.random.PRNGKey(3), (4, 6, 3))
+    act = jax.random.normal(jax.random.PRNGKey(4), (4, 6, 2))
+    each = jax.vmap(jax.vmap(lambda o: stoch.mean(theta, o)))(obs)
+    np.testing.assert_allclose(stoch.mean_many(theta, obs), each, rtol=1e-5, atol=1e-6)
+    lp = jax.vmap(jax.vmap(lambda o, a: stoch.log_prob(theta, o, a)))(obs, act)
+    np.testing.assert_allclose(stoch.log_prob_many(theta, obs, act), lp, rtol=1e-5, atol=1e-5)
+    log_std_o, log_std_n = stoch.log_std(theta), stoch.log_std(other)
+    mu_o = jax.vmap(jax.vmap(lambda o: stoch.mean(theta, o)))(obs)
+    mu_n = jax.vmap(jax.vmap(lambda o: stoch.mean(other, o)))(obs)
+    var_o, var_n = jnp.exp(2 * log_std_o), jnp.exp(2 * log_std_n)
+    kl = jnp.sum(log_std_n - log_std_o + (var_o + (mu_o - mu_n) ** 2) / (2 * var_n) - 0.5, -1)
+    np.testing.assert_allclose(stoch.kl_many(theta, other, obs), kl, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stoch.kl(theta, other, obs[0, 0]), kl[0, 0], rtol=1e-5)
+    # and the gradients through them (PG-MAML differentiates these, up to third order)
+    g_many = jax.grad(lambda p: jnp.sum(stoch.log_prob_many(p, obs, act)))(theta)
+    g_each = jax.grad(lambda p: jnp.sum(jax.vmap(jax.vmap(
+        lambda o, a: stoch.log_prob(p, o, a)))(obs, act)))(theta)
+    np.testing.assert_allclose(g_many, g_each, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("flags, message", [
     (["-K", "0"], "num_queries (K trajectories per adaptation) must be an integer >= 1"),
     (["--max-kl", "0"], "max_kl must be > 0"),
