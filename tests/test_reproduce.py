@@ -138,3 +138,27 @@ def test_campaign_runner_runs_parts_and_reports_their_times():
     assert "== exploration four_corners paper scale" in proc.stdout
     assert "== cartpole" not in proc.stdout  # --only chose one part
     assert "runtime of each part here" in proc.stdout and "RESULTS.md untouched" in proc.stdout
+
+
+def test_every_quoted_pg_vs_es_command_is_a_campaign_part():
+    """The command RESULTS.md quotes under an ES vs PG row (read from the CSV: scale, seeds,
+    stream, evaluation interval) is exactly one the campaign runs: otherwise re-running the
+    campaign would not give the committed numbers."""
+    import shlex
+
+    from benchmarks.reproduce import results
+    from benchmarks.reproduce.__main__ import PARTS
+
+    def flags(args):
+        out, i = {"--chunk": "10"}, 0  # the script's default evaluation interval
+        while i < len(args):
+            out[args[i]] = args[i + 1]
+            i += 2
+        return out
+
+    parts = [flags(always + scale) for _, module, always, scale in PARTS if module == "pg_vs_es"]
+    quoted = {cmd for *_, cmd in results.claims() if "reproduce.pg_vs_es" in cmd}
+    assert quoted
+    for cmd in quoted:
+        args = shlex.split(cmd.strip("`"))[3:]  # after python -m benchmarks.reproduce.pg_vs_es
+        assert flags(args) in parts, cmd

@@ -33,12 +33,11 @@ PARTS = [
     ("exploration four_corners paper scale", "exploration", ["--only", "four_corners/"],
      ["--steps", "1000", "--seeds", "5", *PAPER_P, *FRESH_2027]),
     # ES-MAML vs PG-MAML (Fig. 1a, A4, Fig. 4, Fig. 5)
+    # (--chunk: the evaluation interval; it also splits the training keys)
     ("pg_vs_es four_corners", "pg_vs_es", ["--env", "four_corners"],
-     ["--seeds", "5", "--steps", "1000", *PAPER_P, *FRESH_2026]),
-    # (CPU scale: P 20, 200 steps; the P 150 / 1000-step run was stopped unfinished after
-    # ES-MAML's 3.5 min and 40 min of PG-MAML TRPO, see issue 21's note)
+     ["--seeds", "5", "--steps", "1000", "--chunk", "25", *PAPER_P, *FRESH_2026]),
     ("pg_vs_es navigation_2d", "pg_vs_es", ["--env", "navigation_2d"],
-     ["--seeds", "5", "--steps", "200"]),
+     ["--seeds", "5", "--steps", "1000", "--chunk", "50", *PAPER_P, *FRESH_2028]),
     ("pg_vs_es biased_cartpole", "pg_vs_es", ["--env", "biased_cartpole", "--policy", "linear"],
      ["--seeds", "5", "--steps", "500", "--chunk", "25", *PAPER_P, *FRESH_2028]),
     ("pg_vs_es halfcheetah_forward_backward K 5", "pg_vs_es",

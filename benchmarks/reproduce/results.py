@@ -105,7 +105,10 @@ def _pg_meta(rows) -> dict:
             "steps": max(int(r["step"]) for r in rows),
             "seeds": len({r["seed"] for r in rows}), "stream": int(r0.get("seed_stream") or 0),
             "K": int(r0.get("K") or 20), "horizon": r0.get("horizon") or "",
-            "task_sets": r0.get("task_sets") or ""}
+            "task_sets": r0.get("task_sets") or "",
+            # the evaluation interval: it also splits the training keys, so a command that
+            # reproduces the numbers names it
+            "chunk": min(int(r["step"]) for r in rows if int(r["step"]) > 0)}
     return meta
 
 
@@ -119,6 +122,7 @@ def _pg_text(m: dict, at_scale: bool, paper: str) -> str:
 def _pg_cmd(env: str, m: dict, extra: str = "") -> str:
     return (f"`python -m benchmarks.reproduce.pg_vs_es --env {env}{extra} --seeds {m['seeds']} "
             f"--steps {m['steps']} --perturbations {m['P']}"
+            + ("" if m["chunk"] == 10 else f" --chunk {m['chunk']}")
             + ("" if m["K"] == 20 else f" -K {m['K']}")
             + (f" --horizon {m['horizon']}" if m["horizon"] and "cartpole" not in env
                and "navigation" not in env and "corners" not in env else "")
