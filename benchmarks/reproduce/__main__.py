@@ -7,9 +7,10 @@ tables regenerated from what it wrote:
 
 Parts (each is also a script of its own, with its own flags; PARTS below lists the exact
 arguments of the runs behind benchmarks/results/): the exploration experiments (Sec. 4.1, A.4),
-ES-MAML vs PG-MAML on four corners, navigation_2d, biased CartPole and halfcheetah at low K (forward-backward,
-goal-velocity; Fig. 1a, A4, Fig. 4, Fig. 5), CartPole L/H/HH (Fig. 4), locomotion (Fig. 3). With --tiny the
-results go to a temporary folder and RESULTS.md is left alone.
+ES-MAML vs PG-MAML on four corners, navigation_2d, biased CartPole and halfcheetah at low K
+(forward-backward and goal-velocity; Fig. 1a, A4, Fig. 4, Fig. 5), CartPole L/H/HH (Fig. 4),
+locomotion (Fig. 3). With --tiny the results go to a temporary folder and RESULTS.md is left
+alone.
 """
 
 from __future__ import annotations
