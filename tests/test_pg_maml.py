@@ -373,3 +373,28 @@ def test_pg_maml_run_resumes_bit_identically_and_evaluates(tmp_path, capsys):
                           np.load(tmp_path / "straight" / "params.npy"))
     assert cli.main(["eval", str(tmp_path / "cut"), "--no-save", "--repeats", "1"]) == 0
     assert "stochastic Gaussian policy (algorithm.evaluation)" in capsys.readouterr().out
+
+
+def test_pg_log_likelihoods_are_one_matrix_product_per_layer():
+    """PG-MAML's log-likelihoods of a task's K x H states under one parameter vector go
+    through the network once, as one matrix product per layer. (Per-state evaluation takes the
+    layer's unrolled per-rollout form, whose third-order derivatives made the TRPO meta-step
+    2.5x slower, 405 -> 1003 ms on navigation_2d, MLP(32), n 40, until this was found.)"""
+    stoch = policies.gaussian(policies.mlp(2, 2, (32,)), 2)
+    fam = envs.make("navigation_2d")
+    theta = stoch.init(jax.random.PRNGKey(0))
+    task = jax.tree.map(lambda x: x[0], fam.sample_train_tasks(jax.random.PRNGKey(2), 1))
+    batch = pg.sampler(fam, stoch, 10, False)(jax.random.PRNGKey(1), theta, task, None, 4)
+
+    def count(jaxpr, name):
+        n = 0
+        for eqn in jaxpr.eqns:
+            n += eqn.primitive.name == name
+            for sub in eqn.params.values():  # scan / pjit bodies
+                sub = getattr(sub, "jaxpr", sub)
+                if hasattr(sub, "eqns"):
+                    n += count(sub, name)
+        return n
+
+    jaxpr = jax.make_jaxpr(lambda p: pg.log_probs(stoch, p, batch))(theta).jaxpr
+    assert count(jaxpr, "dot_general") == 2  # hidden and output layer, once each
