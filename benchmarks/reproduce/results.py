@@ -189,7 +189,8 @@ def es_vs_pg_claims():
                     f"{fmt(late['PG-MAML TRPO'])}; {text} "
                     + _pg_text(m, at_scale, "CPU scale"), v,
                     _pg_cmd("biased_cartpole", m, " --policy linear")))
-    for env in ("halfcheetah_forward_backward", "halfcheetah_goal_velocity"):
+    for env in (f"{robot}_{task}" for robot in ("halfcheetah", "swimmer", "walker2d", "ant")
+                for task in ("forward_backward", "goal_velocity")):  # Fig. 5's four robots
         rows = [r for name in sorted(RESULTS.glob(f"pg_vs_es_{env}_*K*.csv"))
                 for r in load(name.name)]
         if rows:
