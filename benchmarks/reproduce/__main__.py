@@ -9,9 +9,8 @@ Parts (each is also a script of its own, with its own flags; PARTS below lists t
 arguments of the runs behind benchmarks/results/): the exploration experiments (Sec. 4.1, A.4),
 ES-MAML vs PG-MAML on four corners, navigation_2d, biased CartPole, halfcheetah at low K
 (forward-backward and goal-velocity) and swimmer (forward-backward; Fig. 1a, A4, Fig. 4,
-Fig. 5), CartPole L/H/HH (Fig. 4),
-locomotion (Fig. 3). With --tiny the results go to a temporary folder and RESULTS.md is left
-alone.
+Fig. 5), CartPole L/H/HH (Fig. 4), locomotion (Fig. 3). With --tiny the results go to a
+temporary folder and RESULTS.md is left alone.
 """
 
 from __future__ import annotations
