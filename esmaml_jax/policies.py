@@ -110,7 +110,7 @@ class _Dense(nn.Module):
     unrolled 24.5-30 ms, unrolled / dot 38 ms, dot / dot 50 ms, multiply-and-reduce 129-420 ms.
     A batch of observations under ONE parameter vector (PG-MAML's log-likelihoods: `Policy.
     apply_many`) arrives as x [N, O] and takes the dot: there the unrolled form, differentiated
-    (PG-MAML goes to third order), cost 4x (n^2 zero-padded slices in every transpose)."""
+    (PG-MAML goes to third order), cost 2.5-4x (n^2 zero-padded slices in every transpose)."""
 
     features: int
     kernel_init: Callable = nn.initializers.lecun_normal()
