@@ -113,8 +113,40 @@ def fit_baseline(batch: Batch, targets: Array, reg: float = 1e-5) -> Array:
     w = batch.alive.reshape(-1)
     y = targets.reshape(-1)
     a = (f * w[:, None]).T @ f + reg * jnp.eye(f.shape[-1])
-    coef = jnp.linalg.solve(a, (f * w[:, None]).T @ y)
+    coef = spd_solve(a, (f * w[:, None]).T @ y)
     return jnp.where(jnp.all(jnp.isfinite(coef)), feats @ coef, 0.0)
+
+
+def spd_solve(a: Array, b: Array) -> Array:
+    """x with a x = b for a symmetric positive-definite [n, n] ``a`` (Cholesky, then two
+    triangular solves), in plain XLA ops: n sequential steps of O(n^2) work.
+
+    Not ``jnp.linalg.solve``: on a CPU, jaxlib 0.10's LAPACK kernels split a batch of systems
+    into tasks on XLA's intra-op thread pool and block until they are done; inside a program
+    whose other threads are blocked too (PG-MAML's vmapped per-task baselines, inside the seeds'
+    lax.map and TRPO's while loops) every pool thread ends up waiting and the process hangs
+    (seen twice: a native stack of the hung TRPO run has both pool threads in
+    lapack_sgetrf_ffi -> ParallelBatchMap -> BlockingCounter::Wait). A non-positive pivot gives
+    NaN, which `fit_baseline` turns into no baseline."""
+    n = a.shape[-1]
+    idx = jnp.arange(n)
+
+    def factor(j, low):
+        col = a[:, j] - low @ low[j]  # columns >= j of low are still 0
+        d = jnp.sqrt(col[j])
+        return low.at[:, j].set(jnp.where(idx > j, col / d, jnp.where(idx == j, d, 0.0)))
+
+    low = jax.lax.fori_loop(0, n, factor, jnp.zeros_like(a))
+
+    def forward(i, y):  # low y = b
+        return y.at[i].set((b[i] - low[i] @ y) / low[i, i])
+
+    def backward(k, x):  # low^T x = y
+        i = n - 1 - k
+        return x.at[i].set((y[i] - low[:, i] @ x) / low[i, i])
+
+    y = jax.lax.fori_loop(0, n, forward, jnp.zeros_like(b))
+    return jax.lax.fori_loop(0, n, backward, jnp.zeros_like(b))
 
 
 def advantages(batch: Batch, discount: float | Array, baseline: str = "linear",

@@ -398,3 +398,41 @@ def test_pg_log_likelihoods_are_one_matrix_product_per_layer():
 
     jaxpr = jax.make_jaxpr(lambda p: pg.log_probs(stoch, p, batch))(theta).jaxpr
     assert count(jaxpr, "dot_general") == 2  # hidden and output layer, once each
+
+
+def test_spd_solve_solves_known_systems_batched_and_flags_indefinite_ones():
+    """The baseline's solver (plain XLA ops, no LAPACK) against a known answer: a x = b for
+    a = m^T m + I with x drawn first, one system and a vmapped batch; an indefinite matrix
+    gives NaN (which fit_baseline turns into no baseline), not a wrong finite answer."""
+    m = jax.random.normal(jax.random.PRNGKey(0), (4, 30, 12))
+    a = jnp.einsum("bki,bkj->bij", m, m) + jnp.eye(12)
+    x = jax.random.normal(jax.random.PRNGKey(1), (4, 12))
+    b = jnp.einsum("bij,bj->bi", a, x)
+    np.testing.assert_allclose(pg.spd_solve(a[0], b[0]), x[0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(jax.vmap(pg.spd_solve)(a, b), x, rtol=1e-4, atol=1e-4)
+    assert not np.all(np.isfinite(pg.spd_solve(-a[0], b[0])))
+
+
+def test_pg_maml_step_runs_no_lapack_kernel():
+    """No LAPACK kernel in PG-MAML's meta-step: jaxlib 0.10's CPU LAPACK kernels can deadlock
+    XLA's thread pool inside such programs (a TRPO run hung with both pool threads in
+    lapack_sgetrf_ffi)."""
+    fam = envs.make("navigation_2d")
+    algo = pg_maml(fam, policies.linear(2, 2), num_tasks=2, num_queries=2, horizon=5)
+    state = algo.init(jax.random.PRNGKey(0))
+    jaxpr = jax.make_jaxpr(algo.step)(state, jax.random.PRNGKey(1)).jaxpr
+    lapack = {"lu", "cholesky", "eigh", "svd", "qr", "triangular_solve", "schur", "eig",
+              "lu_pivots_to_permutation", "householder_product", "tridiagonal_solve"}
+
+    def primitives(jaxpr):
+        for eqn in jaxpr.eqns:
+            yield eqn.primitive.name
+            for sub in eqn.params.values():
+                for s in (sub if isinstance(sub, (tuple, list)) else (sub,)):
+                    s = getattr(s, "jaxpr", s)
+                    if hasattr(s, "eqns"):
+                        yield from primitives(s)
+
+    found = set(primitives(jaxpr))
+    assert "while" in found  # the walk reaches inside TRPO's loops
+    assert not found & lapack, found & lapack
