@@ -8,8 +8,8 @@ tables regenerated from what it wrote:
 Parts (each is also a script of its own, with its own flags; PARTS below lists the exact
 arguments of the runs behind benchmarks/results/): the exploration experiments (Sec. 4.1, A.4),
 ES-MAML vs PG-MAML on four corners, navigation_2d, biased CartPole, halfcheetah at low K
-(forward-backward and goal-velocity), swimmer and walker2d (forward-backward; Fig. 1a, A4,
-Fig. 4, Fig. 5), CartPole L/H/HH (Fig. 4), locomotion (Fig. 3). With --tiny the results go to a
+(forward-backward and goal-velocity), swimmer, walker2d and ant (forward-backward; Fig. 1a,
+A4, Fig. 4, Fig. 5), CartPole L/H/HH (Fig. 4), locomotion (Fig. 3). With --tiny the results go to a
 temporary folder and RESULTS.md is left alone.
 """
 
@@ -55,6 +55,10 @@ PARTS = [
       "50", *FRESH_2028]),
     ("pg_vs_es walker2d_forward_backward K 5", "pg_vs_es",
      ["--env", "walker2d_forward_backward", "--policy", "linear", "-K", "5"],
+     ["--seeds", "5", "--steps", "40", "--chunk", "10", "--perturbations", "20", "--horizon",
+      "50", *FRESH_2028]),
+    ("pg_vs_es ant_forward_backward K 5", "pg_vs_es",
+     ["--env", "ant_forward_backward", "--policy", "linear", "-K", "5"],
      ["--seeds", "5", "--steps", "40", "--chunk", "10", "--perturbations", "20", "--horizon",
       "50", *FRESH_2028]),
     # Fig. 4 CartPole L / H / HH at the paper's scale (H 500, P 150)
