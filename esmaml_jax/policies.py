@@ -278,10 +278,13 @@ def gaussian(policy: Policy, action_size: int, init_std: float = 1.0) -> Gaussia
     def unravel(params: Params) -> PyTree:
         return {"mean": policy.unravel(params[:d_mean]), "log_std": params[d_mean:]}
 
-    def mean_batch(params: Params, obs: Array) -> Array:
-        return policy.apply_batch(params[:d_mean], obs)
+    mean_batch = None
+    if policy.apply_batch is not None:
+        apply_batch = policy.apply_batch
+
+        def mean_batch(params: Params, obs: Array) -> Array:
+            return apply_batch(params[:d_mean], obs)
 
     num = d_mean + action_size
     return GaussianPolicy(init, mean, log_std, num, action_size,
-                          Policy(init, mean, num, unravel, apply_batch=mean_batch
-                                 if policy.apply_batch is not None else None))
+                          Policy(init, mean, num, unravel, apply_batch=mean_batch))
