@@ -189,13 +189,12 @@ def pg_vs_es_table() -> str:
     head = [label for e, label in envs_ if e in data]
     lines = ["| | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
 
+    from benchmarks.reproduce.results import _pg_meta
+
     def scale(rows):
-        r0, steps = rows[0], max(int(r["step"]) for r in rows)
-        seeds = len({r["seed"] for r in rows if r["method"] == "ES-MAML"})
-        p = r0.get("perturbations") or "20"  # the CSVs written before the column: P 20, n 20
-        n = r0.get("tasks") or "20"
-        stream = r0.get("seed_stream") or "0"
-        return f"ES P {p}, PG n {n}, {steps} meta-steps, {seeds} seeds (stream {stream})"
+        m = _pg_meta(rows)  # the defaults of CSVs written before a column existed live there
+        return (f"ES P {m['P']}, PG n {m['n']}, {m['steps']} meta-steps, {m['seeds']} seeds "
+                f"(stream {m['stream']})")
 
     lines.append("| scale | " + " | ".join(scale(data[e]) for e in data) + " |")
     for method, suffix, label in methods:

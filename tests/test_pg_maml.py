@@ -324,10 +324,9 @@ def test_batched_policy_forms_equal_the_per_observation_ones(make):
     lp = jax.vmap(jax.vmap(lambda o, a: stoch.log_prob(theta, o, a)))(obs, act)
     np.testing.assert_allclose(stoch.log_prob_many(theta, obs, act), lp, rtol=1e-5, atol=1e-5)
     log_std_o, log_std_n = stoch.log_std(theta), stoch.log_std(other)
-    mu_o = jax.vmap(jax.vmap(lambda o: stoch.mean(theta, o)))(obs)
     mu_n = jax.vmap(jax.vmap(lambda o: stoch.mean(other, o)))(obs)
     var_o, var_n = jnp.exp(2 * log_std_o), jnp.exp(2 * log_std_n)
-    kl = jnp.sum(log_std_n - log_std_o + (var_o + (mu_o - mu_n) ** 2) / (2 * var_n) - 0.5, -1)
+    kl = jnp.sum(log_std_n - log_std_o + (var_o + (each - mu_n) ** 2) / (2 * var_n) - 0.5, -1)
     np.testing.assert_allclose(stoch.kl_many(theta, other, obs), kl, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(stoch.kl(theta, other, obs[0, 0]), kl[0, 0], rtol=1e-5)
     # and the gradients through them (PG-MAML differentiates these, up to third order)
@@ -375,6 +374,17 @@ def test_pg_maml_run_resumes_bit_identically_and_evaluates(tmp_path, capsys):
     assert "stochastic Gaussian policy (algorithm.evaluation)" in capsys.readouterr().out
 
 
+def _primitives(jaxpr):
+    """The primitive names of a jaxpr, inside scan / while / cond / pjit bodies too."""
+    for eqn in jaxpr.eqns:
+        yield eqn.primitive.name
+        for sub in eqn.params.values():
+            for inner in (sub if isinstance(sub, (tuple, list)) else (sub,)):
+                inner = getattr(inner, "jaxpr", inner)
+                if hasattr(inner, "eqns"):
+                    yield from _primitives(inner)
+
+
 def test_pg_log_likelihoods_are_one_matrix_product_per_layer():
     """PG-MAML's log-likelihoods of a task's K x H states under one parameter vector go
     through the network once, as one matrix product per layer. (Per-state evaluation takes the
@@ -386,18 +396,9 @@ def test_pg_log_likelihoods_are_one_matrix_product_per_layer():
     task = jax.tree.map(lambda x: x[0], fam.sample_train_tasks(jax.random.PRNGKey(2), 1))
     batch = pg.sampler(fam, stoch, 10, False)(jax.random.PRNGKey(1), theta, task, None, 4)
 
-    def count(jaxpr, name):
-        n = 0
-        for eqn in jaxpr.eqns:
-            n += eqn.primitive.name == name
-            for sub in eqn.params.values():  # scan / pjit bodies
-                sub = getattr(sub, "jaxpr", sub)
-                if hasattr(sub, "eqns"):
-                    n += count(sub, name)
-        return n
-
     jaxpr = jax.make_jaxpr(lambda p: pg.log_probs(stoch, p, batch))(theta).jaxpr
-    assert count(jaxpr, "dot_general") == 2  # hidden and output layer, once each
+    names = list(_primitives(jaxpr))
+    assert names.count("dot_general") == 2  # hidden and output layer, once each
 
 
 def test_spd_solve_solves_known_systems_batched_and_flags_indefinite_ones():
@@ -424,15 +425,6 @@ def test_pg_maml_step_runs_no_lapack_kernel():
     lapack = {"lu", "cholesky", "eigh", "svd", "qr", "triangular_solve", "schur", "eig",
               "lu_pivots_to_permutation", "householder_product", "tridiagonal_solve"}
 
-    def primitives(jaxpr):
-        for eqn in jaxpr.eqns:
-            yield eqn.primitive.name
-            for sub in eqn.params.values():
-                for s in (sub if isinstance(sub, (tuple, list)) else (sub,)):
-                    s = getattr(s, "jaxpr", s)
-                    if hasattr(s, "eqns"):
-                        yield from primitives(s)
-
-    found = set(primitives(jaxpr))
+    found = set(_primitives(jaxpr))
     assert "while" in found  # the walk reaches inside TRPO's loops
     assert not found & lapack, found & lapack

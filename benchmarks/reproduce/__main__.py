@@ -26,6 +26,16 @@ FRESH_2026 = ["--seed-stream", "2026"]
 FRESH_2027 = ["--seed-stream", "2027"]
 FRESH_2028 = ["--seed-stream", "2028"]
 PAPER_P = ["--perturbations", "150"]
+
+
+def low_k_part(env: str) -> tuple:
+    """Fig. 5's ES-MAML vs PG-MAML at K 5 on a Brax family, linear, at CPU scale."""
+    return (f"pg_vs_es {env} K 5", "pg_vs_es",
+            ["--env", env, "--policy", "linear", "-K", "5"],
+            ["--seeds", "5", "--steps", "40", "--chunk", "10", "--perturbations", "20",
+             "--horizon", "50", *FRESH_2028])
+
+
 # (name, module, arguments always given, arguments of the committed run only: --tiny drops them)
 PARTS = [
     # Sec. 4.1 / A.4 at CPU scale (200 steps, P 50, 2 seeds), then the four-corners rows again
@@ -41,26 +51,10 @@ PARTS = [
      ["--seeds", "5", "--steps", "1000", "--chunk", "50", *PAPER_P, *FRESH_2028]),
     ("pg_vs_es biased_cartpole", "pg_vs_es", ["--env", "biased_cartpole", "--policy", "linear"],
      ["--seeds", "5", "--steps", "500", "--chunk", "25", *PAPER_P, *FRESH_2028]),
-    ("pg_vs_es halfcheetah_forward_backward K 5", "pg_vs_es",
-     ["--env", "halfcheetah_forward_backward", "--policy", "linear", "-K", "5"],
-     ["--seeds", "5", "--steps", "40", "--chunk", "10", "--perturbations", "20", "--horizon",
-      "50", *FRESH_2028]),
-    ("pg_vs_es halfcheetah_goal_velocity K 5", "pg_vs_es",
-     ["--env", "halfcheetah_goal_velocity", "--policy", "linear", "-K", "5"],
-     ["--seeds", "5", "--steps", "40", "--chunk", "10", "--perturbations", "20", "--horizon",
-      "50", *FRESH_2028]),
-    ("pg_vs_es swimmer_forward_backward K 5", "pg_vs_es",
-     ["--env", "swimmer_forward_backward", "--policy", "linear", "-K", "5"],
-     ["--seeds", "5", "--steps", "40", "--chunk", "10", "--perturbations", "20", "--horizon",
-      "50", *FRESH_2028]),
-    ("pg_vs_es walker2d_forward_backward K 5", "pg_vs_es",
-     ["--env", "walker2d_forward_backward", "--policy", "linear", "-K", "5"],
-     ["--seeds", "5", "--steps", "40", "--chunk", "10", "--perturbations", "20", "--horizon",
-      "50", *FRESH_2028]),
-    ("pg_vs_es ant_forward_backward K 5", "pg_vs_es",
-     ["--env", "ant_forward_backward", "--policy", "linear", "-K", "5"],
-     ["--seeds", "5", "--steps", "40", "--chunk", "10", "--perturbations", "20", "--horizon",
-      "50", *FRESH_2028]),
+    # Fig. 5 at low K on the Brax robots, CPU scale (K 5, P 20, n 20, H 50, 40 meta-steps)
+    *(low_k_part(env) for env in ("halfcheetah_forward_backward", "halfcheetah_goal_velocity",
+                                  "swimmer_forward_backward", "walker2d_forward_backward",
+                                  "ant_forward_backward")),
     # Fig. 4 CartPole L / H / HH at the paper's scale (H 500, P 150)
     ("cartpole", "cartpole", [], ["--full", *FRESH_2028]),
     # A.3.3: ASEBO vs MC at K 5 (four corners; a file of its own)
