@@ -8,14 +8,16 @@ innermost batch dimension: measured on four corners (6,600 linear-policy rollout
 [275, 24] in 0.81 ms and [3300, 2] in 5.97 ms: every axis that is not a multiple of the vector
 width costs, and small inner axes (2 signs, 1 task) cost most.
 
-`flat_vmap(fn)` returns a function with the same meaning as ``fn`` whose batching rule
-(``jax.custom_batching.custom_vmap``) merges each new batch axis into one flat leading axis and
+`flat_vmap(fn)` returns a function with the same meaning as ``fn`` whose batching rule merges
+each new batch axis into one flat leading axis and
 runs ``fn`` vmapped once over it, so stacked vmaps produce a single [N] batch (each item's
 result is computed by the same operations as before; tested equal to the plain nested vmaps).
+The batch is one equation of a small JAX primitive whose batching rule only reshapes, so ``fn``
+(a whole Brax rollout) is traced once per call site however many vmaps are stacked around it.
 ``shared`` arguments (the observation normalizer) stay unbatched unless a vmap batches them
 (e.g. over seeds), in which case they are broadcast per item. Differentiation goes through a
-``custom_jvp`` whose rule differentiates the plain function (custom_vmap has no reverse-mode
-rule), so ``jax.grad`` of the result works and is exactly ``jax.grad`` of ``fn``.
+``custom_jvp`` whose rule differentiates the plain function (the primitive has no derivative
+rules), so ``jax.grad`` of the result works and is exactly ``jax.grad`` of ``fn``.
 
 `record_batches()` says which flat batches a program runs: programs traced inside it call back
 to the host each time one of their flat batches executes (the benchmark's limit is built from
@@ -32,6 +34,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax.custom_batching import custom_vmap
+from jax.extend import core as jex_core
+from jax.interpreters import batching as jax_batching
+from jax.interpreters import mlir
 
 
 def _merge(x, batched: bool, size: int):
@@ -100,6 +105,94 @@ def _flat_batched(fn: Callable) -> Callable:
     return g
 
 
+# --- The flat batch as a primitive --------------------------------------------------------
+# ``custom_vmap`` traces its function again at every vmap level it is batched by (to store the
+# level's jaxpr), so a rollout under the meta-step's 4-5 stacked vmaps was traced 5 times per
+# call site: 16 s of a halfcheetah step's 22 s compile went to Python tracing. This primitive
+# carries ``fn`` as a parameter instead: its batching rule only reshapes (no tracing), its
+# output shapes come from one cached ``eval_shape`` of a single item, and ``fn`` is traced once
+# per call site, when the program is lowered. Same values (the same ``vmap(fn)`` over the same
+# flat batch); `record_batches` uses the custom_vmap form (its host callback is an effect).
+
+_flat_p = jex_core.Primitive("esmaml_flat_batch")
+_flat_p.multiple_results = True
+
+
+def _call_flat(args, *, fn, in_tree, num_shared, per_item, out_tree):
+    """vmap(fn) over the leading axis of the items (and of ``shared`` when ``per_item``)."""
+    shared, items = jax.tree.unflatten(in_tree, args)
+    out = jax.vmap(fn, in_axes=(0 if per_item else None, 0))(shared, items)
+    leaves, tree = jax.tree.flatten(out)
+    assert tree == out_tree
+    return leaves
+
+
+@functools.lru_cache(maxsize=256)
+def _item_out_avals(fn, in_tree, per_item, item_avals):
+    """Output shapes and dtypes of ``fn`` on ONE item (cached: traced once per signature)."""
+    shared, items = jax.tree.unflatten(in_tree, [jax.ShapeDtypeStruct(s, d)
+                                                 for s, d in item_avals])
+    out = jax.eval_shape(fn, shared, items)
+    leaves, tree = jax.tree.flatten(out)
+    return tuple((x.shape, x.dtype) for x in leaves), tree
+
+
+def _item_avals(args, num_shared, per_item):
+    """Per-item (shape, dtype) of every argument (the flat axis dropped where there is one)."""
+    return tuple((tuple(a.shape[1:]) if (i >= num_shared or per_item) else tuple(a.shape),
+                  a.dtype) for i, a in enumerate(args))
+
+
+def _flat_abstract_eval(*args, fn, in_tree, num_shared, per_item, out_tree):
+    n = args[num_shared].shape[0]
+    avals, tree = _item_out_avals(fn, in_tree, per_item, _item_avals(args, num_shared, per_item))
+    assert tree == out_tree
+    return [jax.core.ShapedArray((n, *s), d) for s, d in avals]
+
+
+def _flat_impl(*args, **params):
+    return jax.jit(lambda *a: _call_flat(a, **params))(*args)
+
+
+def _flat_batch_rule(args, dims, *, fn, in_tree, num_shared, per_item, out_tree):
+    size = next(a.shape[d] for a, d in zip(args, dims, strict=True) if d is not None)
+    args = [x if d is None else jnp.moveaxis(x, d, 0) for x, d in zip(args, dims, strict=True)]
+    batched = [d is not None for d in dims]
+    n = args[num_shared].shape[1 if batched[num_shared] else 0]
+    new = []
+    for i, (x, b) in enumerate(zip(args, batched, strict=True)):
+        if i >= num_shared or per_item:
+            new.append(_merge(x, b, size))
+        elif any(batched[:num_shared]):
+            # A batched "shared" argument (e.g. one normalizer per seed): one copy per item.
+            x = x if b else jnp.broadcast_to(x, (size, *x.shape))
+            new.append(jnp.broadcast_to(x[:, None], (size, n, *x.shape[1:])).reshape(
+                size * n, *x.shape[1:]))
+        else:
+            new.append(x)
+    per_item = per_item or any(batched[:num_shared])
+    out = _flat_p.bind(*new, fn=fn, in_tree=in_tree, num_shared=num_shared, per_item=per_item,
+                       out_tree=out_tree)
+    return [o.reshape(size, n, *o.shape[1:]) for o in out], [0] * len(out)
+
+
+_flat_p.def_impl(_flat_impl)
+_flat_p.def_abstract_eval(_flat_abstract_eval)
+jax_batching.primitive_batchers[_flat_p] = _flat_batch_rule
+mlir.register_lowering(_flat_p, mlir.lower_fun(lambda *a, **p: _call_flat(a, **p),
+                                               multiple_results=True))
+
+
+def _flat_call(fn, shared, items):
+    """``vmap(fn, (None, 0))(shared, items)`` as one `_flat_p` equation."""
+    args, in_tree = jax.tree.flatten((shared, items))
+    num_shared = len(jax.tree.leaves(shared))
+    _, out_tree = _item_out_avals(fn, in_tree, False, _item_avals(args, num_shared, False))
+    out = _flat_p.bind(*args, fn=fn, in_tree=in_tree, num_shared=num_shared, per_item=False,
+                       out_tree=out_tree)
+    return jax.tree.unflatten(out_tree, out)
+
+
 def flat_vmap(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     """``fn(shared, item) -> out`` (one item, no batch axis) with flat batching under any stack
     of vmaps; differentiable like ``fn``."""
@@ -108,7 +201,11 @@ def flat_vmap(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     @jax.custom_jvp
     def call(shared, item):
         one = jax.tree.map(lambda x: x[None], item)
-        return jax.tree.map(lambda o: o[0], g(shared, None, one))
+        if _RECORDING:  # counting batches: the custom_vmap form, with its host callback
+            out = g(shared, None, one)
+        else:
+            out = _flat_call(fn, shared, one)
+        return jax.tree.map(lambda o: o[0], out)
 
     @call.defjvp
     def call_jvp(primals, tangents):
