@@ -28,10 +28,12 @@ FRESH_2028 = ["--seed-stream", "2028"]
 PAPER_P = ["--perturbations", "150"]
 
 
-def low_k_part(env: str) -> tuple:
-    """Fig. 5's ES-MAML vs PG-MAML at K 5 on a Brax family, linear, at CPU scale."""
-    return (f"pg_vs_es {env} K 5", "pg_vs_es",
-            ["--env", env, "--policy", "linear", "-K", "5"],
+def low_k_part(env: str, policy: tuple[str, ...] = ("--policy", "linear")) -> tuple:
+    """Fig. 5's ES-MAML vs PG-MAML at K 5 on a Brax family at CPU scale (linear; Fig. 4's
+    architectures on Swimmer / Walker2d: ``policy`` = ("--policy", "mlp") for H, and with
+    ("--hidden", "32,32") for HH)."""
+    return (f"pg_vs_es {env} {' '.join(policy[1::2])} K 5", "pg_vs_es",
+            ["--env", env, *policy, "-K", "5"],
             ["--seeds", "5", "--steps", "40", "--chunk", "10", "--perturbations", "20",
              "--horizon", "50", *FRESH_2028])
 
@@ -52,9 +54,11 @@ PARTS = [
     ("pg_vs_es biased_cartpole", "pg_vs_es", ["--env", "biased_cartpole", "--policy", "linear"],
      ["--seeds", "5", "--steps", "500", "--chunk", "25", *PAPER_P, *FRESH_2028]),
     # Fig. 5 at low K on the Brax robots, CPU scale (K 5, P 20, n 20, H 50, 40 meta-steps)
-    *(low_k_part(env) for env in ("halfcheetah_forward_backward", "halfcheetah_goal_velocity",
-                                  "swimmer_forward_backward", "walker2d_forward_backward",
-                                  "ant_forward_backward")),
+    *(low_k_part(f"{robot}_{task}") for robot in ("halfcheetah", "swimmer", "walker2d", "ant")
+      for task in ("forward_backward", "goal_velocity")),
+    # Fig. 4 on Swimmer / Walker2d: one (H) and two (HH) hidden layers next to the linear runs
+    *(low_k_part(env, arch) for env in ("swimmer_forward_backward", "walker2d_forward_backward")
+      for arch in (("--policy", "mlp"), ("--policy", "mlp", "--hidden", "32,32"))),
     # Fig. 4 CartPole L / H / HH at the paper's scale (H 500, P 150)
     ("cartpole", "cartpole", [], ["--full", *FRESH_2028]),
     # A.3.3: ASEBO vs MC at K 5 (four corners; a file of its own)

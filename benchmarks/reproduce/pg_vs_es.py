@@ -46,9 +46,9 @@ def family_of(env: str, horizon: int | None, task_sets: str):
 
 def algorithms(env: str, k: int, perturbations: int, tasks: int, vpg_lr: float,
                policy_name: str = "mlp", horizon: int | None = None,
-               task_sets: str = "fixed"):
+               task_sets: str = "fixed", hidden: tuple[int, ...] = (32,)):
     family = family_of(env, horizon, task_sets)
-    policy = ej.policies.make(policy_name, family.observation_size, family.action_size, (32,))
+    policy = ej.policies.make(policy_name, family.observation_size, family.action_size, hidden)
     # Brax: as benchmarks/reproduce/locomotion.py (T = the family's recommended tasks per
     # perturbation: 2 for forward-backward, A.7.2; SGD 0.01)
     brax = is_brax(env)
@@ -121,7 +121,9 @@ def main(argv=None) -> None:
                    help="VPG's Adam learning rate (1e-3: pg_maml's default; 1e-2 saturates the "
                         "tanh mean far past the action bound within 10 meta-steps here)")
     p.add_argument("--policy", default="mlp", choices=["mlp", "linear"],
-                   help="the (mean) network of both methods: mlp = MLP(32), linear")
+                   help="the (mean) network of both methods: mlp = MLP(--hidden), linear")
+    p.add_argument("--hidden", default="32",
+                   help="the MLP's hidden widths, comma-separated (Fig. 4: H = 32, HH = 32,32)")
     p.add_argument("--queries", "-K", type=int, default=20,
                    help="K: queries per adaptation of both methods (Fig. 5's low K: 5)")
     p.add_argument("--horizon", type=int, default=None, help="default: the family's")
@@ -138,11 +140,17 @@ def main(argv=None) -> None:
                         "goes next to it")
     args = p.parse_args(argv)
     k = args.queries
-    suffix = ("" if args.policy == "mlp" else f"_{args.policy}") + ("" if k == 20 else f"_K{k}")
+    hidden = tuple(int(w) for w in args.hidden.split(","))
+    if args.policy == "linear" and args.hidden != "32":
+        p.error("--hidden applies to --policy mlp")
+    arch = {"linear": "_linear", "mlp": "" if hidden == (32,) else
+            "_mlp" + "x".join(map(str, hidden))}[args.policy]
+    suffix = arch + ("" if k == 20 else f"_K{k}")
+    policy_label = args.policy if args.policy == "linear" else f"MLP{hidden}"
     csv_path = Path(args.out or
                     RESULTS / f"pg_vs_es_{args.env.replace('_2d', '')}{suffix}.csv")
     title = (f"{args.env}: ES-MAML (P {args.perturbations} antithetic, MC K {k}) vs PG-MAML (n "
-             f"{args.tasks}, K {k}), {args.policy}, {args.seeds} seeds, {args.steps} meta-steps "
+             f"{args.tasks}, K {k}), {policy_label}, {args.seeds} seeds, {args.steps} meta-steps "
              f"each")
     if args.replot:
         import csv
@@ -154,7 +162,7 @@ def main(argv=None) -> None:
         if args.horizon is None and is_brax(args.env):
             args.horizon = 5
     fam, es, pg, mean = algorithms(args.env, k, args.perturbations, args.tasks, args.vpg_lr,
-                              args.policy, args.horizon, args.task_sets)
+                              args.policy, args.horizon, args.task_sets, hidden)
     horizon = es.env_steps_per_step // es.rollouts_per_step
     # Brax: forward-backward's 2 test tasks x 8 adaptations, a goal family's test set x 1 (as
     # benchmarks/reproduce/locomotion.py); the 2-D and CartPole families: 4 repeats
@@ -195,7 +203,7 @@ def main(argv=None) -> None:
         "method", "seed", "step", "env_steps"), c))
     write_csv([{key: r.get(key, "") for key in keys} for r in rows], csv_path)
     title = (f"{args.env}: ES-MAML (P {args.perturbations} antithetic, MC K {k}) vs PG-MAML (n "
-             f"{args.tasks}, K {k}; VPG Adam {args.vpg_lr}), {args.policy}, {args.seeds} seeds, "
+             f"{args.tasks}, K {k}; VPG Adam {args.vpg_lr}), {policy_label}, {args.seeds} seeds, "
              f"{args.steps} meta-steps each")
     plot(rows, csv_path.with_suffix(".png"), title, k)
     for method, (algo, state) in trained.items():  # Fig. 1a / A4: the paths, side by side

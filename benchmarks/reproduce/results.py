@@ -191,10 +191,54 @@ def es_vs_pg_claims():
                     _pg_cmd("biased_cartpole", m, " --policy linear")))
     for env in (f"{robot}_{task}" for robot in ("halfcheetah", "swimmer", "walker2d", "ant")
                 for task in ("forward_backward", "goal_velocity")):  # Fig. 5's four robots
-        rows = [r for name in sorted(RESULTS.glob(f"pg_vs_es_{env}_*K*.csv"))
+        rows = [r for name in sorted(RESULTS.glob(f"pg_vs_es_{env}_linear_K*.csv"))
                 for r in load(name.name)]
         if rows:
             out += _low_k_claims(env, rows)
+    for env in ("swimmer_forward_backward", "walker2d_forward_backward"):
+        out += _architecture_claims(env)
+    return out
+
+
+# Fig. 4's architectures: (label, CSV name part) for linear, one and two hidden layers of 32.
+ARCHITECTURES = (("L", "_linear"), ("H", ""), ("HH", "_mlp32x32"))
+
+
+def _architecture_claims(env: str, k: int = 5) -> list[tuple]:
+    """Sec. 4.3 / Fig. 4 on Swimmer and Walker2d: linear policies (L) beat one (H) and two (HH)
+    hidden layers, and ES-MAML trains better than PG-MAML there. Needs the three CSVs of one
+    K and one scale (pg_vs_es.py --policy linear / mlp / mlp --hidden 32,32)."""
+    runs = {label: load(f"pg_vs_es_{env}{part}_K{k}.csv") for label, part in ARCHITECTURES}
+    if not all(runs.values()):
+        return []
+    metas = {label: _pg_meta(rows) for label, rows in runs.items()}
+    if len({tuple(sorted(m.items())) for m in metas.values()}) != 1:
+        return []  # not one scale: no comparison
+    m = metas["L"]
+    scale = _pg_text(m, False, "CPU scale: the paper's P is 150 and H 200")
+    es = {label: _final_by_method(rows, "test_post")["ES-MAML"] for label, rows in runs.items()}
+    pg = {label: _final_by_method(rows, "test_post")["PG-MAML TRPO"]
+          for label, rows in runs.items()}
+    tests = {other: welch(es["L"], es[other]) for other in ("H", "HH")}
+    both = [v for v, _ in tests.values()]
+    v = "reproduces" if all(x == "reproduces" for x in both) else next(
+        x for x in both if x != "reproduces")
+    cmd = ", ".join(_pg_cmd(env, m, f" --policy {pol}") for pol in
+                    ("linear", "mlp", "mlp --hidden 32,32"))
+    out = [(f"4.3 / Fig. 4: \"we again find linear policies (L) outperforming policies with "
+            f"one (H) or two (HH) hidden layers\" (measured: ES-MAML's final post-adaptation "
+            f"test return, L vs H and L vs HH, each by Welch's t; both must hold), {env}",
+            f"per seed: L {fmt(es['L'])}, H {fmt(es['H'])}, HH {fmt(es['HH'])}; L vs H: "
+            f"{tests['H'][1]}; L vs HH: {tests['HH'][1]} {scale}", v, cmd)]
+    per_arch = {label: welch(es[label], pg[label]) for label in es}
+    verdicts = [x for x, _ in per_arch.values()]
+    v2 = "reproduces" if all(x == "reproduces" for x in verdicts) else next(
+        x for x in verdicts if x != "reproduces")
+    out.append((f"4.3 / Fig. 4: on Swimmer and Walker2d \"PG is surprisingly unstable, and ES "
+                f"yields better training\" (measured: final post-adaptation test return, "
+                f"ES-MAML vs PG-MAML TRPO, for each of L, H, HH; all three must hold), {env}",
+                "; ".join(f"{label}: ES {fmt(es[label])} vs PG {fmt(pg[label])}, "
+                          f"{per_arch[label][1]}" for label in es) + f" {scale}", v2, cmd))
     return out
 
 
