@@ -275,26 +275,32 @@ def conjugate_gradient(matvec: Callable[[Array], Array], b: Array, iters: int = 
 def line_search(surrogate_and_kl: Callable[[Array], tuple[Array, Array]], params: Array,
                 full_step: Array, max_kl: float | Array, max_steps: int = 15,
                 backtrack_ratio: float = 0.8, expected_improvement: Array | None = None
-                ) -> tuple[Array, Array, Array]:
+                ) -> tuple[Array, Array, Array, Array]:
     """Backtracking line search of TRPO: the first of params + ratio^j full_step (j = 0, 1, ...,
     max_steps - 1) that raises the surrogate and keeps kl <= max_kl, where
     ``surrogate_and_kl(params) -> (surrogate, kl)``. When the first-order ``expected_improvement``
     (g . full_step) is not positive no candidate is tried (nothing to gain: e.g. a zero
-    gradient on a sparse reward). Returns (params, accepted [] bool, j) with params unchanged
-    when none qualifies (j = max_steps)."""
+    gradient on a sparse reward). Returns (params, accepted [] bool, j, kl) with params
+    unchanged and kl 0 when none qualifies (j = max_steps); kl is the accepted candidate's, as
+    the search computed it (no second evaluation)."""
     base = surrogate_and_kl(params)[0]
 
-    def ok(j):
+    def try_step(j):
         s, d = surrogate_and_kl(params + backtrack_ratio ** j * full_step)
-        return jnp.isfinite(s) & jnp.isfinite(d) & (s > base) & (d <= max_kl)
+        good = jnp.isfinite(s) & jnp.isfinite(d) & (s > base) & (d <= max_kl)
+        return good & (j < max_steps), d
 
-    def cond(j):
-        return (j < max_steps) & ~ok(j)
+    def cond(carry):
+        j, good, _ = carry
+        return (j < max_steps) & ~good
+
+    def body(carry):
+        j = carry[0] + 1
+        return (j, *try_step(j))
 
     start = jnp.zeros((), jnp.int32)
     if expected_improvement is not None:
         start = jnp.where(expected_improvement > 0, start, max_steps)
-    j = jax.lax.while_loop(cond, lambda j: j + 1, start)
-    accepted = jnp.asarray(j < max_steps)
+    j, accepted, kl = jax.lax.while_loop(cond, body, (start, *try_step(start)))
     new = params + jnp.where(accepted, backtrack_ratio ** j, 0.0) * full_step
-    return new, accepted, j
+    return new, accepted, j, jnp.where(accepted, kl, 0.0)

@@ -210,15 +210,18 @@ def test_line_search_rejects_a_step_that_lowers_the_surrogate_and_backtracks_int
     both = lambda x: (surrogate(x), kl(x))
     x0 = jnp.zeros(2)
     # away from the optimum: every scaled step lowers the surrogate -> rejected, params kept
-    new, accepted, j = pg.line_search(both, x0, -jnp.ones(2), max_kl=10.0)
-    assert not bool(accepted) and int(j) == 15
+    new, accepted, j, d = pg.line_search(both, x0, -jnp.ones(2), max_kl=10.0)
+    assert not bool(accepted) and int(j) == 15 and float(d) == 0.0
     np.testing.assert_array_equal(np.asarray(new), np.asarray(x0))
     # towards it but too far for the KL bound: shrinks by 0.8^j until kl <= 0.5
-    new, accepted, j = pg.line_search(both, x0, 2 * jnp.ones(2), max_kl=0.5)
+    new, accepted, j, d = pg.line_search(both, x0, 2 * jnp.ones(2), max_kl=0.5)
     assert bool(accepted) and float(kl(new)) <= 0.5 and float(surrogate(new)) > -2.0
+    # the accepted candidate's KL, as the search computed it (its point to float rounding)
+    np.testing.assert_allclose(float(d), float(kl(new)), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(new), 0.8 ** int(j) * 2 * np.ones(2), rtol=1e-6)
     assert float(kl(new / 0.8)) > 0.5  # the previous, longer candidate broke the bound
     # no first-order gain expected (g . step <= 0): no candidate is even tried
-    new, accepted, j = pg.line_search(both, x0, 2 * jnp.ones(2), max_kl=0.5,
+    new, accepted, j, _ = pg.line_search(both, x0, 2 * jnp.ones(2), max_kl=0.5,
                                       expected_improvement=jnp.float32(0.0))
     assert not bool(accepted) and int(j) == 15
 

@@ -162,13 +162,13 @@ def pg_maml(family, policy: Policy, *, horizon: int | None = None,
             shs = 0.5 * jnp.dot(direction, fvp(direction))
             full = direction * jnp.sqrt(max_kl_t / jnp.maximum(shs, 1e-20))
             full = jnp.where(jnp.all(jnp.isfinite(full)) & finite, full, 0.0)
-            new_params, accepted, j = pg.line_search(
+            new_params, accepted, j, kl = pg.line_search(
                 surrogate_and_kl, theta, full, max_kl_t, line_search_steps, backtrack_ratio,
                 expected_improvement=jnp.dot(grad, full))
             new_params = jnp.where(accepted & finite, new_params, theta)
             opt_state = state.opt_state
             # a rejected line search is TRPO working as designed (no step it could trust)
-            info = {"kl": jnp.where(accepted & finite, surrogate_and_kl(new_params)[1], 0.0),
+            info = {"kl": jnp.where(accepted & finite, kl, 0.0),
                     "line_search_steps": j.astype(jnp.int32),
                     "line_search_rejected": ~accepted & finite}
         else:
