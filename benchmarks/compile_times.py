@@ -55,7 +55,7 @@ def family_row(env: str) -> dict:
     keys = jax.random.split(key, n)
     bare = jax.vmap(lambda k, p, t: obj.evaluate(k, p, t, state.norm)[0])
     row = {"env": env, "P": alg["num_perturbations"], "T": alg["tasks_per_perturbation"],
-           "K": adapt.get("num_queries"), "H": cfg.objective.get("horizon"),
+           "K": adapt.get("num_queries"), "H": algo.objective.steps_per_query,
            "policy": cfg.component("policy").name, "bare_batch": n,
            "bare": _compile(bare, keys, params, tasks),
            "step": _compile(algo.step, state, key),

@@ -230,12 +230,31 @@ def reproduction_table() -> str:
     return "\n".join(lines)
 
 
+def compile_table() -> str:
+    """Compile seconds per family (benchmarks/compile_times.py), tracing + XLA."""
+    r = json.loads((RESULTS / "compile_times.json").read_text())
+    load = ", ".join(f"{x:.1f}" for x in r["load_average"][0])
+    lines = [f"Compile time per family at `esmaml train --env NAME`'s settings (one device, one "
+             f"seed, no persistent cache; seconds of tracing + lowering / XLA; load average "
+             f"{load} before; `python -m benchmarks.compile_times`):", "",
+             "| family | P x T, K, H, policy | bare rollout, one batch (s) | fused meta-step (s) "
+             "| evaluate (s) | step / bare |", "|---|---|---|---|---|---|"]
+    fmt = lambda c: f"{c['total_s']:.1f} ({c['lower_s']:.1f} / {c['xla_s']:.1f})"
+    for row in r["rows"]:
+        lines.append(f"| {row['env']} | {row['P']} x {row['T']}, {row['K']}, {row['H']}, "
+                     f"{row['policy']} | {fmt(row['bare'])} ({row['bare_batch']:,} rollouts) | "
+                     f"{fmt(row['step'])} | {fmt(row['evaluate'])} | {row['step_over_bare']} |")
+    return "\n".join(lines)
+
+
 TABLES = {"operators": operators_table, "throughput": throughput_table, "sine": sine_table,
           "first-order": first_order_table, "reproduction": reproduction_table,
-          "pg-throughput": pg_throughput_table, "pg-vs-es": pg_vs_es_table}
+          "pg-throughput": pg_throughput_table, "pg-vs-es": pg_vs_es_table,
+          "compile": compile_table}
 SOURCES = {"operators": "operators.csv", "throughput": "throughput.json", "sine": "sine.csv",
            "first-order": "first_order.csv", "reproduction": "exploration.csv",
-           "pg-throughput": "pg_throughput.json", "pg-vs-es": "pg_vs_es_four_corners.csv"}
+           "pg-throughput": "pg_throughput.json", "pg-vs-es": "pg_vs_es_four_corners.csv",
+           "compile": "compile_times.json"}
 
 
 def main() -> None:
