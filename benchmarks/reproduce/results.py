@@ -98,6 +98,15 @@ def _final_by_method(rows, key):
     return out
 
 
+def _first_by_method(rows, key):
+    """{method: per-seed values of ``key`` at step 0 (the untrained meta-policy)}."""
+    out: dict[str, list[float]] = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        out[method] = [float(r[key]) for r in rows if r["method"] == method
+                       and int(r["step"]) == 0]
+    return out
+
+
 def _pg_meta(rows) -> dict:
     """The scale a pg_vs_es CSV was run at (older CSVs: P 20, n 20, stream 0, K 20)."""
     r0 = rows[0]
@@ -223,13 +232,22 @@ def _architecture_claims(env: str, k: int = 5) -> list[tuple]:
     both = [v for v, _ in tests.values()]
     v = "reproduces" if all(x == "reproduces" for x in both) else next(
         x for x in both if x != "reproduces")
+    # The claim is about training: an L > H gap that the untrained policies already show (a
+    # deterministic linear policy starts at zero output, an MLP does not) is not evidence.
+    untrained = {label: _first_by_method(rows, "test_post")["ES-MAML"]
+                 for label, rows in runs.items()}
+    before = [welch(untrained["L"], untrained[o])[0] for o in ("H", "HH")]
+    if v == "reproduces" and any(b == "reproduces" for b in before):
+        v = "inconclusive (the gap is there before training)"
     cmd = ", ".join(_pg_cmd(env, m, f" --policy {pol}") for pol in
                     ("linear", "mlp", "mlp --hidden 32,32"))
     out = [(f"4.3 / Fig. 4: \"we again find linear policies (L) outperforming policies with "
             f"one (H) or two (HH) hidden layers\" (measured: ES-MAML's final post-adaptation "
             f"test return, L vs H and L vs HH, each by Welch's t; both must hold), {env}",
             f"per seed: L {fmt(es['L'])}, H {fmt(es['H'])}, HH {fmt(es['HH'])}; L vs H: "
-            f"{tests['H'][1]}; L vs HH: {tests['HH'][1]} {scale}", v, cmd)]
+            f"{tests['H'][1]}; L vs HH: {tests['HH'][1]}; untrained (step 0) means: "
+            + ", ".join(f"{lab} {mean(x):.1f}" for lab, x in untrained.items())
+            + f" {scale}", v, cmd)]
     per_arch = {label: welch(es[label], pg[label]) for label in es}
     verdicts = [x for x, _ in per_arch.values()]
     v2 = "reproduces" if all(x == "reproduces" for x in verdicts) else next(
@@ -261,8 +279,11 @@ def _low_k_claims(env: str, rows) -> list[tuple]:
              "reproduces)" if forward else
              "\"PG-MAML can generally outperform ES-MAML on the Goal-Velocity task\" at low K "
              "(measured: final post-adaptation test return, PG-MAML TRPO vs ES-MAML)")
+    start = _first_by_method(rows, "test_post")
+    untrained = (f"; untrained (step 0) means: ES {mean(start['ES-MAML']):.1f}, PG TRPO "
+                 f"{mean(start['PG-MAML TRPO']):.1f}")
     out = [(f"4.4 / Fig. 5: {claim}, {env}, linear",
-            f"per seed: ES {fmt(es)} vs PG TRPO {fmt(pg)}; {text} {scale}", v, cmd)]
+            f"per seed: ES {fmt(es)} vs PG TRPO {fmt(pg)}; {text}{untrained} {scale}", v, cmd)]
     # "PG-MAML can be highly unstable (note the wide error bars) [...] whereas ES-MAML is
     # relatively stable": PG's spread over seeds larger than ES's (Brown-Forsythe, one-sided).
     sd_es, sd_pg = float(np.std(es, ddof=1)), float(np.std(pg, ddof=1))
