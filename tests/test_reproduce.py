@@ -72,8 +72,32 @@ def test_results_verdicts_follow_the_seed_rule():
                      "inconclusive (not at the paper's scale)",
                      "inconclusive (no significant adaptation gain)",
                      "inconclusive (training did not improve the adapted return)",
-                     "inconclusive (not in the claimed direction, below the paper's scale)")
+                     "inconclusive (not in the claimed direction, below the paper's scale)",
+                     "inconclusive (the gap is there before training)")
         assert cmd.startswith("`")
+
+
+def test_a_method_gap_already_there_before_training_does_not_reproduce():
+    """ES > PG after training counts only if the untrained policies did not already differ."""
+    from benchmarks.reproduce import results
+
+    def rows(es0, pg0):
+        out = []
+        for i, (a0, b0) in enumerate(zip(es0, pg0, strict=True)):
+            for method, start, end in (("ES-MAML", a0, 20.0 + 0.5 * i),
+                                       ("PG-MAML TRPO", b0, 5.0 + 0.5 * i)):
+                for step, value in ((0, start), (40, end)):
+                    out.append({"method": method, "seed": i, "step": step, "test_post": value,
+                                "perturbations": 20, "tasks": 20, "seed_stream": 2028, "K": 5,
+                                "horizon": 50, "task_sets": "fixed"})
+        return out
+
+    env = "walker2d_forward_backward"
+    trained = results._low_k_claims(env, rows([1.0, 2.0, 1.5, 0.5, 1.2], [1.1, 1.9, 1.4, 0.7, 1.0]))
+    assert trained[0][2] == "reproduces"
+    head_start = results._low_k_claims(env, rows([20.0, 21.0, 20.5, 19.0, 22.0],
+                                                 [1.1, 1.9, 1.4, 0.7, 1.0]))
+    assert head_start[0][2] == "inconclusive (the gap is there before training)"
 
 
 def test_welch_verdicts():
