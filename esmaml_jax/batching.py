@@ -46,6 +46,13 @@ def _merge(x, batched: bool, size: int):
     return x.reshape(size * x.shape[1], *x.shape[2:])
 
 
+def _spread(x, batched: bool, size: int, n: int):
+    """A "shared" argument batched by a vmap (e.g. one normalizer per seed), [size, ...] (or
+    unbatched [...], broadcast) -> one copy per item of the flat batch, [size * n, ...]."""
+    x = x if batched else jnp.broadcast_to(x, (size, *x.shape))
+    return jnp.broadcast_to(x[:, None], (size, n, *x.shape[1:])).reshape(size * n, *x.shape[1:])
+
+
 _RECORDING: list[list[int]] = []
 
 
@@ -91,12 +98,8 @@ def _flat_batched(fn: Callable) -> Callable:
                                            b_per_item)
         elif any(jax.tree.leaves(b_shared)):
             # A batched "shared" argument: one copy per item from now on.
-            def spread(x, b):
-                x = x if b else jnp.broadcast_to(x, (size, *x.shape))
-                return jnp.broadcast_to(x[:, None], (size, n, *x.shape[1:])).reshape(
-                    size * n, *x.shape[1:])
-
-            per_item_shared = jax.tree.map(spread, shared, b_shared)
+            per_item_shared = jax.tree.map(lambda x, b: _spread(x, b, size, n), shared,
+                                           b_shared)
             shared = None
         out = g(shared, per_item_shared, items)
         out = jax.tree.map(lambda o: o.reshape(size, n, *o.shape[1:]), out)
@@ -164,10 +167,7 @@ def _flat_batch_rule(args, dims, *, fn, in_tree, num_shared, per_item, out_tree)
         if i >= num_shared or per_item:
             new.append(_merge(x, b, size))
         elif any(batched[:num_shared]):
-            # A batched "shared" argument (e.g. one normalizer per seed): one copy per item.
-            x = x if b else jnp.broadcast_to(x, (size, *x.shape))
-            new.append(jnp.broadcast_to(x[:, None], (size, n, *x.shape[1:])).reshape(
-                size * n, *x.shape[1:]))
+            new.append(_spread(x, b, size, n))
         else:
             new.append(x)
     per_item = per_item or any(batched[:num_shared])

@@ -88,23 +88,29 @@ def positive(values, at_scale: bool = False):
             f"{mean(values):+.1f} (t = {t:.2f}, one-sided p = {p:.3g})")
 
 
-def _final_by_method(rows, key):
-    """{method: per-seed values of ``key`` at the last evaluated step}."""
+def _final_by_method(rows, key, first: bool = False):
+    """{method: per-seed values of ``key`` at the last evaluated step (``first``: at step 0,
+    the untrained meta-policy)}."""
     out: dict[str, list[float]] = {}
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in rows if r["method"] == method]
-        last = max(int(r["step"]) for r in mine)
-        out[method] = [float(r[key]) for r in mine if int(r["step"]) == last]
+        at = 0 if first else max(int(r["step"]) for r in mine)
+        out[method] = [float(r[key]) for r in mine if int(r["step"]) == at]
     return out
 
 
-def _first_by_method(rows, key):
-    """{method: per-seed values of ``key`` at step 0 (the untrained meta-policy)}."""
-    out: dict[str, list[float]] = {}
-    for method in dict.fromkeys(r["method"] for r in rows):
-        out[method] = [float(r[key]) for r in rows if r["method"] == method
-                       and int(r["step"]) == 0]
-    return out
+def all_hold(verdicts) -> str:
+    """"reproduces" when every one of ``verdicts`` does, else the first that does not."""
+    verdicts = list(verdicts)
+    return next((v for v in verdicts if v != "reproduces"), "reproduces")
+
+
+def beyond_start(v: str, better_untrained, worse_untrained) -> str:
+    """A "better after training" verdict ``v`` unless the untrained policies (per seed) already
+    differed that way by `welch`: then the gap is not evidence of training."""
+    if v == "reproduces" and welch(better_untrained, worse_untrained)[0] == "reproduces":
+        return "inconclusive (the gap is there before training)"
+    return v
 
 
 def _pg_meta(rows) -> dict:
@@ -181,8 +187,7 @@ def es_vs_pg_claims():
                     "pg_vs_es_navigation_paths_*.png)",
                     "; ".join(f"{meth}: gain {ok[meth][1]}" for meth in gains) + " "
                     + _pg_text(m, at_scale, "CPU scale"),
-                    "reproduces" if all(v == "reproduces" for v in verdicts) else next(
-                        v for v in verdicts if v != "reproduces"),
+                    all_hold(verdicts),
                     _pg_cmd("navigation_2d", m)))
     cp = load("pg_vs_es_biased_cartpole_linear.csv")
     if cp:
@@ -229,16 +234,13 @@ def _architecture_claims(env: str, k: int = 5) -> list[tuple]:
     pg = {label: _final_by_method(rows, "test_post")["PG-MAML TRPO"]
           for label, rows in runs.items()}
     tests = {other: welch(es["L"], es[other]) for other in ("H", "HH")}
-    both = [v for v, _ in tests.values()]
-    v = "reproduces" if all(x == "reproduces" for x in both) else next(
-        x for x in both if x != "reproduces")
     # The claim is about training: an L > H gap that the untrained policies already show (a
     # deterministic linear policy starts at zero output, an MLP does not) is not evidence.
-    untrained = {label: _first_by_method(rows, "test_post")["ES-MAML"]
+    untrained = {label: _final_by_method(rows, "test_post", first=True)["ES-MAML"]
                  for label, rows in runs.items()}
-    before = [welch(untrained["L"], untrained[o])[0] for o in ("H", "HH")]
-    if v == "reproduces" and any(b == "reproduces" for b in before):
-        v = "inconclusive (the gap is there before training)"
+    v = all_hold(verdict for verdict, _ in tests.values())
+    if v == "reproduces":
+        v = all_hold(beyond_start(v, untrained["L"], untrained[o]) for o in ("H", "HH"))
     cmd = ", ".join(_pg_cmd(env, m, f" --policy {pol}") for pol in
                     ("linear", "mlp", "mlp --hidden 32,32"))
     out = [(f"4.3 / Fig. 4: \"we again find linear policies (L) outperforming policies with "
@@ -249,9 +251,7 @@ def _architecture_claims(env: str, k: int = 5) -> list[tuple]:
             + ", ".join(f"{lab} {mean(x):.1f}" for lab, x in untrained.items())
             + f" {scale}", v, cmd)]
     per_arch = {label: welch(es[label], pg[label]) for label in es}
-    verdicts = [x for x, _ in per_arch.values()]
-    v2 = "reproduces" if all(x == "reproduces" for x in verdicts) else next(
-        x for x in verdicts if x != "reproduces")
+    v2 = all_hold(x for x, _ in per_arch.values())
     out.append((f"4.3 / Fig. 4: on Swimmer and Walker2d \"PG is surprisingly unstable, and ES "
                 f"yields better training\" (measured: final post-adaptation test return, "
                 f"ES-MAML vs PG-MAML TRPO, for each of L, H, HH; all three must hold), {env}",
@@ -279,13 +279,11 @@ def _low_k_claims(env: str, rows) -> list[tuple]:
              "reproduces)" if forward else
              "\"PG-MAML can generally outperform ES-MAML on the Goal-Velocity task\" at low K "
              "(measured: final post-adaptation test return, PG-MAML TRPO vs ES-MAML)")
-    start = _first_by_method(rows, "test_post")
+    start = _final_by_method(rows, "test_post", first=True)
     untrained = (f"; untrained (step 0) means: ES {mean(start['ES-MAML']):.1f}, PG TRPO "
                  f"{mean(start['PG-MAML TRPO']):.1f}")
     s_es, s_pg = start["ES-MAML"], start["PG-MAML TRPO"]
-    if v == "reproduces" and (welch(s_es, s_pg) if forward else welch(s_pg, s_es))[0] \
-            == "reproduces":
-        v = "inconclusive (the gap is there before training)"  # as `_architecture_claims`
+    v = beyond_start(v, s_es, s_pg) if forward else beyond_start(v, s_pg, s_es)
     out = [(f"4.4 / Fig. 5: {claim}, {env}, linear",
             f"per seed: ES {fmt(es)} vs PG TRPO {fmt(pg)}; {text}{untrained} {scale}", v, cmd)]
     # "PG-MAML can be highly unstable (note the wide error bars) [...] whereas ES-MAML is
@@ -630,8 +628,7 @@ def locomotion_claims():
         if lin and hid:
             a_l, a_h = seed_areas(lin), seed_areas(hid)
             v, text = welch(a_l, a_h)
-            if v == "reproduces" and welch(lin[0], hid[0])[0] == "reproduces":
-                v = "inconclusive (the gap is there before training)"
+            v = beyond_start(v, lin[0], hid[0])
             text += f"; untrained means L {mean(lin[0]):.1f}, H {mean(hid[0]):.1f}"
             out.append((f"4.2 / Fig. 3: on {env} linear policies train faster than one hidden "
                         f"layer (measured: per seed, the mean post-adaptation test return over "
