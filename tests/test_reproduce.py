@@ -65,16 +65,28 @@ def test_results_verdicts_follow_the_seed_rule():
     # every claim row is a well-formed table row with a computed verdict
     for claim, measured, v, cmd in results.claims():
         assert "|" not in claim + measured
-        assert v in ("reproduces", "does not reproduce", "inconclusive (seeds overlap)",
-                     "inconclusive (not significant)", "inconclusive (reversed at CPU scale)",
-                     "inconclusive (not reached in the iterations run)",
-                     "inconclusive (adaptation still lowers the return)",
-                     "inconclusive (not at the paper's scale)",
-                     "inconclusive (no significant adaptation gain)",
-                     "inconclusive (training did not improve the adapted return)",
-                     "inconclusive (not in the claimed direction, below the paper's scale)",
-                     "inconclusive (the gap is there before training)")
+        head, _, reason = v.partition(" (")
+        reason = reason[:-1].split(": ", 1)[-1]  # "check: reason" names a failing sub-test
+        assert head in ("reproduces", "does not reproduce", "inconclusive"), v
+        assert head == "reproduces" or reason in (
+            "", "seeds overlap", "not significant", "reversed at CPU scale",
+            "not reached in the iterations run", "adaptation still lowers the return",
+            "not at the paper's scale", "no significant adaptation gain",
+            "training did not improve the adapted return",
+            "lower after training; no per-seed values before",
+            "not in the claimed direction, below the paper's scale",
+            "the gap is there before training"), v
         assert cmd.startswith("`")
+
+
+def test_a_claim_of_several_checks_names_the_worst_failing_one():
+    from benchmarks.reproduce.results import first_failing
+
+    assert first_failing([("a", "reproduces"), ("b", "reproduces")]) == "reproduces"
+    assert (first_failing([("a", "reproduces"), ("b", "inconclusive (not significant)")])
+            == "inconclusive (b: not significant)")
+    assert first_failing([("a", "inconclusive (not significant)"),
+                          ("b", "does not reproduce")]) == "does not reproduce (b)"
 
 
 def test_a_method_gap_already_there_before_training_does_not_reproduce():
@@ -188,3 +200,4 @@ def test_every_quoted_pg_vs_es_command_is_a_campaign_part():
         for cmd in re.findall(r"`([^`]*)`", cmds):  # a row may quote several runs
             args = shlex.split(cmd)[3:]  # after python -m benchmarks.reproduce.pg_vs_es
             assert flags(args) in parts, cmd
+

@@ -45,6 +45,11 @@ PARTS = [
     ("exploration", "exploration", [], []),
     ("exploration four_corners paper scale", "exploration", ["--only", "four_corners/"],
      ["--steps", "1000", "--seeds", "5", *PAPER_P, *FRESH_2027]),
+    # Fig. 2's six circles at the paper's scale (HC with the paper's precision 0.1, HC with
+    # 0.3, MC), fresh seeds; they replace the default run's six-circles rows
+    ("exploration six_circles paper scale", "exploration",
+     ["--only", "six_circles/MC/20,six_circles/HC/20,six_circles/HC(0.3)/20"],
+     ["--steps", "1000", "--seeds", "5", *PAPER_P, "--seed-stream", "2031"]),
     # ES-MAML vs PG-MAML (Fig. 1a, A4, Fig. 4, Fig. 5)
     # (--chunk: the evaluation interval; it also splits the training keys)
     ("pg_vs_es four_corners", "pg_vs_es", ["--env", "four_corners"],

@@ -63,8 +63,9 @@ def main(argv=None) -> None:
                    help="draw the seeds from PRNGKey(N) (N != 0: fresh seeds, recorded in the "
                         "rows, for re-running a setting changed after a failed run)")
     p.add_argument("--only", default=None,
-                   help="run only the experiments whose 'env/operator/K' contains this text and "
-                        "replace their rows in --out (the others are kept)")
+                   help="run only the experiments whose 'env/operator/K' contains this text (or "
+                        "one of these comma-separated texts) and replace their rows in --out "
+                        "(the others are kept)")
     p.add_argument("--full", action="store_true",
                    help="the paper's scale (1000 steps, P 150, 3 seeds)")
     args = p.parse_args(argv)
@@ -76,7 +77,9 @@ def main(argv=None) -> None:
         experiments = [EXPERIMENTS[0], ("six_circles", "HC", 20)]
     rows = []
     if args.only:
-        experiments = [e for e in experiments if args.only in "/".join(map(str, e))]
+        wanted = args.only.split(",")
+        experiments = [e for e in experiments
+                       if any(w in "/".join(map(str, e)) for w in wanted)]
         if not experiments:
             raise SystemExit(f"no experiment matches {args.only!r}")
         if Path(args.out).exists():  # keep the other experiments' rows
@@ -102,6 +105,8 @@ def main(argv=None) -> None:
         rows.append({"env": env_name, "operator": op_name, "K": k, "steps": args.steps,
                      "seeds": args.seeds, "perturbations": args.perturbations,
                      "post_before": round(float(np.mean(before["post_mean"])), 1),
+                     "post_before_per_seed": " ".join(
+                         f"{x:.1f}" for x in np.asarray(before["post_mean"])),
                      "pre_after": round(float(np.mean(after["pre_mean"])), 1),
                      "post_after": round(float(post.mean()), 1),
                      "post_after_std": round(float(post.std()), 1),
