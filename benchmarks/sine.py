@@ -6,6 +6,12 @@ Evaluation: 100 fixed test tasks, K support points each, then the MSE against th
 100 evenly spaced x in [-5, 5]. Writes benchmarks/results/sine.csv.
 
     python -m benchmarks.sine [--maml-steps 5000] [--es-steps 5000] [--seeds 2]
+
+The one-step MSE along a longer run (A.6: "ES-MAML approaches the same level of performance,
+though the number of training iterations required is higher"), into a file of its own:
+
+    python -m benchmarks.sine --curve-every 3000 --ks 5 --es-steps 30000 --maml-steps 30000 \
+        --seeds 5 --seed-stream 2032 --out benchmarks/results/sine_curve.csv
 """
 
 from __future__ import annotations
@@ -44,6 +50,12 @@ class Config:
     es_grad_steps: int = 300
     es_grad_perturbations: int = 50
     out: str = str(RESULTS / "sine.csv")
+    # --curve-every N: evaluate every N meta-steps (A.6's claim "with more iterations"; writes
+    # one row per evaluation, for the methods / K chosen below) instead of the table above
+    curve_every: int = 0
+    methods: str = ""  # comma-separated parts of method names (curve mode); empty: all
+    ks: str = "5,10,20"
+    seed_stream: int = 0  # curve mode: seeds from PRNGKey(N)
 
 
 MODEL = ej.policies.regressor()
@@ -74,7 +86,8 @@ def evaluate(params, k, steps):
     return jnp.mean(jax.vmap(one)(tasks, jax.random.split(key, 100)))
 
 
-def train_maml(key, k, steps, meta_batch, second_order):
+def maml_trainer(k, meta_batch, second_order):
+    """(init(key) -> carry, step(carry, key) -> carry, params(carry)) of (FO)MAML with Adam."""
     opt = optax.adam(0.001)
 
     def task_loss(theta, task, kk):
@@ -92,17 +105,19 @@ def train_maml(key, k, steps, meta_batch, second_order):
         tasks = sine_lib.sample_tasks(k_t, meta_batch)
         loss = lambda th: jnp.mean(jax.vmap(task_loss, (None, 0, 0))(
             th, tasks, jax.random.split(k_d, meta_batch)))
-        value, grad = jax.value_and_grad(loss)(theta)
+        grad = jax.grad(loss)(theta)
         updates, opt_state = opt.update(grad, opt_state, theta)
-        return (optax.apply_updates(theta, updates), opt_state), value
+        return optax.apply_updates(theta, updates), opt_state
 
-    k_init, k_run = jax.random.split(key)
-    theta = MODEL.init(k_init)
-    (theta, _), _ = jax.lax.scan(step, (theta, opt.init(theta)), jax.random.split(k_run, steps))
-    return theta
+    def init(key):
+        theta = MODEL.init(key)
+        return theta, opt.init(theta)
+
+    return init, step, lambda carry: carry[0]
 
 
-def train_es_maml(key, k, steps, cfg: Config, operator: str):
+def es_trainer(k, cfg: Config, operator: str):
+    """The same triple for ES-MAML (autodiff or ES-gradient adaptation)."""
     fam = envs.make("sine", num_shots=k)
     obj = regression_objective(fam, MODEL)
     if operator == "autodiff":
@@ -113,9 +128,70 @@ def train_es_maml(key, k, steps, cfg: Config, operator: str):
     algo = ej.zero_order(obj, op, num_perturbations=cfg.perturbations,
                          tasks_per_perturbation=cfg.es_tasks, sigma=cfg.es_sigma,
                          optimizer=optax.adam(cfg.es_lr))
+    return algo.init, lambda state, kk: algo.step(state, kk)[0], lambda state: state.params
+
+
+def train(trainer, key, steps):
+    init, step, params = trainer
     k_init, k_run = jax.random.split(key)
-    state, _ = jax.lax.scan(algo.step, algo.init(k_init), jax.random.split(k_run, steps))
-    return state.params
+    carry, _ = jax.lax.scan(lambda c, kk: (step(c, kk), None), init(k_init),
+                            jax.random.split(k_run, steps))
+    return params(carry)
+
+
+def train_maml(key, k, steps, meta_batch, second_order):
+    return train(maml_trainer(k, meta_batch, second_order), key, steps)
+
+
+def train_es_maml(key, k, steps, cfg: Config, operator: str):
+    return train(es_trainer(k, cfg, operator), key, steps)
+
+
+def curve(trainer, seeds, steps: int, every: int, k: int):
+    """Train every seed (one program, jax.vmap) for ``steps`` meta-steps in chunks of ``every``,
+    evaluating after each chunk. The keys are those of `train` split per chunk, so the
+    training differs from one `train` call of ``steps`` only in how its keys are drawn.
+    Yields (meta-steps so far, wall seconds so far, {adaptation steps: per-seed MSE})."""
+    init, step, params = trainer
+    k_init, k_run = jax.vmap(jax.random.split, out_axes=1)(seeds)
+    carry = ej.jit(jax.vmap(init))(k_init)
+    chunk = ej.jit(jax.vmap(lambda c, kk: jax.lax.scan(
+        lambda c, kk: (step(c, kk), None), c, jax.random.split(kk, every))[0]))
+    evals = {n: ej.jit(jax.vmap(lambda c, n=n: evaluate(params(c), k, n))) for n in (0, 1, 10)}
+    wall, done = 0.0, 0
+    yield done, wall, {n: np.asarray(f(carry)) for n, f in evals.items()}
+    while done < steps:
+        k_run, k_chunk = jax.vmap(jax.random.split, out_axes=1)(k_run)
+        t0 = time.perf_counter()
+        carry = jax.block_until_ready(chunk(carry, k_chunk))
+        wall += time.perf_counter() - t0
+        done += every
+        yield done, wall, {n: np.asarray(f(carry)) for n, f in evals.items()}
+
+
+def main_curve(cfg: Config) -> None:
+    """--curve-every N: the one-step MSE along training (ES-MAML with autodiff adaptation and
+    second-order MAML, the methods of A.6's claim), one row per evaluation."""
+    seeds = jax.random.split(jax.random.PRNGKey(cfg.seed_stream), cfg.seeds)
+    trainers = {"MAML (2nd order)": lambda k: maml_trainer(k, cfg.meta_batch, True),
+                "ES-MAML, autodiff adaptation": lambda k: es_trainer(k, cfg, "autodiff")}
+    rows = []
+    for k in (int(x) for x in cfg.ks.split(",")):
+        for name, make in trainers.items():
+            if cfg.methods and not any(m in name for m in cfg.methods.split(",")):
+                continue
+            steps = cfg.maml_steps if name.startswith("MAML") else cfg.es_steps
+            for done, wall, mses in curve(make(k), seeds, steps, cfg.curve_every, k):
+                row = {"method": name, "K": k, "meta_steps": done, "seeds": cfg.seeds,
+                       "seed_stream": cfg.seed_stream, "wall_s": round(wall, 1),
+                       "perturbations": cfg.perturbations, "es_tasks": cfg.es_tasks,
+                       "es_sigma": cfg.es_sigma, "es_lr": cfg.es_lr}
+                for n, e in mses.items():
+                    row[f"mse_{n}_steps"] = round(float(e.mean()), 3)
+                row["mse_1_steps_per_seed"] = " ".join(f"{x:.3f}" for x in mses[1])
+                print(row, flush=True)
+                rows.append(row)
+                write_csv(rows, cfg.out)
 
 
 def main(argv=None) -> None:
@@ -123,7 +199,16 @@ def main(argv=None) -> None:
     for f in dataclasses.fields(Config):
         p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default),
                        default=f.default)
-    cfg = Config(**vars(p.parse_args(argv)))
+    p.add_argument("--tiny", action="store_true", help="seconds: 4 steps, P 4, 2 seeds")
+    args = vars(p.parse_args(argv))
+    tiny = args.pop("tiny")
+    cfg = Config(**args)
+    if tiny:
+        cfg = dataclasses.replace(cfg, maml_steps=4, es_steps=4, es_grad_steps=2, seeds=2,
+                                  perturbations=4, es_grad_perturbations=4,
+                                  curve_every=2 if cfg.curve_every else 0)
+    if cfg.curve_every:
+        return main_curve(cfg)
     methods = {
         "MAML (2nd order)": lambda key, k: train_maml(key, k, cfg.maml_steps, cfg.meta_batch, True),
         "FOMAML": lambda key, k: train_maml(key, k, cfg.maml_steps, cfg.meta_batch, False),

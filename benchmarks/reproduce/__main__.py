@@ -9,7 +9,8 @@ Parts (each is also a script of its own, with its own flags; PARTS below lists t
 arguments of the runs behind benchmarks/results/): the exploration experiments (Sec. 4.1, A.4),
 ES-MAML vs PG-MAML on four corners, navigation_2d, biased CartPole, halfcheetah at low K
 (forward-backward and goal-velocity), swimmer, walker2d and ant (forward-backward; Fig. 1a,
-A4, Fig. 4, Fig. 5), CartPole L/H/HH (Fig. 4), locomotion (Fig. 3). With --tiny the results go to a
+A4, Fig. 4, Fig. 5), CartPole L/H/HH (Fig. 4), locomotion (Fig. 3), six circles at the
+paper's scale (Fig. 2), sine along a longer run (A.6). With --tiny the results go to a
 temporary folder and RESULTS.md is left alone.
 """
 
@@ -71,6 +72,10 @@ PARTS = [
                                   "(projection)", "--ks", "5"],
      ["--steps", "1000", "--seeds", "5", *PAPER_P, "--seed-stream", "2029", "--out",
       "benchmarks/results/asebo_low_k.csv"]),
+    # A.6: sine, ES-MAML's one-step MSE along 10x the older run's iterations, with MAML's
+    ("sine curve", "sine", ["--curve-every", "3000", "--ks", "5"],
+     ["--es-steps", "30000", "--maml-steps", "30000", "--seeds", "5", "--seed-stream", "2032",
+      "--out", "benchmarks/results/sine_curve.csv"]),
     # Fig. 3 / Fig. 5 ES-MAML on halfcheetah at CPU scale
     ("locomotion", "locomotion", [], ["--seeds", "5", "--seed-stream", "2030"]),
 ]
@@ -94,7 +99,7 @@ def main(argv=None) -> None:
         if scratch is not None:
             argv_part = always + ["--tiny", "--out",
                                   str(scratch / f"{name.replace(' ', '_')}.csv")]
-        package = "benchmarks" if module == "operators" else "benchmarks.reproduce"
+        package = "benchmarks" if module in ("operators", "sine") else "benchmarks.reproduce"
         print(f"== {name}: python -m {package}.{module} {' '.join(argv_part)}", flush=True)
         t0 = time.perf_counter()
         importlib.import_module(f"{package}.{module}").main(argv_part)
