@@ -8,6 +8,9 @@ reference's architecture, measured in one run.
   hill climbing's batch per iteration, ...), same policy and normalizer, one jitted program
   with nothing around them: what the env steps alone cost in the step's own batches.
 - flat limit: the same number of episodes as one flat vmapped batch (context: the layout's cost).
+- outside: the fused step with every rollout replaced by a stand-in of almost no cost
+  (`without_rollouts`): what the step does besides rolling out. fused ~ limit + outside says
+  the rollouts cost inside the step what they cost bare.
 - minimal (four corners only): `esmaml_jax.minimal.step`, Alg. 3 in about 60 lines of plain
   jnp with no Env framework and no normalization, at the same P, K, H and policy.
 - unfused: a Python loop over perturbations x signs x tasks dispatching one jitted
@@ -152,6 +155,13 @@ def run(cfg: BenchConfig) -> dict:
     keys = jax.random.split(key, rollouts)
     add("flat_limit", jax.vmap(lambda k, p, tk: objective.evaluate(k, p, tk, state.norm)[0]),
         keys, params, tasks)
+    # ... and everything of the step but its rollouts: fused ~ limit + outside when the
+    # rollouts cost inside the step what they cost bare.
+    outside = zero_order(without_rollouts(objective, state.norm), op,
+                         num_perturbations=cfg.num_perturbations,
+                         tasks_per_perturbation=cfg.tasks_per_perturbation,
+                         optimizer=optax.sgd(0.01), chunk_size=cfg.chunk_size)
+    add("outside", outside.step, state, key)
     # (b) the minimal fused program of the same algorithm (four corners only).
     if (cfg.env == "four_corners" and cfg.tasks_per_perturbation == 1
             and cfg.operator == "es_gradient"):
@@ -203,6 +213,14 @@ def run(cfg: BenchConfig) -> dict:
         "limit_s": limit,
         "limit_env_steps_per_s": env_steps / limit,
         "flat_limit_s": statistics.median(times["flat_limit"]),
+        "outside_s": statistics.median(times["outside"]),
+        "outside_s_spread": spread(times["outside"]),
+        # (limit + outside) / fused per round: 1 = the step costs its rollouts plus its own
+        # arithmetic, nothing more
+        "ratio_fused_over_limit_plus_outside": statistics.median(
+            [(lo + o) / f for f, lo, o in zip(fused_t, limit_t, times["outside"], strict=True)]),
+        "ratio_fused_over_limit_plus_outside_spread": spread(
+            [(lo + o) / f for f, lo, o in zip(fused_t, limit_t, times["outside"], strict=True)]),
         "unfused_first_step_s": round(unfused_first, 2),
         "unfused_step_s": unfused,
         "unfused_env_steps_per_s": env_steps / unfused,
@@ -246,6 +264,25 @@ def rollout_batches(algo, state, key) -> list[tuple[int, int]]:
         raise ValueError("the step ran no flat rollout batches (an objective built with "
                          "rl_objective(..., flat_batching=True) is needed)")
     return sorted(collections.Counter(sizes).items(), reverse=True)
+
+
+def without_rollouts(objective, norm):
+    """``objective`` with every rollout replaced by a stand-in of almost no cost, for timing
+    what a meta-step does besides its rollouts (drawing directions and keys, the estimators,
+    the adaptation, the update): a value that depends on every input of the rollout (so XLA
+    removes nothing upstream) and zero statistics of the rollout's own shapes."""
+    task0 = jax.tree.map(lambda x: x[0], objective.sample_train_tasks(jax.random.PRNGKey(0), 1))
+    value, aux = jax.eval_shape(objective.evaluate, jax.random.PRNGKey(0),
+                                jnp.zeros(objective.num_params), task0, norm)
+
+    def evaluate(key, params, task, norm):
+        total = jnp.sum(params) + 1e-9 * jnp.sum(jax.random.key_data(key)).astype(jnp.float32)
+        for leaf in jax.tree.leaves(task):
+            total = total + jnp.sum(leaf).astype(jnp.float32)
+        zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), aux)
+        return total.astype(value.dtype).reshape(value.shape), zeros
+
+    return objective._replace(evaluate=evaluate)
 
 
 def _limit_program(objective, state, batches: list[tuple[int, int]], key):

@@ -4,6 +4,7 @@ arguments may be batched (seeds), and differentiation is the plain function's.""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from esmaml_jax.batching import flat_vmap
 
@@ -113,6 +114,41 @@ def test_rollout_batches_of_a_meta_step_are_the_operators_query_schedule():
     assert batches(adaptation.hill_climb(num_queries=3)) == [(4, 5)]
     assert batches(adaptation.hill_climb(num_queries=3, parallel_evaluations=2)) == [(8, 4),
                                                                                       (4, 1)]
+
+
+def test_the_step_without_rollouts_keeps_everything_but_the_rollouts():
+    """The benchmark's "outside" program (`bench.without_rollouts`): the same step with no
+    rollout left in it (no flat batch runs, no scan over the horizon), the rollout's outputs of
+    the same shapes, and a stand-in value that depends on the parameters, the task and the key
+    (so XLA keeps what produces them)."""
+    import envs
+    from esmaml_jax import adaptation, bench, policies
+    from esmaml_jax.algorithms import zero_order
+    from esmaml_jax.objectives import rl_objective
+
+    fam = envs.make("four_corners", horizon=7)
+    obj = rl_objective(fam, policies.linear(fam.observation_size, fam.action_size))
+    key = jax.random.PRNGKey(0)
+    algo = zero_order(obj, adaptation.es_gradient(num_queries=3), num_perturbations=2)
+    state = algo.init(key)
+    stand_in = bench.without_rollouts(obj, state.norm)
+    task = jax.tree.map(lambda x: x[0], obj.sample_train_tasks(key, 1))
+    real = jax.eval_shape(obj.evaluate, key, state.params, task, state.norm)
+    fake = jax.eval_shape(stand_in.evaluate, key, state.params, task, state.norm)
+    assert jax.tree.structure(real) == jax.tree.structure(fake)
+    assert [x.shape for x in jax.tree.leaves(real)] == [x.shape for x in jax.tree.leaves(fake)]
+    v = lambda k, p, t: stand_in.evaluate(k, p, t, state.norm)[0]
+    assert float(jnp.abs(jax.grad(v, argnums=1)(key, state.params, task)).min()) > 0
+    assert v(key, state.params, task) != v(jax.random.PRNGKey(1), state.params, task)
+    other = jax.tree.map(lambda x: x + 1, task)
+    assert v(key, state.params, task) != v(key, state.params, other)
+    outside = zero_order(stand_in, adaptation.es_gradient(num_queries=3), num_perturbations=2)
+    with pytest.raises(ValueError, match="no flat rollout batches"):
+        bench.rollout_batches(outside, state, key)
+    # the real step's loops are the stand-in's plus one scan over the horizon per rollout call
+    # site (the queries with their centres, the evaluations)
+    loops = lambda a: jax.jit(a.step).lower(state, key).as_text().count("stablehlo.while")
+    assert loops(outside) == loops(algo) - 2
 
 
 def test_the_function_is_traced_once_per_call_site_however_many_vmaps():

@@ -162,6 +162,7 @@ def test_bench_command_prints_ratios_and_breakdown(tmp_path, capsys):
                      "--no-compile-cache", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "fused/limit" in text and "host work and dispatch" in text
+    assert "without its rollouts" in text and "(limit + outside) / fused" in text
     # antithetic x P x (K queries + centre + the adapted policy's evaluation)
     assert json.loads(out.read_text())["rollouts_per_step"] == 2 * 3 * (2 + 1 + 1)
 

@@ -345,6 +345,10 @@ def _cmd_bench(args) -> int:
           f"{cache})")
     print(f"  limit   : {r['limit_env_steps_per_s']:,.0f} env steps/s (the step's own rollout "
           f"batches, {batches}, bare)")
+    o = r["outside_s_spread"]
+    print(f"  outside : {o['median'] * 1e3:.2f} ms per step without its rollouts (each replaced "
+          f"by a stand-in); (limit + outside) / fused "
+          f"{r['ratio_fused_over_limit_plus_outside']:.2f}")
     print(f"  unfused : {r['unfused_env_steps_per_s']:,.0f} env steps/s (one dispatch per pair)")
     f, lim = r["fused_step_s_spread"], r["ratio_fused_over_limit_spread"]
     load = ", ".join(f"{x:.1f}" for x in r["load_average"][0])
