@@ -51,6 +51,12 @@ PARTS = [
     ("exploration six_circles paper scale", "exploration",
      ["--only", "six_circles/MC/20,six_circles/HC/20,six_circles/HC(0.3)/20"],
      ["--steps", "1000", "--seeds", "5", *PAPER_P, "--seed-stream", "2031"]),
+    # the rest of the default run's rows at the paper's scale, fresh seeds: Fig. 1b's
+    # penalized four corners, six circles with the authors' initialisation, navigation_2d
+    ("exploration penalized / ref-init / navigation_2d paper scale", "exploration",
+     ["--only", "four_corners_penalized/,six_circles/HC/ref-init,six_circles/MC/ref-init,"
+                "navigation_2d/"],
+     ["--steps", "1000", "--seeds", "5", *PAPER_P, "--seed-stream", "2033"]),
     # ES-MAML vs PG-MAML (Fig. 1a, A4, Fig. 4, Fig. 5)
     # (--chunk: the evaluation interval; it also splits the training keys)
     ("pg_vs_es four_corners", "pg_vs_es", ["--env", "four_corners"],
