@@ -211,17 +211,32 @@ def _wait(tree, flag: StopFlag, log, done: int) -> None:
         raise
 
 
+def replicate(tree, sharding):
+    """Every leaf of ``tree`` (the same values on every process) as one array placed by
+    ``sharding`` (e.g. replicated over a mesh that may span processes)."""
+    def place(x):
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(place, tree)
+
+
 def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progress, log,
           checkpoint_every, keep, should_stop, tensorboard) -> dict:
     algo, run = built.algorithm, built.run
     k_train, k_eval, k_final = keys
+    replicated = (None if mesh is None else
+                  jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+    if replicated is not None:
+        # the placement the sharded step returns: placed so from the start, every program
+        # (evaluation, chunk) sees one input sharding and compiles once, not again after the
+        # first chunk (two extra compilations, about 40 s on halfcheetah)
+        state = replicate(state, replicated)
     init_state = state
     chunk = run.steps_per_chunk
     ckpt = Checkpointer(out / "checkpoints", max_to_keep=keep)
     done, env_steps, wall0 = 0, 0, 0.0
     if history is not None:
-        replicated = (None if mesh is None else
-                      jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
         restored = ckpt.restore_latest(state, log=log, sharding=replicated)
         if restored is None:
             history.check_restart(restart)
