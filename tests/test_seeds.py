@@ -92,3 +92,33 @@ def test_render_draws_paths_and_state_plots(tmp_path, three, capsys):
     capsys.readouterr()
     assert cli.main(["render", str(tmp_path / "cp"), "--tasks", "0,10"]) == 2
     assert "out of range: biased_cartpole has 10 test tasks" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seeds", [1, 2])
+def test_the_final_evaluation_from_one_program_equals_evaluating_every_repeat_at_once(seeds):
+    """`loop.evaluator` runs the final evaluation (4x the repeats) as calls of the chunks'
+    evaluation program over slices of one draw, so the rollouts compile once: the returns are
+    those of one program evaluating every (task, repeat) at once, and only one evaluation
+    program (with rollouts) is compiled."""
+    import jax
+
+    from esmaml_jax.app.build import build
+    from esmaml_jax.app.loop import evaluator, over_seeds
+
+    built = build(TINY.set("run.seeds", seeds).set("run.eval_repeats", 2))
+    algo, run_ = built.algorithm, built.run
+    keys = jax.random.split(jax.random.PRNGKey(3), seeds)
+    key = keys if seeds > 1 else keys[0]
+    state = (jax.vmap(algo.init) if seeds > 1 else algo.init)(key)
+    evaluate = evaluator(algo, run_)
+    whole = jax.jit(over_seeds(lambda s, k: algo.evaluate(s, k, num_repeats=8), run_))(state,
+                                                                                        key)
+    parts = evaluate(state, key, 8)
+    for name in ("pre", "post", "pre_mean", "post_mean"):
+        np.testing.assert_allclose(parts[name], whole[name], rtol=1e-6, err_msg=name)
+    lead = () if seeds == 1 else (seeds,)
+    assert parts["post"].shape == whole["post"].shape == (*lead, 4, 8)  # four corners' 4 tasks
+    evaluate(state, key)  # the chunks' evaluation: the same program
+    assert evaluate.program._cache_size() == 1
+    with pytest.raises(ValueError, match="multiple of 2"):
+        evaluate(state, key, 3)

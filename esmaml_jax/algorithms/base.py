@@ -145,17 +145,28 @@ def finite_mean(x: Array) -> Array:
     return jnp.sum(jnp.where(ok, x, 0.0)) / jnp.maximum(jnp.sum(ok), 1)
 
 
-def evaluate(objective: Objective, adaptation: Adaptation, state: MetaState, key: Key,
-             num_tasks: int | None = None, num_repeats: int = 1) -> dict:
-    """Pre- and post-adaptation returns of the meta-policy on held-out test tasks.
-
-    For each test task and each of ``num_repeats`` independent adaptations: pre = f_T(theta),
-    post = f_T(U(theta, T)). Returns ``pre``/``post`` [N, R] and their means.
-    """
+def evaluation_draw(objective: Objective, key: Key, num_tasks: int | None = None,
+              num_repeats: int = 1) -> tuple:
+    """(tasks, keys [N, num_repeats, 3]): what `evaluate` draws from ``key``, the test tasks and
+    one key triple per (task, adaptation). Items ``i:j`` of the repeat axis of a draw with R
+    repeats are exactly what a run over those repeats evaluates, so an evaluation of R
+    repeats can be run as several calls of one compiled program over slices of it."""
     k_tasks, k_rest = jax.random.split(key)
     tasks = objective.sample_test_tasks(k_tasks, num_tasks)
     n = jax.tree.leaves(tasks)[0].shape[0]
-    keys = jax.random.split(k_rest, (n, num_repeats, 3))
+    return tasks, jax.random.split(k_rest, (n, num_repeats, 3))
+
+
+def evaluate(objective: Objective, adaptation: Adaptation, state: MetaState, key: Key,
+             num_tasks: int | None = None, num_repeats: int = 1, draw=None) -> dict:
+    """Pre- and post-adaptation returns of the meta-policy on held-out test tasks.
+
+    For each test task and each of ``num_repeats`` independent adaptations: pre = f_T(theta),
+    post = f_T(U(theta, T)). Returns ``pre``/``post`` [N, R] and their means. ``draw``: the
+    (tasks, keys) of `evaluation_draw` to use instead of drawing them from ``key``.
+    """
+    tasks, keys = draw if draw is not None else evaluation_draw(objective, key, num_tasks,
+                                                          num_repeats)
 
     def one(task, k):
         f = lambda kk, p: objective.evaluate(kk, p, task, state.norm)

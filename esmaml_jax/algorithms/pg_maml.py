@@ -198,13 +198,12 @@ def pg_maml(family, policy: Policy, *, horizon: int | None = None,
         return adapt_on(state.params, batch, state.hparams["adapt"]["step_size"])
 
     def evaluate(state: MetaState, key, num_tasks: int | None = None,
-                 num_repeats: int = 1) -> dict:
+                 num_repeats: int = 1, draw=None) -> dict:
         """Pre/post-adaptation returns on the test tasks, ``evaluation`` style (one episode
-        each, like ES-MAML's f_T; the adaptation spends K sampled trajectories)."""
-        k_tasks, k_rest = jax.random.split(key)
-        tasks = objective.sample_test_tasks(k_tasks, num_tasks)
-        n = jax.tree.leaves(tasks)[0].shape[0]
-        keys = jax.random.split(k_rest, (n, num_repeats, 3))
+        each, like ES-MAML's f_T; the adaptation spends K sampled trajectories). ``draw``: as
+        in `base.evaluate`."""
+        tasks, keys = (draw if draw is not None else
+                       base.evaluation_draw(objective, key, num_tasks, num_repeats))
 
         def episode(kk, params, task):
             if evaluation == "mean":
