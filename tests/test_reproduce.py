@@ -89,6 +89,16 @@ def test_a_claim_of_several_checks_names_the_worst_failing_one():
             == "inconclusive (b: not significant)")
     assert first_failing([("a", "inconclusive (not significant)"),
                           ("b", "does not reproduce")]) == "does not reproduce (b)"
+    # a significant reversal says more than a non-significant effect
+    assert first_failing([("L", "inconclusive (not significant)"),
+                          ("H", "inconclusive (reversed at CPU scale)")]) == (
+        "inconclusive (H: reversed at CPU scale)")
+    from benchmarks.reproduce.results import all_hold
+
+    assert all_hold(["reproduces", "inconclusive (not significant)",
+                     "inconclusive (reversed at CPU scale)"]) == (
+        "inconclusive (reversed at CPU scale)")
+    assert all_hold([]) == all_hold(["reproduces"]) == "reproduces"
 
 
 def test_a_method_gap_already_there_before_training_does_not_reproduce():

@@ -99,20 +99,29 @@ def _final_by_method(rows, key, first: bool = False):
     return out
 
 
+def severity(v: str) -> int:
+    """How far a verdict is from "reproduces": 0 it does; 1 inconclusive (not significant, or
+    below the paper's scale); 2 inconclusive because reversed; 3 does not reproduce."""
+    if v == "reproduces":
+        return 0
+    if v.startswith("does not reproduce"):
+        return 3
+    return 2 if "reversed" in v else 1
+
+
 def all_hold(verdicts) -> str:
-    """"reproduces" when every one of ``verdicts`` does, else the first that does not."""
-    verdicts = list(verdicts)
-    return next((v for v in verdicts if v != "reproduces"), "reproduces")
+    """"reproduces" when every one of ``verdicts`` does, else the worst (`severity`; the first
+    of equals)."""
+    return max(list(verdicts), key=severity, default="reproduces")
 
 
 def first_failing(checks) -> str:
     """The verdict of a claim that needs every (name, verdict) of ``checks``: "reproduces" when
-    all do, else the worst ("does not reproduce" before "inconclusive") with the failing
-    check's name in the reason, e.g. "inconclusive (HC vs MC: not significant)"."""
-    failing = [(n, v) for n, v in checks if v != "reproduces"]
-    if not failing:
-        return "reproduces"
-    name, v = min(failing, key=lambda c: not c[1].startswith("does not reproduce"))
+    all do, else the worst (`severity`, the first of equals) with the failing check's name in
+    the reason, e.g. "inconclusive (HC vs MC: not significant)"."""
+    name, v = max(list(checks), key=lambda c: severity(c[1]), default=("", "reproduces"))
+    if v == "reproduces":
+        return v
     head, _, reason = v.partition(" (")
     return f"{head} ({name}: {reason[:-1]})" if reason else f"{head} ({name})"
 
@@ -250,9 +259,10 @@ def _architecture_claims(env: str, k: int = 5) -> list[tuple]:
     # deterministic linear policy starts at zero output, an MLP does not) is not evidence.
     untrained = {label: _final_by_method(rows, "test_post", first=True)["ES-MAML"]
                  for label, rows in runs.items()}
-    v = all_hold(verdict for verdict, _ in tests.values())
+    v = first_failing((f"L vs {o}", verdict) for o, (verdict, _) in tests.items())
     if v == "reproduces":
-        v = all_hold(beyond_start(v, untrained["L"], untrained[o]) for o in ("H", "HH"))
+        v = first_failing((f"L vs {o}", beyond_start(v, untrained["L"], untrained[o]))
+                          for o in ("H", "HH"))
     cmd = ", ".join(_pg_cmd(env, m, f" --policy {pol}") for pol in
                     ("linear", "mlp", "mlp --hidden 32,32"))
     out = [(f"4.3 / Fig. 4: \"we again find linear policies (L) outperforming policies with "
@@ -263,7 +273,7 @@ def _architecture_claims(env: str, k: int = 5) -> list[tuple]:
             + ", ".join(f"{lab} {mean(x):.1f}" for lab, x in untrained.items())
             + f" {scale}", v, cmd)]
     per_arch = {label: welch(es[label], pg[label]) for label in es}
-    v2 = all_hold(x for x, _ in per_arch.values())
+    v2 = first_failing((label, x) for label, (x, _) in per_arch.items())
     out.append((f"4.3 / Fig. 4: on Swimmer and Walker2d \"PG is surprisingly unstable, and ES "
                 f"yields better training\" (measured: final post-adaptation test return, "
                 f"ES-MAML vs PG-MAML TRPO, for each of L, H, HH; all three must hold), {env}",
