@@ -142,6 +142,21 @@ def sine_table() -> str:
         lines.append(f"| {r['method']} | {r['K']} | {r['meta_steps']} | {r['mse_0_steps']} | "
                      f"{r['mse_1_steps']} +- {r['mse_1_steps_std']} | {r['mse_10_steps']} +- "
                      f"{r['mse_10_steps_std']} | {r['wall_s']} |")
+    curve = _rows("sine_curve.csv")
+    if curve:
+        r0 = curve[0]
+        methods = list(dict.fromkeys((r["method"], r["K"]) for r in curve))
+        steps = sorted({int(r["meta_steps"]) for r in curve})
+        cell = {(r["method"], r["K"], int(r["meta_steps"])): r["mse_1_steps"] for r in curve}
+        lines += ["", f"Along a longer run (`python -m benchmarks.sine --curve-every "
+                  f"{steps[1]} ...`, {r0['seeds']} seeds from stream {r0['seed_stream']}, the "
+                  f"same seeds for both; ES-MAML P {r0['perturbations']} antithetic x "
+                  f"{r0['es_tasks']} tasks, sigma {r0['es_sigma']}, Adam {r0['es_lr']}): mean "
+                  f"one-step test MSE by meta-step (`benchmarks/results/sine_curve.png`).", "",
+                  "| meta-step | " + " | ".join(f"{m}, K = {k}" for m, k in methods) + " |",
+                  "|---|" + "---|" * len(methods)]
+        lines += [f"| {n} | " + " | ".join(cell.get((m, k, n), "") for m, k in methods) + " |"
+                  for n in steps]
     return "\n".join(lines)
 
 

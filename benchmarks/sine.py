@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -169,6 +170,39 @@ def curve(trainer, seeds, steps: int, every: int, k: int):
         yield done, wall, {n: np.asarray(f(carry)) for n, f in evals.items()}
 
 
+def plot_curve(csv_path) -> Path:
+    """The one-step test MSE against meta-steps per (method, K) of a --curve-every CSV: mean and
+    min-max band over seeds, log scale (next to the CSV, .png)."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(open(csv_path)))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, (method, k) in enumerate(dict.fromkeys((r["method"], r["K"]) for r in rows)):
+        mine = [r for r in rows if (r["method"], r["K"]) == (method, k)]
+        steps = [int(r["meta_steps"]) for r in mine]
+        vals = np.array([[float(x) for x in r["mse_1_steps_per_seed"].split()] for r in mine])
+        ax.plot(steps, vals.mean(1), color=f"C{i}", marker=".", label=f"{method}, K = {k}")
+        ax.fill_between(steps, vals.min(1), vals.max(1), color=f"C{i}", alpha=0.2)
+    r0 = rows[0]
+    ax.set_yscale("log")
+    ax.set_xlabel("meta-step")
+    ax.set_ylabel("test MSE after one gradient step")
+    ax.set_title(f"sine (A.6): {r0['seeds']} seeds (line: mean, band: min-max), ES-MAML P "
+                 f"{r0['perturbations']} x {r0['es_tasks']} tasks", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    out = Path(csv_path).with_suffix(".png")
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
 def main_curve(cfg: Config) -> None:
     """--curve-every N: the one-step MSE along training (ES-MAML with autodiff adaptation and
     second-order MAML, the methods of A.6's claim), one row per evaluation."""
@@ -192,6 +226,7 @@ def main_curve(cfg: Config) -> None:
                 print(row, flush=True)
                 rows.append(row)
                 write_csv(rows, cfg.out)
+    print(f"wrote {cfg.out} and {plot_curve(cfg.out)}")
 
 
 def main(argv=None) -> None:
@@ -200,8 +235,13 @@ def main(argv=None) -> None:
         p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default),
                        default=f.default)
     p.add_argument("--tiny", action="store_true", help="seconds: 4 steps, P 4, 2 seeds")
+    p.add_argument("--replot", action="store_true",
+                   help="only redraw the PNG of the --curve-every CSV at --out (no training)")
     args = vars(p.parse_args(argv))
     tiny = args.pop("tiny")
+    if args.pop("replot"):
+        print(plot_curve(args["out"]))
+        return
     cfg = Config(**args)
     if tiny:
         cfg = dataclasses.replace(cfg, maml_steps=4, es_steps=4, es_grad_steps=2, seeds=2,
