@@ -98,8 +98,9 @@ def test_render_draws_paths_and_state_plots(tmp_path, three, capsys):
 def test_the_final_evaluation_from_one_program_equals_evaluating_every_repeat_at_once(seeds):
     """`loop.evaluator` runs the final evaluation (4x the repeats) as calls of the chunks'
     evaluation program over slices of one draw, so the rollouts compile once: the returns are
-    those of one program evaluating every (task, repeat) at once, and only one evaluation
-    program (with rollouts) is compiled."""
+    those of one program evaluating every (task, repeat) at once (on four corners; Brax's
+    contact dynamics amplify the last bits that depend on the batch shape), and only one
+    evaluation program (with rollouts) is compiled."""
     import jax
 
     from esmaml_jax.app.build import build
