@@ -79,13 +79,20 @@ def welch(better, worse, paper_scale=False):
     return judge(diff, p, paper_scale), f"difference {diff:+.1f}, Welch t = {t:.2f}, p = {p:.3g}"
 
 
-def positive(values, at_scale: bool = False):
-    """(verdict by `judge`, text): a one-sample t-test of mean(values) > 0 across seeds."""
+def positive(values, at_scale: bool = False, digits: int = 1):
+    """(verdict by `judge`, text): a one-sample t-test of mean(values) > 0 across seeds (the
+    mean shown with ``digits`` decimals)."""
     from scipy import stats
 
     t, p = stats.ttest_1samp(values, 0.0, alternative="greater")
     return (judge(mean(values), p, at_scale),
-            f"{mean(values):+.1f} (t = {t:.2f}, one-sided p = {p:.3g})")
+            f"{mean(values):+.{digits}f} (t = {t:.2f}, one-sided p = {p:.3g})")
+
+
+def minus_column(row, column: str) -> list[float]:
+    """Per seed: an exploration row's final post-adaptation return minus its ``column`` (a
+    space-separated per-seed column, e.g. "pre_after_per_seed": the adaptation gain)."""
+    return [a - float(b) for a, b in zip(seeds_of(row), row[column].split(), strict=True)]
 
 
 def _final_by_method(rows, key, first: bool = False):
@@ -419,9 +426,7 @@ def claims():
     mc20 = pick(ex, env="four_corners", operator="MC", K=20)
     if mc20 and mc20.get("pre_after_per_seed"):
         # the claim is about adaptation: post - pre after training, per seed
-        gains = [a - b for a, b in zip(seeds_of(mc20), [
-            float(x) for x in mc20["pre_after_per_seed"].split()], strict=True)]
-        v, text = positive(gains, paper_scale(mc20))
+        v, text = positive(minus_column(mc20, "pre_after_per_seed"), paper_scale(mc20))
         out.append(("4.1 / Fig. 1a: Alg. 3 with K = 20 learns to explore four corners "
                     "(measured: adaptation gain = post - pre after training, per seed)",
                     f"gain {text}; post-adaptation per seed {fmt(seeds_of(mc20))} ("
@@ -476,13 +481,9 @@ def claims():
             row = six[op]
             at = paper_scale(row)
             post = seeds_of(row)
-            gains = [a - float(b) for a, b in zip(post, row["pre_after_per_seed"].split(),
-                                                   strict=True)]
-            gain_v, gain_text = positive(gains, at)
+            gain_v, gain_text = positive(minus_column(row, "pre_after_per_seed"), at)
             if row.get("post_before_per_seed"):
-                rise = [a - float(b) for a, b in zip(post, row["post_before_per_seed"].split(),
-                                                      strict=True)]
-                rise_v, rise_text = positive(rise, at)
+                rise_v, rise_text = positive(minus_column(row, "post_before_per_seed"), at)
                 rise_text = f"; post-adaptation after - before training {rise_text}"
             else:  # older rows: only the mean before training
                 rise_v = ("reproduces" if mean(post) > float(row["post_before"]) else
@@ -511,9 +512,7 @@ def claims():
                                        six[op]), cmd_ex))
     nav = pick(ex, env="navigation_2d", operator="MC", K=20)
     if nav and int(nav["seeds"]) >= 3 and nav.get("pre_after_per_seed"):
-        gains = [a - float(b) for a, b in zip(seeds_of(nav), nav["pre_after_per_seed"].split(),
-                                               strict=True)]
-        v, text = positive(gains, paper_scale(nav))
+        v, text = positive(minus_column(nav, "pre_after_per_seed"), paper_scale(nav))
         out.append(("A.4: ES-MAML adapts on navigation_2d (measured: adaptation gain = post - "
                     "pre after training, per seed)",
                     f"gain {text}; post-adaptation per seed {fmt(seeds_of(nav))} ({nav['steps']} "
@@ -606,14 +605,9 @@ def sine_curve_claim(rows):
     last, mlast = max(es), max(maml)
     mid = min(es, key=lambda n: abs(n - last / 2))
     target = 1.5 * mean(maml[mlast])
-    from scipy import stats
-
-    def below(values):  # (verdict by judge, text) for mean(values) > 0, MSE precision
-        t, p = stats.ttest_1samp(values, 0.0, alternative="greater")
-        return judge(mean(values), p, False), f"{mean(values):+.3f} (t = {t:.2f}, p = {p:.3g})"
-
-    v, text = below([target - x for x in es[last]])
-    falling_v, falling = below([a - b for a, b in zip(es[mid], es[last], strict=True)])
+    v, text = positive([target - x for x in es[last]], digits=3)
+    falling_v, falling = positive([a - b for a, b in zip(es[mid], es[last], strict=True)],
+                                  digits=3)
     if v != "reproduces":
         v = ("inconclusive (not reached in the iterations run; still falling)"
              if falling_v == "reproduces" else
