@@ -52,7 +52,9 @@ def policy(name: str):
     return ej.policies.mlp(2, 2, (32,), init=init)
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None) -> argparse.Namespace:
+    """The script's arguments, --full expanded (also how `results.ex_cmd` reads a campaign
+    part's scale)."""
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--seeds", type=int, default=2)
@@ -71,6 +73,11 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.full:
         args.steps, args.perturbations, args.seeds = 1000, 150, 3
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     experiments = EXPERIMENTS
     if args.tiny:
         args.steps, args.perturbations = 2, 4

@@ -373,25 +373,23 @@ def ex_cmd(row) -> str:
     scale (steps, P, seeds, seed stream) is the row's."""
     import shlex
 
+    from benchmarks.reproduce import exploration
     from benchmarks.reproduce.__main__ import PARTS
 
     base = "python -m benchmarks.reproduce.exploration"
     if row is None:
         return f"`{base}`"
     name = f"{row['env']}/{row['operator']}/{row['K']}"
-    want = {"--steps": str(row["steps"]), "--perturbations": str(row["perturbations"]),
-            "--seeds": str(row["seeds"]), "--seed-stream": str(row.get("seed_stream") or "0")}
+    want = (int(row["steps"]), int(row["perturbations"]), int(row["seeds"]),
+            int(row.get("seed_stream") or 0))
     for _, module, always, scale in PARTS:
         if module != "exploration":
             continue
-        args = always + scale
-        flags = {"--steps": "200", "--perturbations": "50", "--seeds": "2", "--seed-stream": "0",
-                 **dict(zip(args[::2], args[1::2], strict=True))}
-        only = flags.get("--only")
-        if only and not any(w in name for w in only.split(",")):
+        a = exploration.parse_args(always + scale)  # the script's own defaults
+        if a.only and not any(w in name for w in a.only.split(",")):
             continue
-        if all(flags[k] == v for k, v in want.items()):
-            return "`" + " ".join([base, *(shlex.quote(a) for a in args)]) + "`"
+        if (a.steps, a.perturbations, a.seeds, a.seed_stream) == want:
+            return "`" + " ".join([base, *(shlex.quote(x) for x in always + scale)]) + "`"
     return f"`{base}` (no campaign part has this row's scale)"
 
 
