@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +38,8 @@ from jax.custom_batching import custom_vmap
 from jax.extend import core as jex_core
 from jax.interpreters import batching as jax_batching
 from jax.interpreters import mlir
+
+from esmaml_jax import batch_last
 
 
 def _merge(x, batched: bool, size: int):
@@ -121,23 +124,66 @@ _flat_p = jex_core.Primitive("esmaml_flat_batch")
 _flat_p.multiple_results = True
 
 
+# Layout of a flat batch's program: "auto" runs it batch-last (`esmaml_jax.batch_last`) where
+# that pays (`batch_last.suits_jaxpr`: pure-JAX envs, CartPole's scatter aside, with an MLP
+# policy), else with ``jax.vmap``; "vmap" always uses ``jax.vmap``. The environment variable
+# ESMAML_FLAT_LAYOUT sets the process's default; `layout` overrides it in a block. Read when a
+# program is lowered (a jitted function compiled before a change keeps its layout).
+LAYOUTS = ("auto", "vmap")
+_LAYOUT = [os.environ.get("ESMAML_FLAT_LAYOUT", "auto")]
+if _LAYOUT[0] not in LAYOUTS:
+    raise ValueError(f"ESMAML_FLAT_LAYOUT={_LAYOUT[0]!r}: choose from {LAYOUTS}")
+
+
+@contextlib.contextmanager
+def layout(name: str) -> Iterator[None]:
+    """Lower flat batches with this layout inside the block ("auto" or "vmap"; for comparisons:
+    build a fresh ``jax.jit`` inside it). Same numbers either way (tested)."""
+    if name not in LAYOUTS:
+        raise ValueError(f"unknown flat-batch layout {name!r}; choose from {LAYOUTS}")
+    _LAYOUT.append(name)
+    try:
+        yield
+    finally:
+        _LAYOUT.pop()
+
+
 def _call_flat(args, *, fn, in_tree, num_shared, per_item, out_tree):
     """vmap(fn) over the leading axis of the items (and of ``shared`` when ``per_item``)."""
-    shared, items = jax.tree.unflatten(in_tree, args)
-    out = jax.vmap(fn, in_axes=(0 if per_item else None, 0))(shared, items)
-    leaves, tree = jax.tree.flatten(out)
-    assert tree == out_tree
-    return leaves
+    program = _item_program(fn, in_tree, per_item, _item_avals(args, num_shared, per_item))
+    if _LAYOUT[-1] == "auto" and program.batch_last:
+        leaves = batch_last.run(program.jaxpr, args,
+                                [per_item or i >= num_shared for i in range(len(args))])
+        assert jax.tree.structure(jax.tree.unflatten(out_tree, leaves)) == out_tree
+        return leaves
+    # jax.vmap of the program already traced for the shapes: fn is traced once, not twice
+    axes = [0 if (per_item or i >= num_shared) else None for i in range(len(args))]
+    return list(jax.vmap(jex_core.jaxpr_as_fun(program.jaxpr), in_axes=axes)(*args))
+
+
+class _Program(NamedTuple):
+    jaxpr: Any  # the ClosedJaxpr of fn on ONE item
+    out_avals: tuple
+    out_tree: Any
+    batch_last: bool  # every primitive in its loops has a batch-last rule
 
 
 @functools.lru_cache(maxsize=256)
-def _item_out_avals(fn, in_tree, per_item, item_avals):
-    """Output shapes and dtypes of ``fn`` on ONE item (cached: traced once per signature)."""
+def _item_program(fn, in_tree, per_item, item_avals) -> _Program:
+    """``fn`` traced on ONE item (cached: once per signature): its program, output shapes and
+    whether it suits the batch-last layout."""
     shared, items = jax.tree.unflatten(in_tree, [jax.ShapeDtypeStruct(s, d)
                                                  for s, d in item_avals])
-    out = jax.eval_shape(fn, shared, items)
+    closed, out = jax.make_jaxpr(fn, return_shape=True)(shared, items)
     leaves, tree = jax.tree.flatten(out)
-    return tuple((x.shape, x.dtype) for x in leaves), tree
+    return _Program(closed, tuple((x.shape, x.dtype) for x in leaves), tree,
+                    batch_last.suits_jaxpr(closed.jaxpr))
+
+
+def _item_out_avals(fn, in_tree, per_item, item_avals):
+    """Output shapes and dtypes of ``fn`` on ONE item, and their tree."""
+    program = _item_program(fn, in_tree, per_item, item_avals)
+    return program.out_avals, program.out_tree
 
 
 def _item_avals(args, num_shared, per_item):
