@@ -127,8 +127,8 @@ _flat_p.multiple_results = True
 # Layout of a flat batch's program: "auto" runs it batch-last (`esmaml_jax.batch_last`) where
 # that pays (`batch_last.suits_jaxpr`: pure-JAX envs, CartPole's scatter aside, with an MLP
 # policy), else with ``jax.vmap``; "vmap" always uses ``jax.vmap``. The environment variable
-# ESMAML_FLAT_LAYOUT sets the process's default; `layout` overrides it in a block. Read when a
-# program is lowered (a jitted function compiled before a change keeps its layout).
+# ESMAML_FLAT_LAYOUT sets the process's default; `layout` overrides it in a block. Only CPU
+# lowerings take the batch-last layout (measured there).
 LAYOUTS = ("auto", "vmap")
 _LAYOUT = [os.environ.get("ESMAML_FLAT_LAYOUT", "auto")]
 if _LAYOUT[0] not in LAYOUTS:
@@ -137,8 +137,11 @@ if _LAYOUT[0] not in LAYOUTS:
 
 @contextlib.contextmanager
 def layout(name: str) -> Iterator[None]:
-    """Lower flat batches with this layout inside the block ("auto" or "vmap"; for comparisons:
-    build a fresh ``jax.jit`` inside it). Same numbers either way (tested)."""
+    """Lower flat batches with this layout inside the block ("auto" or "vmap"). The layout is
+    read when a program is lowered, and JAX reuses the lowering of an inner ``jit`` it has
+    seen: to compare, build the algorithm afresh inside the block. The rollouts give the same
+    numbers either way (tests/test_batch_last.py); the program around them may fuse, and so
+    round, differently (tests/test_config.py's first_order hash)."""
     if name not in LAYOUTS:
         raise ValueError(f"unknown flat-batch layout {name!r}; choose from {LAYOUTS}")
     _LAYOUT.append(name)
@@ -148,10 +151,12 @@ def layout(name: str) -> Iterator[None]:
         _LAYOUT.pop()
 
 
-def _call_flat(args, *, fn, in_tree, num_shared, per_item, out_tree):
-    """vmap(fn) over the leading axis of the items (and of ``shared`` when ``per_item``)."""
+def _call_flat(args, *, fn, in_tree, num_shared, per_item, out_tree, cpu=False):
+    """vmap(fn) over the leading axis of the items (and of ``shared`` when ``per_item``).
+    ``cpu``: lowering for a CPU, where the batch-last layout may be chosen (it was measured
+    there; GPU/TPU compilers assign layouts of their own, so they get the plain vmap)."""
     program = _item_program(fn, in_tree, per_item, _item_avals(args, num_shared, per_item))
-    if _LAYOUT[-1] == "auto" and program.batch_last:
+    if cpu and _LAYOUT[-1] == "auto" and program.batch_last:
         leaves = batch_last.run(program.jaxpr, args,
                                 [per_item or i >= num_shared for i in range(len(args))])
         assert jax.tree.structure(jax.tree.unflatten(out_tree, leaves)) == out_tree
@@ -200,7 +205,7 @@ def _flat_abstract_eval(*args, fn, in_tree, num_shared, per_item, out_tree):
 
 
 def _flat_impl(*args, **params):
-    return jax.jit(lambda *a: _call_flat(a, **params))(*args)
+    return jax.jit(lambda *a: _flat_p.bind(*a, **params))(*args)
 
 
 def _flat_batch_rule(args, dims, *, fn, in_tree, num_shared, per_item, out_tree):
@@ -227,6 +232,8 @@ _flat_p.def_abstract_eval(_flat_abstract_eval)
 jax_batching.primitive_batchers[_flat_p] = _flat_batch_rule
 mlir.register_lowering(_flat_p, mlir.lower_fun(lambda *a, **p: _call_flat(a, **p),
                                                multiple_results=True))
+mlir.register_lowering(_flat_p, mlir.lower_fun(lambda *a, **p: _call_flat(a, **p, cpu=True),
+                                               multiple_results=True), platform="cpu")
 
 
 def _flat_call(fn, shared, items):
