@@ -124,6 +124,30 @@ def test_a_method_gap_already_there_before_training_does_not_reproduce():
     assert head_start[0][2] == "inconclusive (the gap is there before training)"
 
 
+def test_finn_k_rows_are_fig_a5_and_low_k_rows_fig_5():
+    """The same runs at K 20 give one Fig. A5 row (Sec. 4.4's comparison at Finn et al.'s K;
+    the paper claims nothing of its own there, and PG's instability is claimed for low K
+    only); at K 5 the two Fig. 5 rows."""
+    from benchmarks.reproduce import results
+
+    def rows(k):
+        return [{"method": method, "seed": i, "step": step, "test_post": value + 0.3 * i,
+                 "perturbations": 20, "tasks": 20, "seed_stream": 2034, "K": k, "horizon": 50,
+                 "task_sets": "fixed"}
+                for i in range(3) for method, value0, value in (("ES-MAML", 1.0, 9.0),
+                                                                ("PG-MAML TRPO", 1.0, 4.0))
+                for step, value in ((0, value0), (40, value))]
+
+    env = "halfcheetah_forward_backward"
+    a5 = results._low_k_claims(env, rows(20))
+    assert len(a5) == 1 and a5[0][0].startswith("A.5 / Fig. A5") and "K = 20" in a5[0][0]
+    assert a5[0][2] == "reproduces" and " -K " not in a5[0][3]  # K 20: the script's default
+    fig5 = results._low_k_claims(env, rows(5))
+    assert len(fig5) == 2 and fig5[0][0].startswith("4.4 / Fig. 5: at low K (5)")
+    assert "unstable" in fig5[1][0]
+    assert " -K 5 " in fig5[0][3]
+
+
 def test_welch_verdicts():
     from benchmarks.reproduce import results
 

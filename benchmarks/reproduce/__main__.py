@@ -9,9 +9,9 @@ Parts (each is also a script of its own, with its own flags; PARTS below lists t
 arguments of the runs behind benchmarks/results/): the exploration experiments (Sec. 4.1, A.4),
 ES-MAML vs PG-MAML on four corners, navigation_2d, biased CartPole, halfcheetah at low K
 (forward-backward and goal-velocity), swimmer, walker2d and ant (forward-backward; Fig. 1a,
-A4, Fig. 4, Fig. 5), CartPole L/H/HH (Fig. 4), locomotion (Fig. 3), six circles at the
-paper's scale (Fig. 2), sine along a longer run (A.6). With --tiny the results go to a
-temporary folder and RESULTS.md is left alone.
+A4, Fig. 4, Fig. 5; Fig. A5 at K 20), CartPole L/H/HH (Fig. 4), locomotion (Fig. 3), six
+circles at the paper's scale (Fig. 2), sine along a longer run (A.6). With --tiny the results
+go to a temporary folder and RESULTS.md is left alone.
 """
 
 from __future__ import annotations
@@ -37,6 +37,16 @@ def low_k_part(env: str, policy: tuple[str, ...] = ("--policy", "linear")) -> tu
             ["--env", env, *policy, "-K", "5"],
             ["--seeds", "5", "--steps", "40", "--chunk", "10", "--perturbations", "20",
              "--horizon", "50", *FRESH_2028])
+
+
+def finn_k_part(env: str) -> tuple:
+    """Fig. A5: ES-MAML vs PG-MAML at the K of Finn et al. (20 for locomotion), otherwise Fig.
+    5's CPU scale (linear, P 20, n 20, H 50, 40 meta-steps), 3 seeds (the paper's count; each
+    robot-task takes about 3.5x its K 5 run here), fresh seeds."""
+    return (f"pg_vs_es {env} linear K 20 (Fig. A5)", "pg_vs_es",
+            ["--env", env, "--policy", "linear"],  # the script's default K is 20
+            ["--seeds", "3", "--steps", "40", "--chunk", "10", "--perturbations", "20",
+             "--horizon", "50", "--seed-stream", "2034"])
 
 
 # (name, module, arguments always given, arguments of the committed run only: --tiny drops them)
@@ -71,6 +81,10 @@ PARTS = [
     # Fig. 4 on Swimmer / Walker2d: one (H) and two (HH) hidden layers next to the linear runs
     *(low_k_part(env, arch) for env in ("swimmer_forward_backward", "walker2d_forward_backward")
       for arch in (("--policy", "mlp"), ("--policy", "mlp", "--hidden", "32,32"))),
+    # Fig. A5 at Finn et al.'s K (20) on the Brax robots (so far run: halfcheetah
+    # forward-backward; `--only "Fig. A5"` runs them all, about 50 min per robot-task here)
+    *(finn_k_part(f"{robot}_{task}") for robot in ("halfcheetah", "swimmer", "walker2d", "ant")
+      for task in ("forward_backward", "goal_velocity")),
     # Fig. 4 CartPole L / H / HH at the paper's scale (H 500, P 150)
     ("cartpole", "cartpole", [], ["--full", *FRESH_2028]),
     # A.3.3: ASEBO vs MC at K 5 (four corners; a file of its own)
