@@ -232,8 +232,19 @@ _flat_p.def_abstract_eval(_flat_abstract_eval)
 jax_batching.primitive_batchers[_flat_p] = _flat_batch_rule
 mlir.register_lowering(_flat_p, mlir.lower_fun(lambda *a, **p: _call_flat(a, **p),
                                                multiple_results=True))
-mlir.register_lowering(_flat_p, mlir.lower_fun(lambda *a, **p: _call_flat(a, **p, cpu=True),
-                                               multiple_results=True), platform="cpu")
+
+
+def _lower_cpu(ctx, *args, **params):
+    """CPU lowering: the batch-last layout may be chosen, except for `jax.export` (its layout
+    constraint is an XLA custom call that serialized programs may not contain; an exported
+    program gets the vmap layout)."""
+    exporting = bool(getattr(ctx.module_context.lowering_parameters, "for_export", False))
+    rule = mlir.lower_fun(lambda *a: _call_flat(a, **params, cpu=not exporting),
+                          multiple_results=True)
+    return rule(ctx, *args)
+
+
+mlir.register_lowering(_flat_p, _lower_cpu, platform="cpu")
 
 
 def _flat_call(fn, shared, items):

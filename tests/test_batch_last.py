@@ -1,6 +1,8 @@
 """`esmaml_jax.batch_last`: a flat batch evaluated with the batch axis last gives exactly what
 ``jax.vmap`` gives (same operations, same order), for every rule and for every pure-JAX env."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -76,13 +78,7 @@ def test_only_programs_whose_loops_have_rules_and_wide_values_take_the_layout():
     one = jax.tree.map(lambda a: a[0], _items(1))
     assert not batch_last.suits(every_rule, SHARED, one)  # nothing wider than 2 in its loop
 
-    def wide(shared, item):
-        x, w, _ = item
-        hidden = jnp.tanh(jnp.outer(w, jnp.ones(16)))  # [2, 16] per item
-        c, _ = jax.lax.scan(lambda c, _: (jnp.tanh(c[:, None] * hidden).sum(1), None), w,
-                            None, length=3)
-        return c
-
+    wide = lambda shared, item: _wide(shared, (item[1], item[1]))  # w [2] per item
     assert batch_last.suits(wide, SHARED, one)
     items = _items(11)
     _equal(jax.jit(batch_last.vmap_last(wide))(SHARED, items),
@@ -148,3 +144,38 @@ def test_the_meta_step_gives_the_same_numbers_in_either_layout():
     with pytest.raises(ValueError, match="unknown flat-batch layout"):
         with batching.layout("rows"):
             pass
+
+
+def _wide(shared, item):
+    x, w = item
+    hidden = jnp.tanh(jnp.outer(x, jnp.ones(16)))  # [2, 16] per item: the layout pays
+    c, _ = jax.lax.scan(lambda c, _: (jnp.tanh(c[:, None] * hidden).sum(1) * w, None), x, None,
+                        length=3)
+    return c
+
+
+def test_batch_last_is_a_cpu_lowering_and_exported_programs_keep_vmap():
+    """The layout was measured on a CPU: other platforms lower the plain vmap. `jax.export`
+    cannot serialize the layout constraint the batch-last program ends with, so an exported
+    program (any platform) gets the vmap layout, and it runs and agrees."""
+    from jax import export
+
+    f = jax.jit(jax.vmap(batching.flat_vmap(_wide), in_axes=(None, 0)))
+    args = (jnp.float32(1.0), (jax.random.normal(jax.random.PRNGKey(0), (5, 2)),
+                               jax.random.normal(jax.random.PRNGKey(1), (5, 2))))
+    assert "LayoutConstraint" in f.lower(*args).as_text()  # CPU: batch-last chosen
+    for platform in ("cpu", "cuda"):
+        text = export.export(f, platforms=[platform])(*args).mlir_module()
+        assert "LayoutConstraint" not in text
+    exported = export.export(f, platforms=["cpu"])(*args)
+    np.testing.assert_array_equal(exported.call(*args), f(*args))
+
+
+def test_a_bad_layout_in_the_environment_is_refused():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import esmaml_jax.batching"],
+                          env={**os.environ, "ESMAML_FLAT_LAYOUT": "rows"},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "ESMAML_FLAT_LAYOUT='rows'" in proc.stderr
