@@ -34,6 +34,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.experimental.layout import Layout, with_layout_constraint
 from jax.extend import core as jex_core
@@ -124,7 +125,7 @@ class _Interpreter:
             dims = (len(shape),) if x.ndim == 1 else tuple(range(x.ndim))
             return lax.broadcast_in_dim(x, (*shape, self.n), dims)
         if jnp.ndim(x) == 0:
-            return jnp.full((*shape, self.n), x, jnp.result_type(x))
+            return jnp.full((*shape, self.n), x, jnp.asarray(x).dtype)
         return lax.broadcast_in_dim(x, (*shape, self.n), tuple(range(x.ndim)))
 
     def run(self, closed: jex_core.ClosedJaxpr, args, flags):
@@ -134,8 +135,8 @@ class _Interpreter:
         env: dict[Any, tuple[Any, bool]] = {}
 
         def read(v):
-            if isinstance(v, jex_core.Literal):
-                return v.val, False
+            if isinstance(v, jex_core.Literal):  # with its own dtype (not a weak Python one)
+                return np.asarray(v.val, v.aval.dtype), False
             return env[v]
 
         for v, c in zip(jaxpr.constvars, consts, strict=True):
