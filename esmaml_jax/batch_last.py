@@ -22,8 +22,10 @@ batch-last rules and holds per-item arrays wide enough for the layout to pay (`W
 `esmaml_jax.batching` uses it for a flat batch only then (Brax physics, with its gathers and
 while loops, keeps ``jax.vmap``; so does a linear policy on a point mass, measured slower).
 
-Same operations, same order, so the same numbers (tested against ``jax.vmap``; the recorded
-parameter hashes of whole runs in tests/test_config.py are unchanged).
+The rollouts compute the same operations in the same order, so the same numbers (tested
+against ``jax.vmap`` for every pure-JAX env). The program around them can fuse, and so round,
+differently (XLA:CPU contracts a * b + c into a fused multiply-add inside a fusion): of the
+recorded whole-run hashes in tests/test_config.py, first_order's moved, the others did not.
 """
 
 from __future__ import annotations
