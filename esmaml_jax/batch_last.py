@@ -78,9 +78,13 @@ def loop_primitives(jaxpr: jex_core.Jaxpr, in_loop: bool = False) -> set[str]:
 
 
 # The layout pays where a rollout's loop holds per-item arrays wider than a few numbers: an
-# MLP(32)'s hidden units [32] and weights [2, 32]. Measured on the four-corners meta-step (P 150,
-# K 20, H 100, 7 interleaved rounds, same parameters bit for bit): MLP(32) 22.6 -> 15.8 ms;
-# the linear policy (nothing wider than 4 per item) 1.39 -> 1.79 ms, slower, so it keeps vmap.
+# MLP's hidden units. Measured on the four-corners meta-step (P 150, K 20, H 100, 7
+# interleaved rounds, same parameters bit for bit): MLP(32) 22.6 -> 15.8 ms; the linear
+# policy (nothing wider than 4 per item) 1.39 -> 1.79 ms, slower, so it keeps vmap. Bare
+# rollouts (6,600 x 100 steps, 5 interleaved rounds, vmap / batch-last time per round): MLP(4)
+# 0.73-1.15 (median 0.92), MLP(8) 1.06-1.23 (1.14), MLP(16) 2.29-2.66, MLP(32) 1.74-1.94.
+# 16, not 8: the linear policy on six circles / penalized four corners holds 8-12-wide arrays
+# (its goals), a case not measured.
 WIDE = 16
 
 
