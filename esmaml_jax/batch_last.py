@@ -61,7 +61,8 @@ def _sub_jaxpr(eqn) -> jex_core.ClosedJaxpr:
         if name in p:
             j = p[name]
             return j if isinstance(j, jex_core.ClosedJaxpr) else jex_core.ClosedJaxpr(j, ())
-    raise NotImplementedError(eqn.primitive.name)
+    raise TypeError(f"a {eqn.primitive.name} equation without a jaxpr parameter "
+                    f"(looked for jaxpr, call_jaxpr, fun_jaxpr): this JAX names it otherwise")
 
 
 def loop_primitives(jaxpr: jex_core.Jaxpr, in_loop: bool = False) -> set[str]:

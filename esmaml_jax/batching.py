@@ -156,21 +156,21 @@ def _call_flat(args, *, fn, in_tree, num_shared, per_item, out_tree, cpu=False):
     ``cpu``: lowering for a CPU, where the batch-last layout may be chosen (it was measured
     there; GPU/TPU compilers assign layouts of their own, so they get the plain vmap)."""
     program = _item_program(fn, in_tree, per_item, _item_avals(args, num_shared, per_item))
+    batched = [per_item or i >= num_shared for i in range(len(args))]
     if cpu and _LAYOUT[-1] == "auto" and program.batch_last:
-        leaves = batch_last.run(program.jaxpr, args,
-                                [per_item or i >= num_shared for i in range(len(args))])
-        assert jax.tree.structure(jax.tree.unflatten(out_tree, leaves)) == out_tree
-        return leaves
-    # jax.vmap of the program already traced for the shapes: fn is traced once, not twice
-    axes = [0 if (per_item or i >= num_shared) else None for i in range(len(args))]
-    return list(jax.vmap(jex_core.jaxpr_as_fun(program.jaxpr), in_axes=axes)(*args))
+        leaves = batch_last.run(program.jaxpr, args, batched)
+    else:  # jax.vmap of the program already traced for the shapes: fn is traced once
+        axes = [0 if b else None for b in batched]
+        leaves = list(jax.vmap(jex_core.jaxpr_as_fun(program.jaxpr), in_axes=axes)(*args))
+    assert len(leaves) == out_tree.num_leaves
+    return leaves
 
 
 class _Program(NamedTuple):
     jaxpr: Any  # the ClosedJaxpr of fn on ONE item
     out_avals: tuple
     out_tree: Any
-    batch_last: bool  # every primitive in its loops has a batch-last rule
+    batch_last: bool  # the batch-last layout pays (`batch_last.suits_jaxpr`)
 
 
 @functools.lru_cache(maxsize=256)
