@@ -132,12 +132,16 @@ def es_trainer(k, cfg: Config, operator: str):
     return algo.init, lambda state, kk: algo.step(state, kk)[0], lambda state: state.params
 
 
+def run_steps(step, carry, key, steps: int):
+    """``steps`` meta-steps from ``carry`` in one scan, keys split from ``key``."""
+    return jax.lax.scan(lambda c, kk: (step(c, kk), None), carry,
+                        jax.random.split(key, steps))[0]
+
+
 def train(trainer, key, steps):
     init, step, params = trainer
     k_init, k_run = jax.random.split(key)
-    carry, _ = jax.lax.scan(lambda c, kk: (step(c, kk), None), init(k_init),
-                            jax.random.split(k_run, steps))
-    return params(carry)
+    return params(run_steps(step, init(k_init), k_run, steps))
 
 
 def train_maml(key, k, steps, meta_batch, second_order):
@@ -156,8 +160,7 @@ def curve(trainer, seeds, steps: int, every: int, k: int):
     init, step, params = trainer
     k_init, k_run = jax.vmap(jax.random.split, out_axes=1)(seeds)
     carry = ej.jit(jax.vmap(init))(k_init)
-    chunk = ej.jit(jax.vmap(lambda c, kk: jax.lax.scan(
-        lambda c, kk: (step(c, kk), None), c, jax.random.split(kk, every))[0]))
+    chunk = ej.jit(jax.vmap(lambda c, kk: run_steps(step, c, kk, every)))
     evals = {n: ej.jit(jax.vmap(lambda c, n=n: evaluate(params(c), k, n))) for n in (0, 1, 10)}
     wall, done = 0.0, 0
     yield done, wall, {n: np.asarray(f(carry)) for n, f in evals.items()}

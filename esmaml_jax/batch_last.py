@@ -65,17 +65,23 @@ def _sub_jaxpr(eqn) -> jex_core.ClosedJaxpr:
                     f"(looked for jaxpr, call_jaxpr, fun_jaxpr): this JAX names it otherwise")
 
 
-def loop_primitives(jaxpr: jex_core.Jaxpr, in_loop: bool = False) -> set[str]:
-    """Names of the primitives that run inside a loop body (scan / while) of ``jaxpr``."""
+def loop_contents(jaxpr: jex_core.Jaxpr, in_loop: bool = False) -> tuple[set[str], int]:
+    """What runs inside the loop bodies (scan / while) of ``jaxpr``, in one walk: the names of
+    its primitives, and the largest per-item size of any value computed there."""
     found: set[str] = set()
+    width = 0
     for eqn in jaxpr.eqns:
         name = eqn.primitive.name
-        inner = in_loop or name in ("scan", "while")
         if in_loop:
             found.add(name)
+            for v in eqn.outvars:
+                width = max(width, math.prod(getattr(v.aval, "shape", ())))
+        inner = in_loop or name in ("scan", "while")
         for sub in jex_core.jaxprs_in_params(eqn.params):
-            found |= loop_primitives(sub, inner)
-    return found
+            sub_found, sub_width = loop_contents(sub, inner)
+            found |= sub_found
+            width = max(width, sub_width)
+    return found, width
 
 
 # The layout pays where a rollout's loop holds per-item arrays wider than a few numbers: an
@@ -89,25 +95,12 @@ def loop_primitives(jaxpr: jex_core.Jaxpr, in_loop: bool = False) -> set[str]:
 WIDE = 16
 
 
-def loop_width(jaxpr: jex_core.Jaxpr, in_loop: bool = False) -> int:
-    """The largest per-item size of any value computed inside a loop body of ``jaxpr``."""
-    width = 0
-    for eqn in jaxpr.eqns:
-        if in_loop:
-            for v in eqn.outvars:
-                width = max(width, math.prod(getattr(v.aval, "shape", ())))
-        inner = in_loop or eqn.primitive.name in ("scan", "while")
-        for sub in jex_core.jaxprs_in_params(eqn.params):
-            width = max(width, loop_width(sub, inner))
-    return width
-
-
 def suits_jaxpr(jaxpr: jex_core.Jaxpr) -> bool:
     """True when ``jaxpr`` has a loop, every primitive inside its loops has a batch-last rule
     (outside loops a fallback costs two transposes, once) and the loop holds arrays of at
     least `WIDE` numbers per item (where the layout was measured to pay)."""
-    inner = loop_primitives(jaxpr)
-    return bool(inner) and inner <= SUPPORTED and loop_width(jaxpr) >= WIDE
+    inner, width = loop_contents(jaxpr)
+    return bool(inner) and inner <= SUPPORTED and width >= WIDE
 
 
 def suits(fn: Callable, *example_args) -> bool:
