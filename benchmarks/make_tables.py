@@ -241,7 +241,8 @@ def reproduction_table() -> str:
     rows = results.claims()
     ok = sum(v == "reproduces" for _, _, v, _ in rows)
     fail = sum(v.startswith("does not reproduce") for _, _, v, _ in rows)
-    lines = [f"{ok} of {len(rows)} checked claims reproduce, {fail} do(es) not, "
+    lines = [f"{ok} of {len(rows)} checked claims reproduce, {fail} "
+             f"{'does' if fail == 1 else 'do'} not, "
              f"{len(rows) - ok - fail} are inconclusive (each row of RESULTS.md states its "
              f"scale and seeds; at the paper's scale: the four-corners and six-circles exploration "
              f"rows, ES vs "
