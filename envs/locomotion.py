@@ -186,7 +186,9 @@ class BiasedCartPole(TaskEnv):
         return jax.random.uniform(key, (num,), minval=-math.pi / 18, maxval=math.pi / 18)
 
     def _obs(self, phys, bias):
-        return phys.at[2].add(bias)
+        # phys.at[2].add(bias), written without a scatter (the same numbers) so a batch of
+        # rollouts can run batch-last (`esmaml_jax.batch_last` has no scatter rule)
+        return jnp.concatenate([phys[:2], phys[2:3] + bias, phys[3:]])
 
     def reset_task(self, rng, task):
         phys = jax.random.uniform(rng, (4,), minval=-0.05, maxval=0.05)

@@ -113,9 +113,8 @@ def test_rollouts_of_every_pure_jax_env_equal_vmap_bit_for_bit(env_name, policy_
     norm = norm._replace(count=jnp.float32(50.0), mean=norm.mean + 0.3, m2=norm.m2 + 20.0)
     f = lambda norm, item: obj.evaluate(item[0], item[1], item[2], norm)
     one = jax.tree.map(lambda a: a[0], (keys, params, tasks))
-    # CartPole's step has a scatter, and a linear policy holds nothing wide: they keep vmap
-    assert batch_last.suits(f, norm, one) == (env_name != "biased_cartpole"
-                                              and policy_name == "mlp")
+    # a linear policy holds nothing wide: it keeps vmap
+    assert batch_last.suits(f, norm, one) == (policy_name == "mlp")
     _equal(jax.jit(batch_last.vmap_last(f))(norm, (keys, params, tasks)),
            jax.jit(jax.vmap(f, in_axes=(None, 0)))(norm, (keys, params, tasks)))
 
