@@ -9,7 +9,8 @@ axis last every one of those becomes a contiguous row of N numbers. Measured on 
 four-corners rollout (6,600 episodes x 100 steps, interleaved rounds, same values bit for bit):
 linear 2.16 -> 1.03 ms, MLP(32) 22.0 -> 15.3 ms (and 19.4 -> 8.8 ms in a quieter run). Inside
 the library's meta-step (observation normalization, moments, done masks) the MLP(32) step gains
-1.4x and the linear one loses (see `WIDE`).
+1.4x, the linear one on six circles (12-wide goal arrays) 1.5x, and the linear one on four
+corners loses (see `WIDE`).
 
 `vmap_last(fn)(shared, items)` means ``jax.vmap(fn, in_axes=(None, 0))(shared, items)``: the
 items and the results keep their leading batch axis; inside, the single-item program (its
@@ -85,14 +86,14 @@ def loop_contents(jaxpr: jex_core.Jaxpr, in_loop: bool = False) -> tuple[set[str
 
 
 # The layout pays where a rollout's loop holds per-item arrays wider than a few numbers: an
-# MLP's hidden units. Measured on the four-corners meta-step (P 150, K 20, H 100, 7
-# interleaved rounds, same parameters bit for bit): MLP(32) 22.6 -> 15.8 ms; the linear
-# policy (nothing wider than 4 per item) 1.39 -> 1.79 ms, slower, so it keeps vmap. Bare
-# rollouts (6,600 x 100 steps, 5 interleaved rounds, vmap / batch-last time per round): MLP(4)
-# 0.73-1.15 (median 0.92), MLP(8) 1.06-1.23 (1.14), MLP(16) 2.29-2.66, MLP(32) 1.74-1.94.
-# 16, not 8: the linear policy on six circles / penalized four corners holds 8-12-wide arrays
-# (its goals), a case not measured.
-WIDE = 16
+# MLP's hidden units, six circles' goals. Measured on the meta-step (P 150, K 20, H 100, 7
+# interleaved rounds, same parameters bit for bit, vmap / batch-last time, median): four
+# corners MLP(32) 1.43 (22.6 -> 15.8 ms); linear policy: six circles (12-wide goal arrays)
+# 1.49, penalized four corners (8-wide) 0.78, four corners (2-wide) 0.92 (1.39 -> 1.79 ms in
+# an earlier run). Bare four-corners rollouts (6,600 x 100 steps, 5 interleaved rounds):
+# MLP(4) 0.92, MLP(8) 1.14, MLP(16) 2.48, MLP(32) 1.77. So 12: every case measured at 12 or
+# more pays, at 8 one of two does not.
+WIDE = 12
 
 
 def suits_jaxpr(jaxpr: jex_core.Jaxpr) -> bool:

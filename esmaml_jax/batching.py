@@ -125,8 +125,8 @@ _flat_p.multiple_results = True
 
 
 # Layout of a flat batch's program: "auto" runs it batch-last (`esmaml_jax.batch_last`) where
-# that pays (`batch_last.suits_jaxpr`: pure-JAX envs with an MLP
-# policy), else with ``jax.vmap``; "vmap" always uses ``jax.vmap``. The environment variable
+# that pays (`batch_last.suits_jaxpr`: pure-JAX envs with an MLP policy, or six circles),
+# else with ``jax.vmap``; "vmap" always uses ``jax.vmap``. The environment variable
 # ESMAML_FLAT_LAYOUT sets the process's default; `layout` overrides it in a block. Only CPU
 # lowerings take the batch-last layout (measured there).
 LAYOUTS = ("auto", "vmap")
