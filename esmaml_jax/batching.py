@@ -125,11 +125,12 @@ _flat_p.multiple_results = True
 
 
 # Layout of a flat batch's program: "auto" runs it batch-last (`esmaml_jax.batch_last`) where
-# that pays (`batch_last.suits_jaxpr`: pure-JAX envs with an MLP policy, or six circles),
-# else with ``jax.vmap``; "vmap" always uses ``jax.vmap``. The environment variable
-# ESMAML_FLAT_LAYOUT sets the process's default; `layout` overrides it in a block. Only CPU
-# lowerings take the batch-last layout (measured there).
-LAYOUTS = ("auto", "vmap")
+# that pays (`batch_last.suits_jaxpr`: a rollout loop holding wide per-item arrays: Brax
+# physics, an MLP policy, six circles' goals), else with ``jax.vmap``; "vmap" always uses
+# ``jax.vmap``; "batch_last" runs every program that has a loop batch-last. The environment
+# variable ESMAML_FLAT_LAYOUT sets the process's default; `layout` overrides it in a block.
+# Only CPU lowerings take the batch-last layout (measured there).
+LAYOUTS = ("auto", "vmap", "batch_last")
 _LAYOUT = [os.environ.get("ESMAML_FLAT_LAYOUT", "auto")]
 if _LAYOUT[0] not in LAYOUTS:
     raise ValueError(f"ESMAML_FLAT_LAYOUT={_LAYOUT[0]!r}: choose from {LAYOUTS}")
@@ -137,11 +138,13 @@ if _LAYOUT[0] not in LAYOUTS:
 
 @contextlib.contextmanager
 def layout(name: str) -> Iterator[None]:
-    """Lower flat batches with this layout inside the block ("auto" or "vmap"). The layout is
+    """Lower flat batches with this layout inside the block (one of `LAYOUTS`). The layout is
     read when a program is lowered, and JAX reuses the lowering of an inner ``jit`` it has
-    seen: to compare, build the algorithm afresh inside the block. The rollouts give the same
-    numbers either way (tests/test_batch_last.py); the program around them may fuse, and so
-    round, differently (tests/test_config.py's first_order hash)."""
+    seen: to compare, build the algorithm afresh inside the block. Rollouts of pure-JAX envs give
+    the same numbers either way (tests/test_batch_last.py); the program around them may fuse,
+    and so round, differently (tests/test_config.py's first_order hash); Brax rollouts round
+    differently, and contacts amplify it ("vmap" re-runs a Brax run made before Brax went
+    batch-last bit for bit)."""
     if name not in LAYOUTS:
         raise ValueError(f"unknown flat-batch layout {name!r}; choose from {LAYOUTS}")
     _LAYOUT.append(name)
@@ -157,7 +160,9 @@ def _call_flat(args, *, fn, in_tree, num_shared, per_item, out_tree, cpu=False):
     there; GPU/TPU compilers assign layouts of their own, so they get the plain vmap)."""
     program = _item_program(fn, in_tree, per_item, _item_avals(args, num_shared, per_item))
     batched = [per_item or i >= num_shared for i in range(len(args))]
-    if cpu and _LAYOUT[-1] == "auto" and program.batch_last:
+    mode = _LAYOUT[-1]
+    if cpu and ((mode == "auto" and program.batch_last)
+                or (mode == "batch_last" and program.has_loop)):
         leaves = batch_last.run(program.jaxpr, args, batched)
     else:  # jax.vmap of the program already traced for the shapes: fn is traced once
         axes = [0 if b else None for b in batched]
@@ -171,6 +176,7 @@ class _Program(NamedTuple):
     out_avals: tuple
     out_tree: Any
     batch_last: bool  # the batch-last layout pays (`batch_last.suits_jaxpr`)
+    has_loop: bool  # the batch-last layout can pay at all (a loop: the rollout's time steps)
 
 
 @functools.lru_cache(maxsize=256)
@@ -182,7 +188,8 @@ def _item_program(fn, in_tree, per_item, item_avals) -> _Program:
     closed, out = jax.make_jaxpr(fn, return_shape=True)(shared, items)
     leaves, tree = jax.tree.flatten(out)
     return _Program(closed, tuple((x.shape, x.dtype) for x in leaves), tree,
-                    batch_last.suits_jaxpr(closed.jaxpr))
+                    batch_last.suits_jaxpr(closed.jaxpr),
+                    bool(batch_last.loop_contents(closed.jaxpr)[0]))
 
 
 def _item_out_avals(fn, in_tree, per_item, item_avals):

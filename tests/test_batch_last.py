@@ -74,7 +74,7 @@ def test_an_unbatched_carry_stays_unbatched_inside_the_loop():
     assert flags == [True, False, True]  # c batched, alive not, ys batched
 
 
-def test_only_programs_whose_loops_have_rules_and_wide_values_take_the_layout():
+def test_only_programs_with_a_wide_loop_take_the_layout():
     one = jax.tree.map(lambda a: a[0], _items(1))
     assert not batch_last.suits(every_rule, SHARED, one)  # nothing wider than 2 in its loop
 
@@ -84,14 +84,17 @@ def test_only_programs_whose_loops_have_rules_and_wide_values_take_the_layout():
     _equal(jax.jit(batch_last.vmap_last(wide))(SHARED, items),
            jax.jit(jax.vmap(wide, in_axes=(None, 0)))(SHARED, items))
 
-    def dot_in_loop(shared, item):
+    def dot_in_loop(shared, item):  # a fallback (the dot) in a wide loop: it still pays
         x, w, _ = item
-        c, _ = jax.lax.scan(lambda c, _: (jnp.tanh(x.T @ (x @ c)), None), w, None, length=3)
+        m = jnp.outer(jnp.tile(w, 8), jnp.tile(w, 8)) / 16  # [16, 16] per item
+        c, _ = jax.lax.scan(lambda c, _: (jnp.tanh(m @ c), None), jnp.tile(w, 8), None,
+                            length=3)
         return c
 
-    assert not batch_last.suits(dot_in_loop, SHARED, jax.tree.map(lambda a: a[0], _items(1)))
-    assert not batch_last.suits(lambda s, it: it[0] * 2, SHARED,  # no loop: nothing to gain
-                                jax.tree.map(lambda a: a[0], _items(1)))
+    assert batch_last.suits(dot_in_loop, SHARED, one)
+    _equal(jax.jit(batch_last.vmap_last(dot_in_loop))(SHARED, items),
+           jax.jit(jax.vmap(dot_in_loop, in_axes=(None, 0)))(SHARED, items))
+    assert not batch_last.suits(lambda s, it: it[0] * 2, SHARED, one)  # no loop: nothing to gain
 
 
 PURE_JAX = ["four_corners", "four_corners_penalized", "six_circles", "navigation_2d",
@@ -145,6 +148,47 @@ def test_the_meta_step_gives_the_same_numbers_in_either_layout():
     with pytest.raises(ValueError, match="unknown flat-batch layout"):
         with batching.layout("rows"):
             pass
+
+
+BRAX_CHECK = """
+import jax, jax.numpy as jnp
+import envs
+from esmaml_jax import batch_last, objectives, policies
+assert jnp.zeros(()).dtype == jnp.float64
+fam = envs.make("ant_forward_backward")
+policy = policies.make("linear", fam.observation_size, fam.action_size)
+obj = objectives.rl_objective(fam, policy, horizon=4, flat_batching=False)
+n = 3
+keys = jax.random.split(jax.random.PRNGKey(0), n)
+tasks = fam.sample_train_tasks(jax.random.PRNGKey(1), n)
+params = 0.3 * jax.random.normal(jax.random.PRNGKey(2), (n, policy.num_params))
+norm = obj.init_norm()
+f = lambda norm, item: obj.evaluate(item[0], item[1], item[2], norm)
+print("suits", batch_last.suits(f, norm, jax.tree.map(lambda a: a[0], (keys, params, tasks))))
+a = jax.jit(batch_last.vmap_last(f))(norm, (keys, params, tasks))
+b = jax.jit(jax.vmap(f, in_axes=(None, 0)))(norm, (keys, params, tasks))
+for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    assert x.shape == y.shape and x.dtype == y.dtype, (x.shape, y.shape, x.dtype, y.dtype)
+    scale = float(jnp.max(jnp.abs(y))) + 1.0
+    print("relative difference", float(jnp.max(jnp.abs(x - y))) / scale)
+"""
+
+
+def test_brax_rollouts_take_the_layout_and_agree_with_vmap_to_rounding():
+    """Brax physics runs batch-last (its dots, gathers and scatters through the fallback). It
+    fuses differently, so it rounds differently, and contacts amplify rounding: the check is
+    in float64 (a subprocess with JAX_ENABLE_X64), where a wrong rule would show at 1e-3 and
+    rounding shows at 1e-13 after 4 steps (halfcheetah: 1e-15 after 1, 3e-13 after 5)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", BRAX_CHECK], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "JAX_ENABLE_X64": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.split("\n")
+    assert "suits True" in lines
+    diffs = [float(x.split()[-1]) for x in lines if x.startswith("relative difference")]
+    assert len(diffs) >= 2 and max(diffs) < 1e-9, proc.stdout
 
 
 def _wide(shared, item):

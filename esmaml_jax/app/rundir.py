@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import functools
 import json
+import os
 import subprocess
 import time
 from importlib import metadata
@@ -47,7 +48,8 @@ def prepare(out_dir: Path) -> None:
 
 @functools.cache
 def provenance() -> dict[str, Any]:
-    """Package versions and the git commit of the code that runs (None outside a checkout)."""
+    """Package versions, the git commit of the code that runs (None outside a checkout) and the
+    environment variables that change its numbers (the flat-batch layout, XLA's flags)."""
     versions: dict[str, str | None] = {}
     for name in ("esmaml-jax", "jax", "jaxlib", "brax", "flax", "optax", "orbax-checkpoint"):
         try:
@@ -62,7 +64,8 @@ def provenance() -> dict[str, Any]:
             commit = proc.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"versions": versions, "git_commit": commit}
+    environment = {name: os.environ.get(name) for name in ("ESMAML_FLAT_LAYOUT", "XLA_FLAGS")}
+    return {"versions": versions, "git_commit": commit, "environment": environment}
 
 
 def write_config(out_dir: Path, config: Config) -> None:
