@@ -59,6 +59,27 @@ def _check_count(name: str, value) -> int:
     return int(value)
 
 
+def corrupt_queries(values: Array, key: Key, fraction: float, scale: float) -> Array:
+    """A.3.3's noisy queries: each of ``values`` (one per query point) gets, with probability
+    ``fraction``, an additive Gaussian noise of standard deviation ``scale`` (independently per
+    query). ``fraction`` 0 returns ``values`` itself."""
+    if fraction == 0:
+        return values
+    k_hit, k_noise = jax.random.split(key)
+    hit = jax.random.uniform(k_hit, values.shape) < fraction
+    return jnp.where(hit, values + scale * jax.random.normal(k_noise, values.shape), values)
+
+
+def _check_corruption(fraction, scale) -> None:
+    if not (0.0 <= fraction <= 1.0):
+        raise ValueError(f"corrupt_fraction must be in [0, 1], got {fraction}")
+    _check_positive("corrupt_scale", scale, allow_zero=True)
+
+
+# the key of a corruption draw: folded from the query key, so the other draws are unchanged
+_CORRUPT_STREAM = 0xC0
+
+
 def identity() -> Adaptation:
     """U(theta, T) = theta: plain ES on the average task (no queries)."""
 
@@ -70,13 +91,17 @@ def identity() -> Adaptation:
 
 def es_gradient(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
                 estimator: str = "forward_fd", shaping: str = "zscore",
-                sampler: str = "gaussian", num_steps: int = 1) -> Adaptation:
+                sampler: str = "gaussian", num_steps: int = 1, corrupt_fraction: float = 0.0,
+                corrupt_scale: float = 1e3) -> Adaptation:
     """U(theta, T) = theta + alpha * ESGRAD(f_T, theta, K, sigma) (Alg. 3, lines 4-5).
 
     ``num_steps`` > 1 repeats the step from the adapted point (a ``lax.scan``). All queries of one
     step share the rollout key (common random numbers). Query cost per call:
     ``num_steps * (K + 1)`` for forward_fd (the +1 is the centre f(theta)), ``num_steps * K``
     otherwise; antithetic needs an even K (K/2 directions).
+    ``corrupt_fraction`` > 0 simulates noisy data as A.3.3 does: that fraction of the queries
+    f(theta + sigma g) (never the centre) gets additive noise of scale ``corrupt_scale``
+    (`corrupt_queries`).
     """
     k = _check_count("num_queries (K)", num_queries)
     num_steps = _check_count("num_steps", num_steps)
@@ -87,6 +112,7 @@ def es_gradient(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.
     shaper = shaping_lib.get(shaping)
     sample = estimators.get_sampler(sampler)
     use_center = estimator == "forward_fd"
+    _check_corruption(corrupt_fraction, corrupt_scale)
 
     def adapt(key, params, f, hparams, state):
         dim = params.shape[0]
@@ -101,6 +127,8 @@ def es_gradient(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.
                 values, center, aux = _evaluate_with_center(f, k_eval, flat, theta)
             else:
                 values, aux = _evaluate_batch(f, k_eval, flat)
+            values = corrupt_queries(values, jax.random.fold_in(step_key, _CORRUPT_STREAM),
+                                     corrupt_fraction, corrupt_scale)
             grad, _ = estimators.estimate(values.reshape(points.shape[:-1]), eps,
                                           hparams["sigma"], estimator, shaper, center)
             pre = center if use_center else jnp.full((), jnp.nan)
@@ -219,7 +247,8 @@ RBO_REGRESSIONS = ("ridge", "lasso", "l1")
 
 def rbo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
         regression: str = "ridge", regularization: float = 0.01, shaping: str = "zscore",
-        iterations: int = 300) -> Adaptation:
+        iterations: int = 300, corrupt_fraction: float = 0.0,
+        corrupt_scale: float = 1e3) -> Adaptation:
     """Regression-based gradient (RBO, A.3.2): f(theta + d) - f(theta) ~ grad . d, so the
     gradient is recovered by regularized regression from the K finite differences.
 
@@ -227,7 +256,8 @@ def rbo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
     ISTA) or "l1" (L1 loss, no penalty: the LP decoding of the authors' code, robust to a
     fraction of arbitrarily corrupted queries when K > D; ADMM, see
     `estimators.l1_regression`; ``regularization`` is not used by it). ``iterations`` is the
-    ISTA / ADMM iteration count.
+    ISTA / ADMM iteration count. ``corrupt_fraction`` / ``corrupt_scale``: A.3.3's noisy
+    queries, as in `es_gradient` (the pivot is never corrupted).
     U(theta, T) = theta + alpha * g_hat. Query cost: K + 1 (the pivot).
     """
     k = _check_count("num_queries (K)", num_queries)
@@ -239,6 +269,7 @@ def rbo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
         raise ValueError(f"unknown RBO regression {regression!r}; known: "
                          f"{', '.join(RBO_REGRESSIONS)}")
     shaper = shaping_lib.get(shaping)
+    _check_corruption(corrupt_fraction, corrupt_scale)
 
     def gradient(z, dy, lam):
         if regression == "ridge":
@@ -251,6 +282,8 @@ def rbo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
         k_eps, k_eval = jax.random.split(key)
         dirs = hparams["sigma"] * jax.random.normal(k_eps, (k, params.shape[0]))
         values, center, aux = _evaluate_with_center(f, k_eval, params + dirs, params)
+        values = corrupt_queries(values, jax.random.fold_in(key, _CORRUPT_STREAM),
+                                 corrupt_fraction, corrupt_scale)
         shaped, valid = shaper(jnp.concatenate([values, center[None]]))
         ok = valid[:k] & valid[k]
         dy = jnp.where(ok, shaped[:k] - shaped[k], 0.0)

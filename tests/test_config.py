@@ -115,6 +115,15 @@ def test_every_flag_has_a_probe():
                      | set(LOCO_PROBES) | {"algorithm.hessian"})
 
 
+def test_query_corruption_reaches_the_operator():
+    """A.3.3's noisy queries (no flag: ``--set adaptation.corrupt_fraction=F``)."""
+    base = _adapted(built(*SMALL))
+    assert _adapted(built(*SMALL, ("adaptation.corrupt_fraction", 0.5))) != base
+    assert _adapted(built(*SMALL, ("adaptation.corrupt_fraction", 0.0))) == base
+    with pytest.raises(ValueError, match="corrupt_fraction must be in"):
+        built(*SMALL, ("adaptation.corrupt_fraction", 2.0))
+
+
 def test_task_sets_reach_the_goal_family():
     value, probe = LOCO_PROBES["env.task_sets"]
     env = ("env.name", "halfcheetah_goal_velocity")

@@ -334,3 +334,55 @@ def test_every_operator_runs_in_the_fused_step_under_vmap(name):
     assert float(states.norm.count[0]) == 2 * algo.rollouts_per_step * 5
     if name == "asebo":
         assert int(states.adapt_state.count[0]) > 0
+
+
+def test_corrupt_queries_hits_the_fraction_asked_with_noise_of_the_scale_asked():
+    values = jnp.zeros(20_000)
+    out = adaptation.corrupt_queries(values, jax.random.PRNGKey(0), 0.25, 1e4)
+    hit = np.asarray(out != 0.0)
+    # binomial(20000, 0.25): mean 5000, sd 61
+    assert 4750 < hit.sum() < 5250
+    np.testing.assert_allclose(np.std(np.asarray(out)[hit]), 1e4, rtol=0.05)
+    assert adaptation.corrupt_queries(values, jax.random.PRNGKey(0), 0.0, 1e4) is values
+
+
+@pytest.mark.parametrize("name", ["es_gradient", "rbo"])
+def test_corruption_reaches_the_queries_and_never_the_centre(name):
+    flat = lambda p: jnp.float32(3.0)  # every clean finite difference is 0, so is the step
+    kw = {"regression": "l1"} if name == "rbo" else {"shaping": "none"}
+    clean = adaptation.make(name, num_queries=8, **kw)
+    dirty = adaptation.make(name, num_queries=8, corrupt_fraction=1.0, corrupt_scale=10.0, **kw)
+    key, theta = jax.random.PRNGKey(1), jnp.zeros(D)
+    a_clean, i_clean = clean.adapt(key, theta, counting(flat), clean.init_hparams(), ())
+    a_dirty, i_dirty = dirty.adapt(key, theta, counting(flat), dirty.init_hparams(), ())
+    assert float(jnp.abs(a_clean).max()) == 0.0 and float(jnp.abs(a_dirty).max()) > 0.0
+    assert float(i_clean["pre_value"]) == float(i_dirty["pre_value"]) == 3.0  # the centre
+    none = adaptation.make(name, num_queries=8, corrupt_fraction=0.0, **kw)
+    a_none, _ = none.adapt(key, theta + 0.1, counting(bumpy), none.init_hparams(), ())
+    a_ref, _ = clean.adapt(key, theta + 0.1, counting(bumpy), clean.init_hparams(), ())
+    np.testing.assert_array_equal(a_none, a_ref)  # fraction 0: today's operator, bit for bit
+
+
+def test_a_quarter_of_corrupted_queries_breaks_mc_but_not_rbo_l1():
+    """A.3.3's noise test through the operators' own option: 25% of the K queries get additive
+    noise of scale 1e4; on a linear f the L1 regression still recovers the gradient."""
+    lin = counting(lambda p: W @ p)
+    rbo = adaptation.rbo(num_queries=40, sigma=0.1, step_size=1.0, regression="l1",
+                         shaping="none", corrupt_fraction=0.25, corrupt_scale=1e4)
+    mc = adaptation.es_gradient(num_queries=40, sigma=0.1, step_size=1.0, shaping="none",
+                                corrupt_fraction=0.25, corrupt_scale=1e4)
+    keys = jax.random.split(jax.random.PRNGKey(5), 20)
+    err = lambda op: jax.vmap(lambda k: jnp.linalg.norm(
+        op.adapt(k, jnp.zeros(D), lin, op.init_hparams(), ())[0] - W))(keys)
+    rbo_err, mc_err = err(rbo), err(mc)
+    assert float(jnp.median(rbo_err)) < 0.1
+    assert float(jnp.median(mc_err)) > 100.0
+
+
+@pytest.mark.parametrize("bad", [{"corrupt_fraction": -0.1}, {"corrupt_fraction": 1.5},
+                                 {"corrupt_scale": -1.0}, {"corrupt_fraction": float("nan")}])
+def test_corruption_settings_are_checked(bad):
+    for name in ("es_gradient", "rbo"):
+        adaptation.make(name, corrupt_fraction=0.25, corrupt_scale=1e4)  # good ones pass
+        with pytest.raises(ValueError, match="corrupt"):
+            adaptation.make(name, **bad)

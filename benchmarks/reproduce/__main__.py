@@ -10,7 +10,8 @@ arguments of the runs behind benchmarks/results/): the exploration experiments (
 ES-MAML vs PG-MAML on four corners, navigation_2d, biased CartPole, halfcheetah at low K
 (forward-backward and goal-velocity), swimmer, walker2d and ant (forward-backward; Fig. 1a,
 A4, Fig. 4, Fig. 5; Fig. A5 at K 20), CartPole L/H/HH (Fig. 4), locomotion (Fig. 3), six
-circles at the paper's scale (Fig. 2), sine along a longer run (A.6). With --tiny the results
+circles at the paper's scale (Fig. 2), sine along a longer run (A.6), noise robustness of MC
+vs RBO (A.3.3). With --tiny the results
 go to a temporary folder and RESULTS.md is left alone.
 """
 
@@ -98,6 +99,8 @@ PARTS = [
       "--out", "benchmarks/results/sine_curve.csv"]),
     # Fig. 3 / Fig. 5 ES-MAML on halfcheetah at CPU scale
     ("locomotion", "locomotion", [], ["--seeds", "5", "--seed-stream", "2030"]),
+    # A.3.3 / Fig. A3: MC vs RBO with 25% of the adaptation queries corrupted (Swimmer FB)
+    ("robustness", "robustness", [], ["--seeds", "5", "--seed-stream", "2035"]),
 ]
 
 
