@@ -54,6 +54,46 @@ def test_locomotion_script_writes_curves(tmp_path):
     assert (tmp_path / "locomotion_halfcheetah_forward_backward.png").stat().st_size > 5000
 
 
+@pytest.mark.slow
+def test_robustness_script_writes_three_methods(tmp_path):
+    rows = run_script("robustness.py", tmp_path / "robustness.csv")
+    assert {r["method"] for r in rows} == {"MC", "MC, corrupted", "RBO (L1), corrupted"}
+    assert {r["fraction"] for r in rows} == {"0.25"}
+    assert (tmp_path / "robustness.png").stat().st_size > 5000
+
+
+def _robustness_rows(mc_corrupted_final, rbo_final):
+    rows = []
+    for method, finals in [("MC", [20.0, 21.0, 22.0]), ("MC, corrupted", mc_corrupted_final),
+                           ("RBO (L1), corrupted", rbo_final)]:
+        for seed, value in enumerate(finals):
+            for step, post in [(0, [1.0, 2.3, 2.9][seed]), (40, value)]:
+                rows.append({"env": "swimmer_forward_backward", "method": method, "K": 20,
+                             "seed": seed, "step": step, "test_pre": 0.0, "test_post": post,
+                             "wall_s": 1.0, "seeds": 3, "steps": 40, "perturbations": 20,
+                             "horizon": 50, "fraction": 0.25, "noise": 1000.0,
+                             "seed_stream": 2035, "D": 18})
+    return rows
+
+
+@pytest.mark.parametrize("mc,rbo,first,second", [
+    ([15.0, 16.0, 17.0], [5.0, 6.0, 7.0], "reproduces", "reproduces"),
+    ([15.0, 16.0, 17.0], [15.5, 16.5, 15.0], "inconclusive (not significant)", "reproduces"),
+    ([5.0, 6.0, 7.0], [15.0, 16.0, 17.0], "inconclusive (reversed at CPU scale)", "reproduces"),
+    ([1.5, 1.5, 3.5], [5.0, 6.0, 7.0], "inconclusive (reversed at CPU scale)",
+     "inconclusive (not significant)"),
+])
+def test_robustness_rows_follow_their_rules(tmp_path, monkeypatch, mc, rbo, first, second):
+    from benchmarks._common import write_csv
+    from benchmarks.reproduce import results
+
+    write_csv(_robustness_rows(mc, rbo), tmp_path / "robustness.csv")
+    monkeypatch.setattr(results, "RESULTS", tmp_path)
+    rows = results.robustness_claims()
+    assert [v for _, _, v, _ in rows] == [first, second]
+    assert "--seed-stream 2035" in rows[0][3] and "A.3.3" in rows[0][0]
+
+
 def test_results_verdicts_follow_the_seed_rule():
     from benchmarks.reproduce import results
 
