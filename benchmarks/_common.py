@@ -50,3 +50,19 @@ def train_seeds(algo, *, seeds: int, steps: int, eval_repeats: int, seed_stream:
     states = jax.block_until_ready(compiler.jit(jax.vmap(run))(states, k_train))
     wall = time.perf_counter() - t0
     return states, before, evaluate(states, k_eval), wall
+
+
+# What a benchmark JSON records about the flat batches' layout (`esmaml_jax.batching`): Brax
+# rollouts went batch-last on a CPU in session 11; figures without this key predate that.
+def flat_layout() -> str:
+    import os
+
+    return os.environ.get("ESMAML_FLAT_LAYOUT", "auto") + " (Brax batch-last)"
+
+
+def layout_note(result: dict) -> str:
+    """A sentence for a table made from ``result``: empty when it records its layout."""
+    if "flat_layout" in result:
+        return f" Flat-batch layout: {result['flat_layout']}."
+    return (" Measured before Brax rollouts ran batch-last (Throughput, item 10): its Brax "
+            "rows are the vmap layout's.")

@@ -18,7 +18,7 @@ import time
 
 import jax
 
-from benchmarks._common import RESULTS
+from benchmarks._common import RESULTS, flat_layout
 from esmaml_jax import compiler
 from esmaml_jax.app.build import build
 from esmaml_jax.app.config import Config
@@ -75,7 +75,7 @@ def main(argv=None) -> dict:
     rows = [family_row(e) for e in envs]
     result = {"rows": rows, "load_average": [load, os.getloadavg()],
               "jax": jax.__version__, "devices": [str(d) for d in jax.devices()[:1]],
-              "compiler_options": compiler.compiler_options()}
+              "compiler_options": compiler.compiler_options(), "flat_layout": flat_layout()}
     with open(args.out, "w") as fh:
         fh.write(json.dumps(result, indent=2) + "\n")
     return result

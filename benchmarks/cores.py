@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks._common import RESULTS
+from benchmarks._common import RESULTS, flat_layout
 from esmaml_jax import bench
 
 CHILD = r"""
@@ -97,7 +97,8 @@ def main(argv=None) -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     result = {"cores": os.cpu_count(), "rounds": 1 if args.tiny else args.rounds,
-              "load_average": [load, os.getloadavg()], "rows": rows}
+              "load_average": [load, os.getloadavg()], "rows": rows,
+              "flat_layout": flat_layout()}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -9,6 +9,8 @@ import csv
 import json
 from pathlib import Path
 
+from benchmarks._common import layout_note
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -118,7 +120,8 @@ def throughput_table() -> str:
         c = json.loads(cores.read_text())
         lines += ["", f"Cores (`python -m benchmarks.cores`, {c['cores']} cores, one process "
                   f"per measurement, {c['rounds']} interleaved rounds, load average "
-                  f"{', '.join(f'{x:.1f}' for x in c['load_average'][0])} before):", "",
+                  f"{', '.join(f'{x:.1f}' for x in c['load_average'][0])} before)."
+                  f"{layout_note(c)}", "",
                   "| case | one pinned core (ms) | one device (ms) | one device per core, "
                   "sharded (ms) | sharded / pinned |", "|---|---|---|---|---|"]
         for row in c["rows"]:
@@ -262,7 +265,7 @@ def compile_table() -> str:
     load = ", ".join(f"{x:.1f}" for x in r["load_average"][0])
     lines = [f"Compile time per family at `esmaml train --env NAME`'s settings (one device, one "
              f"seed, no persistent cache; seconds of tracing + lowering / XLA; load average "
-             f"{load} before; `python -m benchmarks.compile_times`):", "",
+             f"{load} before; `python -m benchmarks.compile_times`).{layout_note(r)}", "",
              "| family | P x T, K, H, policy | bare rollout, one batch (s) | fused meta-step (s) "
              "| evaluate (s) | step / bare |", "|---|---|---|---|---|---|"]
     fmt = lambda c: f"{c['total_s']:.1f} ({c['lower_s']:.1f} / {c['xla_s']:.1f})"
