@@ -22,7 +22,9 @@ cost of two transposes). `suits(fn, ...)` says whether ``fn`` has a loop whose b
 per-item arrays wide enough for the layout to pay (`WIDE`): `esmaml_jax.batching` uses it for
 a flat batch only then (a linear policy on a point mass keeps ``jax.vmap``, measured slower).
 Brax physics runs batch-last too, its dot products, gathers, scatters and conds through the
-fallback (about 200 of its 6,200 loop equations): measured 1.7x faster per meta-step.
+fallback (about 200 of its 6,200 loop equations): measured 1.7x faster per meta-step on the
+spring backend (halfcheetah, ant, walker2d); the generalized backend (swimmer) gained nothing
+and keeps ``jax.vmap`` (`envs.base.TaskEnv.batch_last`).
 
 Pure-JAX envs: the rollouts compute the same operations in the same order, so the same
 numbers (tested against ``jax.vmap`` for every pure-JAX env). The program around them can

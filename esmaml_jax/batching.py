@@ -188,7 +188,7 @@ def _item_program(fn, in_tree, per_item, item_avals) -> _Program:
     closed, out = jax.make_jaxpr(fn, return_shape=True)(shared, items)
     leaves, tree = jax.tree.flatten(out)
     return _Program(closed, tuple((x.shape, x.dtype) for x in leaves), tree,
-                    batch_last.suits_jaxpr(closed.jaxpr),
+                    getattr(fn, "batch_last", True) and batch_last.suits_jaxpr(closed.jaxpr),
                     bool(batch_last.loop_contents(closed.jaxpr)[0]))
 
 
@@ -264,9 +264,15 @@ def _flat_call(fn, shared, items):
     return jax.tree.unflatten(out_tree, out)
 
 
-def flat_vmap(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+def flat_vmap(fn: Callable[[Any, Any], Any], *,
+              batch_last: bool = True) -> Callable[[Any, Any], Any]:
     """``fn(shared, item) -> out`` (one item, no batch axis) with flat batching under any stack
-    of vmaps; differentiable like ``fn``."""
+    of vmaps; differentiable like ``fn``. ``batch_last`` False: the "auto" layout keeps
+    ``jax.vmap`` for it (an env where the batch-last layout was measured not to pay)."""
+    if not batch_last:
+        inner = fn
+        fn = functools.wraps(inner)(lambda shared, item: inner(shared, item))
+        fn.batch_last = False  # type: ignore[attr-defined]  # read by _item_program
     g = _flat_batched(fn)
 
     @jax.custom_jvp

@@ -96,7 +96,9 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
 
     # Stacked vmaps (directions x signs x tasks x queries) run as ONE flat batch of rollouts:
     # on a CPU, nested batch shapes cost up to several times more (`esmaml_jax.batching`).
-    flat_episode = batching.flat_vmap(one_episode) if flat_batching else one_episode
+    flat_episode = (batching.flat_vmap(one_episode,
+                                       batch_last=getattr(family.env, "batch_last", True))
+                    if flat_batching else one_episode)
 
     def evaluate(key, params, task, norm):
         return flat_episode(norm, (key, params, task))

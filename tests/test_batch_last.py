@@ -224,3 +224,23 @@ def test_a_bad_layout_in_the_environment_is_refused():
                           env={**os.environ, "ESMAML_FLAT_LAYOUT": "rows"},
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "ESMAML_FLAT_LAYOUT='rows'" in proc.stderr
+
+
+@pytest.mark.parametrize("env_name,expected", [("ant_forward_backward", True),
+                                               ("swimmer_forward_backward", False)])
+def test_an_env_can_keep_vmap_and_brax_generalized_does(env_name, expected):
+    """`TaskEnv.batch_last`: the generalized backend (swimmer) measured no faster batch-last
+    (1.02x) and compiling longer, so its flat batches keep vmap; spring (ant) takes the layout.
+    Read off the lowered program (no compilation): batch-last ends in a layout constraint."""
+    fam = envs.make(env_name)
+    assert fam.env.batch_last is expected
+    policy = policies.make("linear", fam.observation_size, fam.action_size)
+    obj = objectives.rl_objective(fam, policy, horizon=3)
+    n = 2
+    keys = jax.random.split(jax.random.PRNGKey(0), n)
+    tasks = fam.sample_train_tasks(jax.random.PRNGKey(1), n)
+    params = jnp.zeros((n, policy.num_params))
+    f = jax.vmap(lambda k, p, t: obj.evaluate(k, p, t, obj.init_norm())[0])
+    with batching.layout("auto"):
+        text = jax.jit(f).lower(keys, params, tasks).as_text()
+    assert ("LayoutConstraint" in text) is expected
