@@ -85,7 +85,7 @@ def main(argv=None) -> None:
             r.update(wall_s=round(wall, 1), seeds=args.seeds, steps=args.steps,
                      perturbations=args.perturbations, horizon=args.horizon,
                      fraction=args.fraction, noise=args.noise, seed_stream=args.seed_stream,
-                     D=obj.num_params)
+                     D=obj.num_params, layout=args.layout)
         rows += got
         first = [r["test_post"] for r in got if r["step"] == 0]
         print(f"{method}: post-adaptation {np.mean(first):.1f} -> {np.mean(final(got)):.1f} "
