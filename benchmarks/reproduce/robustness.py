@@ -94,8 +94,8 @@ def main(argv=None) -> None:
     out = Path(args.out)
     groups = {m: [r for r in rows if r["method"] == m] for m in METHODS}
     plot_curves(groups, out.with_name(f"{out.stem}.png"),
-                f"{ENV}, {args.fraction:.0%} of the adaptation queries + N(0, {args.noise:g}^2) "
-                f"noise, K {args.k}, H {args.horizon} (mean, min-max over seeds)")
+                f"{ENV}, K {args.k}, H {args.horizon}: {args.fraction:.0%} of the adaptation\n"
+                f"queries + N(0, {args.noise:g}^2) noise (mean, min-max over seeds)")
 
 
 if __name__ == "__main__":
