@@ -56,9 +56,7 @@ reduce_precision rem round rsqrt select_n sign sin sinh sqrt square sub tan tanh
 """.split())
 REDUCTIONS = frozenset("reduce_sum reduce_max reduce_min reduce_prod reduce_and reduce_or "
                        "argmax argmin".split())
-SHAPES = frozenset("broadcast_in_dim reshape slice squeeze concatenate transpose iota".split())
 CALLS = frozenset("jit pjit closed_call core_call custom_jvp_call custom_vjp_call".split())
-SUPPORTED = ELEMENTWISE | REDUCTIONS | SHAPES | CALLS | {"scan"}
 
 
 def _sub_jaxpr(eqn) -> jex_core.ClosedJaxpr:
@@ -72,23 +70,20 @@ def _sub_jaxpr(eqn) -> jex_core.ClosedJaxpr:
                     f"(looked for jaxpr, call_jaxpr, fun_jaxpr): this JAX names it otherwise")
 
 
-def loop_contents(jaxpr: jex_core.Jaxpr, in_loop: bool = False) -> tuple[set[str], int]:
-    """What runs inside the loop bodies (scan / while) of ``jaxpr``, in one walk: the names of
-    its primitives, and the largest per-item size of any value computed there."""
-    found: set[str] = set()
-    width = 0
+def loop_width(jaxpr: jex_core.Jaxpr, in_loop: bool = False) -> int | None:
+    """The largest per-item size of any value computed inside a loop body (scan / while) of
+    ``jaxpr``; None when nothing is computed inside a loop."""
+    width = None
     for eqn in jaxpr.eqns:
-        name = eqn.primitive.name
         if in_loop:
-            found.add(name)
             for v in eqn.outvars:
-                width = max(width, math.prod(getattr(v.aval, "shape", ())))
-        inner = in_loop or name in ("scan", "while")
+                width = max(width or 0, math.prod(getattr(v.aval, "shape", ())))
+        inner = in_loop or eqn.primitive.name in ("scan", "while")
         for sub in jex_core.jaxprs_in_params(eqn.params):
-            sub_found, sub_width = loop_contents(sub, inner)
-            found |= sub_found
-            width = max(width, sub_width)
-    return found, width
+            sub_width = loop_width(sub, inner)
+            if sub_width is not None:
+                width = max(width or 0, sub_width)
+    return width
 
 
 # The layout pays where a rollout's loop holds per-item arrays wider than a few numbers: an
@@ -102,12 +97,17 @@ def loop_contents(jaxpr: jex_core.Jaxpr, in_loop: bool = False) -> tuple[set[str
 WIDE = 12
 
 
+def pays(width: int | None) -> bool:
+    """Whether a program whose `loop_width` is ``width`` takes the batch-last layout: it has a
+    loop holding arrays of at least `WIDE` numbers per item (where the layout was measured to
+    pay). Equations without a batch-last rule run through the fallback; Brax's (dot products,
+    gathers, scatters) did not stop it paying."""
+    return width is not None and width >= WIDE
+
+
 def suits_jaxpr(jaxpr: jex_core.Jaxpr) -> bool:
-    """True when ``jaxpr`` has a loop that holds arrays of at least `WIDE` numbers per item
-    (where the layout was measured to pay). Equations without a batch-last rule run through
-    the fallback; Brax's (dot products, gathers, scatters) did not stop it paying."""
-    inner, width = loop_contents(jaxpr)
-    return bool(inner) and width >= WIDE
+    """`pays` for ``jaxpr``."""
+    return pays(loop_width(jaxpr))
 
 
 def suits(fn: Callable, *example_args) -> bool:

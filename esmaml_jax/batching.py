@@ -187,9 +187,10 @@ def _item_program(fn, in_tree, per_item, item_avals) -> _Program:
                                                  for s, d in item_avals])
     closed, out = jax.make_jaxpr(fn, return_shape=True)(shared, items)
     leaves, tree = jax.tree.flatten(out)
+    width = batch_last.loop_width(closed.jaxpr)  # one walk of the program for both flags
     return _Program(closed, tuple((x.shape, x.dtype) for x in leaves), tree,
-                    getattr(fn, "batch_last", True) and batch_last.suits_jaxpr(closed.jaxpr),
-                    bool(batch_last.loop_contents(closed.jaxpr)[0]))
+                    getattr(fn, "batch_last", True) and batch_last.pays(width),
+                    width is not None)
 
 
 def _item_out_avals(fn, in_tree, per_item, item_avals):
