@@ -607,11 +607,7 @@ def robustness_claims():
     if not rows:
         return []
     r0 = rows[0]
-    seeds = len({r["seed"] for r in rows})
-    stream = int(r0.get("seed_stream") or 0)
-    cmd = ("`python -m benchmarks.reproduce.robustness"
-           + ("" if seeds == 3 else f" --seeds {seeds}")
-           + (f" --seed-stream {stream}" if stream else "") + "`")
+    seeds, stream, cmd = _seeded_command("robustness", rows, default_seeds=3)
     noise = (f"{float(r0['fraction']):.0%} of the K = {r0['K']} queries + N(0, "
              f"{float(r0['noise']):g}^2)")
     scale = (f"{seeds} seeds, {r0['steps']} meta-steps, P {r0['perturbations']} antithetic x "
@@ -767,6 +763,17 @@ def cartpole_claims():
     return out
 
 
+def _seeded_command(script: str, rows, default_seeds: int) -> tuple[int, int, str]:
+    """(seeds, seed stream, the quoted command) of a benchmarks.reproduce script's run, read
+    off its rows: flags only where they differ from the script's defaults."""
+    seeds = len({r["seed"] for r in rows})
+    stream = int(rows[0].get("seed_stream") or 0)
+    cmd = (f"`python -m benchmarks.reproduce.{script}"
+           + ("" if seeds == default_seeds else f" --seeds {seeds}")
+           + (f" --seed-stream {stream}" if stream else "") + "`")
+    return seeds, stream, cmd
+
+
 def locomotion_claims():
     """Fig. 3 / Fig. 5 rows of benchmarks/reproduce/locomotion.py, judged by `judge`: L vs H by
     Welch's t over the seeds' mean post-adaptation returns; "adaptation helps" and "still
@@ -774,12 +781,7 @@ def locomotion_claims():
     rows = load("locomotion.csv")
     if not rows:
         return []
-    r0 = rows[0]
-    seeds = len({r["seed"] for r in rows})
-    stream = int(r0.get("seed_stream") or 0)
-    cmd = ("`python -m benchmarks.reproduce.locomotion"
-           + ("" if seeds == 2 else f" --seeds {seeds}")
-           + (f" --seed-stream {stream}" if stream else "") + "`")
+    seeds, stream, cmd = _seeded_command("locomotion", rows, default_seeds=2)
     out = []
     for env in sorted({r["env"] for r in rows}):
         e0 = next(r for r in rows if r["env"] == env)
