@@ -97,6 +97,19 @@ def test_only_programs_with_a_wide_loop_take_the_layout():
     assert not batch_last.suits(lambda s, it: it[0] * 2, SHARED, one)  # no loop: nothing to gain
 
 
+def rollout_case(env_name, policy_name, horizon, n):
+    """(f(norm, item) -> an episode's evaluation, the initial normalizer, n items (keys,
+    parameters, tasks)) of ``env_name`` without flat batching, for comparing layouts."""
+    fam = envs.make(env_name)
+    policy = policies.make(policy_name, fam.observation_size, fam.action_size)
+    obj = objectives.rl_objective(fam, policy, horizon=horizon, flat_batching=False)
+    keys = jax.random.split(jax.random.PRNGKey(0), n)
+    tasks = fam.sample_train_tasks(jax.random.PRNGKey(1), n)
+    params = 0.3 * jax.random.normal(jax.random.PRNGKey(2), (n, policy.num_params))
+    f = lambda norm, item: obj.evaluate(item[0], item[1], item[2], norm)
+    return f, obj.init_norm(), (keys, params, tasks)
+
+
 PURE_JAX = ["four_corners", "four_corners_penalized", "six_circles", "navigation_2d",
             "biased_cartpole"]
 
@@ -104,17 +117,9 @@ PURE_JAX = ["four_corners", "four_corners_penalized", "six_circles", "navigation
 @pytest.mark.parametrize("policy_name", ["linear", "mlp"])
 @pytest.mark.parametrize("env_name", PURE_JAX)
 def test_rollouts_of_every_pure_jax_env_equal_vmap_bit_for_bit(env_name, policy_name):
-    fam = envs.make(env_name)
-    policy = policies.make(policy_name, fam.observation_size, fam.action_size)
-    obj = objectives.rl_objective(fam, policy, horizon=30, flat_batching=False)
-    n = 19
-    keys = jax.random.split(jax.random.PRNGKey(0), n)
-    tasks = fam.sample_train_tasks(jax.random.PRNGKey(1), n)
-    params = 0.3 * jax.random.normal(jax.random.PRNGKey(2), (n, policy.num_params))
-    norm = obj.init_norm()
+    f, norm, (keys, params, tasks) = rollout_case(env_name, policy_name, horizon=30, n=19)
     # a normalizer that is not the identity
     norm = norm._replace(count=jnp.float32(50.0), mean=norm.mean + 0.3, m2=norm.m2 + 20.0)
-    f = lambda norm, item: obj.evaluate(item[0], item[1], item[2], norm)
     one = jax.tree.map(lambda a: a[0], (keys, params, tasks))
     # a linear policy holds nothing wide (`batch_last.WIDE`) but six circles' 12 goal
     # coordinates: the others keep vmap
@@ -152,18 +157,10 @@ def test_the_meta_step_gives_the_same_numbers_in_either_layout():
 
 BRAX_CHECK = """
 import jax, jax.numpy as jnp
-import envs
-from esmaml_jax import batch_last, objectives, policies
+from esmaml_jax import batch_last
+from test_batch_last import rollout_case
 assert jnp.zeros(()).dtype == jnp.float64
-fam = envs.make("ant_forward_backward")
-policy = policies.make("linear", fam.observation_size, fam.action_size)
-obj = objectives.rl_objective(fam, policy, horizon=4, flat_batching=False)
-n = 3
-keys = jax.random.split(jax.random.PRNGKey(0), n)
-tasks = fam.sample_train_tasks(jax.random.PRNGKey(1), n)
-params = 0.3 * jax.random.normal(jax.random.PRNGKey(2), (n, policy.num_params))
-norm = obj.init_norm()
-f = lambda norm, item: obj.evaluate(item[0], item[1], item[2], norm)
+f, norm, (keys, params, tasks) = rollout_case("ant_forward_backward", "linear", horizon=4, n=3)
 print("suits", batch_last.suits(f, norm, jax.tree.map(lambda a: a[0], (keys, params, tasks))))
 a = jax.jit(batch_last.vmap_last(f))(norm, (keys, params, tasks))
 b = jax.jit(jax.vmap(f, in_axes=(None, 0)))(norm, (keys, params, tasks))
@@ -183,7 +180,8 @@ def test_brax_rollouts_take_the_layout_and_agree_with_vmap_to_rounding():
     import sys
 
     proc = subprocess.run([sys.executable, "-c", BRAX_CHECK], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "JAX_ENABLE_X64": "1"})
+                          timeout=600, cwd=os.path.dirname(__file__),
+                          env={**os.environ, "JAX_ENABLE_X64": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.split("\n")
     assert "suits True" in lines
