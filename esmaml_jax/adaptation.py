@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from esmaml_jax import estimators
+from esmaml_jax import estimators, linalg
 from esmaml_jax import shaping as shaping_lib
 from esmaml_jax.types import Array, Key, Params, PyTree
 
@@ -226,13 +226,13 @@ def _ridge(z: Array, y: Array, lam: Array) -> Array:
     """argmin_g |Z g - y|^2 + lam |g|^2, solved in the smaller of the primal/dual spaces."""
     n, d = z.shape
     if n < d:
-        return z.T @ jnp.linalg.solve(z @ z.T + lam * jnp.eye(n), y)
-    return jnp.linalg.solve(z.T @ z + lam * jnp.eye(d), z.T @ y)
+        return z.T @ linalg.solve(z @ z.T + lam * jnp.eye(n), y)
+    return linalg.solve(z.T @ z + lam * jnp.eye(d), z.T @ y)
 
 
 def _lasso(z: Array, y: Array, lam: Array, iterations: int) -> Array:
     """argmin_g 0.5 |Z g - y|^2 + lam |g|_1 by ISTA (fixed iterations, jittable)."""
-    step = 1.0 / (jnp.linalg.norm(z, ord=2) ** 2 + 1e-12)
+    step = 1.0 / (linalg.spectral_norm(z) ** 2 + 1e-12)
 
     def body(g, _):
         g = g - step * (z.T @ (z @ g - y))
@@ -312,7 +312,7 @@ def _active_subspace(history: Array, count: Array, explained: float) -> tuple[Ar
     ``explained`` of their energy, and its rank r [] (fixed shapes for jit)."""
     rows = jnp.arange(history.shape[0]) < count
     g = jnp.where(rows[:, None], history, 0.0)
-    lam, v = jnp.linalg.eigh(g @ g.T)  # ascending, [H]
+    lam, v = linalg.eigh(g @ g.T)  # ascending, [H]
     lam, v = lam[::-1], v[:, ::-1]
     lam = jnp.maximum(lam, 0.0)
     cum = jnp.cumsum(lam) / jnp.maximum(jnp.sum(lam), 1e-30)

@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_factor, cho_solve
 
+from esmaml_jax import linalg
 from esmaml_jax import shaping as shaping_lib
 from esmaml_jax.types import Array, Key
 
@@ -43,7 +43,7 @@ def orthogonal(key: Key, num: int, dim: int, sigma: Array | None = None) -> Arra
     k_q, k_norm = jax.random.split(key)
 
     def block(k):
-        q, r = jnp.linalg.qr(jax.random.normal(k, (dim, dim)))
+        q, r = linalg.qr(jax.random.normal(k, (dim, dim)))
         return (q * jnp.sign(jnp.diagonal(r))).T  # rows orthonormal, Haar-distributed
 
     rows = jax.vmap(block)(jax.random.split(k_q, num_blocks)).reshape(num_blocks * dim, dim)[:num]
@@ -67,7 +67,7 @@ def sample_k_dpp(key: Key, kernel: Array, k: int) -> Array:
     """
     m = kernel.shape[0]
     k_eig, k_items = jax.random.split(key)
-    lam, vecs = jnp.linalg.eigh(kernel)
+    lam, vecs = linalg.eigh(kernel)
     log_lam = jnp.log(jnp.maximum(lam, 1e-30))
     # log E[l, n] = log e_l(lambda_1..lambda_n), l = 0..k, n = 0..m.
     def e_step(prev, ll):
@@ -282,12 +282,12 @@ def l1_regression(z: Array, y: Array, iterations: int = 300, rho: float = 1.0,
     a, b = z / a_scale, y / b_scale
     if k < d:  # g = A^T (A A^T)^-1 w keeps g in the row space (minimum norm)
         gram = a @ a.T
-        fac = cho_factor(gram + (1e-6 * jnp.trace(gram) / k + 1e-12) * jnp.eye(k))
-        solve = lambda w: a.T @ cho_solve(fac, w)
+        fac = linalg.cho_factor(gram + (1e-6 * jnp.trace(gram) / k + 1e-12) * jnp.eye(k))
+        solve = lambda w: a.T @ linalg.cho_solve(fac, w)
     else:
         gram = a.T @ a
-        fac = cho_factor(gram + (1e-6 * jnp.trace(gram) / d + 1e-12) * jnp.eye(d))
-        solve = lambda w: cho_solve(fac, a.T @ w)
+        fac = linalg.cho_factor(gram + (1e-6 * jnp.trace(gram) / d + 1e-12) * jnp.eye(d))
+        solve = lambda w: linalg.cho_solve(fac, a.T @ w)
 
     def body(carry, _):
         g, r, u = carry
@@ -310,7 +310,7 @@ def l1_duality_gap(z: Array, y: Array, g: Array, dual: Array) -> Array:
     and a small gap proves g optimal (when K < D only s = 0 is feasible: the gap is then the
     relative residual of the exact fit).
     """
-    s = dual - z @ jnp.linalg.lstsq(z, dual)[0]
+    s = dual - z @ linalg.lstsq_solution(z, dual)
     s = s / jnp.maximum(1.0, jnp.max(jnp.abs(s)))
     primal = jnp.sum(jnp.abs(z @ g - y))
     return (primal + y @ s) / jnp.maximum(jnp.sum(jnp.abs(y)), 1e-30)
