@@ -22,7 +22,7 @@ from esmaml_jax.algorithms import base
 from esmaml_jax.app import multihost, rundir
 from esmaml_jax.app.build import Built, build
 from esmaml_jax.app.config import Config
-from esmaml_jax.app.progress import Heartbeat, Progress, StopFlag, fmt
+from esmaml_jax.app.progress import Heartbeat, Progress, StopFlag, abort_now, fmt, wait_ready
 from esmaml_jax.checkpoint import Checkpointer
 
 
@@ -198,18 +198,28 @@ def _fit_or_refuse(built: Built, state, mesh, memory_budget, seeds: int = 1):
     return built, note
 
 
-def _wait(tree, flag: StopFlag, log, done: int) -> None:
+def _wait(tree, what: str) -> None:
     """Block until ``tree`` is computed while still answering signals (a blocking
-    device-to-host copy would hold them off until the chunk ends): a second Ctrl-C aborts at
-    once, saying what was saved."""
-    leaves = [x for x in jax.tree.leaves(tree) if hasattr(x, "is_ready")]
+    device-to-host copy would hold them off until the computation ends). Ctrl-C outside the
+    training chunks (no `StopFlag`) ends the process at once, saying ``what`` was lost."""
     try:
-        while not all(x.is_ready() for x in leaves):
-            time.sleep(0.05)
+        wait_ready(tree)
     except KeyboardInterrupt:
-        log(f"\naborted: the newest checkpoint holds meta-step {done} or earlier (see "
-            f"checkpoints/); the steps after it are lost")
-        raise
+        abort_now(f"SIGINT: aborted at once during {what}", 130)
+
+
+def newest_checkpoint(out: Path) -> str:
+    """Which checkpoint a resume would start from, in words."""
+    steps = [int(p.name) for p in (out / "checkpoints").glob("*") if p.name.isdigit()]
+    if not steps:
+        return "no checkpoint was saved yet (a resume starts from the beginning)"
+    return (f"the newest checkpoint is {out / 'checkpoints' / str(max(steps))} (meta-step "
+            f"{max(steps)}); esmaml train --resume {out} continues from it")
+
+
+def _stall_after() -> float | None:
+    """Seconds without CPU use after which a phase is called stuck (CPU backend only)."""
+    return 120.0 if jax.default_backend() == "cpu" else None
 
 
 def evaluator(algo, run):
@@ -306,8 +316,10 @@ def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progr
     primary = multihost.is_primary()
     writer_tb = _tensorboard(out) if tensorboard and primary else None
     t0 = time.perf_counter()
-    with Heartbeat("compiling and running the evaluation of the initial policy", log):
-        init_eval = jax.block_until_ready(evaluate(init_state, k_eval))
+    with Heartbeat("compiling and running the evaluation of the initial policy", log,
+                   stall_after=_stall_after()):
+        init_eval = evaluate(init_state, k_eval)
+        _wait(init_eval, "the evaluation of the initial policy")
     bar = Progress(run.num_steps, start=done) if progress else None
     since_ckpt, stopped, first = 0, False, True
     new_file = not (out / "metrics.csv").exists()
@@ -317,7 +329,7 @@ def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progr
     metrics_file = (open(out / "metrics.csv", "a", newline="") if primary
                     else contextlib.nullcontext(io.StringIO()))  # rows only process 0 keeps
     per_seed = lambda x: np.asarray(x).reshape(run.seeds, -1)  # [seeds, ...] for any run
-    with StopFlag() as flag, metrics_file as fh:
+    with StopFlag(lambda: newest_checkpoint(out)) as flag, metrics_file as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         if new_file:  # the curve starts at the untrained meta-policy (no training returns yet)
             writer.writeheader()
@@ -334,11 +346,11 @@ def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progr
                     f"compiled program: the next run of this shape starts faster)...")
             label = ("compiling the meta-step and running the first chunk" if first else
                      f"meta-steps {done + 1}-{done + n}")
-            with Heartbeat(label, log):
+            with Heartbeat(label, log, stall_after=_stall_after()):
                 # a shorter final chunk compiles once more; keep it exact
                 advance = run_chunk if n == chunk else steps(n)
                 state, m = advance(state, fold(k_train, done))
-                _wait((state, m), flag, log, done)
+                wait_ready((state, m))
             done += n
             since_ckpt += n
             env_steps += n * algo.env_steps_per_step
@@ -394,8 +406,9 @@ def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progr
     if primary:
         np.save(out / "params.npy", np.asarray(state.params))
     log(f"evaluating on the test tasks ({4 * run.eval_repeats} adaptations each)...")
-    with Heartbeat("final evaluation", log):
-        final = jax.block_until_ready(evaluate(state, k_final, 4 * run.eval_repeats))
+    with Heartbeat("final evaluation", log, stall_after=_stall_after()):
+        final = evaluate(state, k_final, 4 * run.eval_repeats)
+        _wait(final, f"the final evaluation (params.npy after {done} meta-steps is saved)")
     summary = _summary(done, wall0 + elapsed, env_steps, init_eval, final, seed_ids)
     if primary:
         rundir.write_summary(out, summary)

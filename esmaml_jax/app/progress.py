@@ -3,10 +3,12 @@ SIGINT/SIGTERM into "checkpoint and exit" at the end of the current chunk."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -48,19 +50,23 @@ def fmt(x: float) -> str:
 
 class StopFlag:
     """Set by SIGINT/SIGTERM while training: the loop saves a checkpoint and exits cleanly at the
-    end of the current chunk (a second Ctrl-C aborts at once)."""
+    end of the current chunk. A second signal ends the process at once, even while a device
+    computation is stuck (no teardown that could wait on it), after saying which checkpoint is
+    the newest (``note()``)."""
 
-    def __init__(self):
+    def __init__(self, note: Callable[[], str] = lambda: "no checkpoint was saved"):
         self.raised = False
-        self._old = {}
+        self.note = note
+        self._old: dict = {}
 
     def __enter__(self):
         def handler(signum, frame):
+            name = signal.Signals(signum).name
             if self.raised:
-                raise KeyboardInterrupt
+                abort_now(f"{name} again: aborted at once; {self.note()}", 128 + signum)
             self.raised = True
-            sys.stderr.write(f"\n{signal.Signals(signum).name}: stopping after this chunk "
-                             f"and saving a checkpoint (again to abort at once)\n")
+            sys.stderr.write(f"\n{name}: stopping after this chunk and saving a checkpoint "
+                             f"(again to abort at once)\n")
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -74,20 +80,59 @@ class StopFlag:
             signal.signal(sig, old)
 
 
+def abort_now(message: str, code: int) -> None:
+    """Say why, then end the process without Python's or XLA's teardown (which may wait on a
+    device computation that never finishes)."""
+    sys.stderr.write(f"\n{message}\n")
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(code)
+
+
+def wait_ready(tree, *, poll: float = 0.05) -> None:
+    """Block until every array of ``tree`` is computed, in short sleeps, so signal handlers run
+    on time (``jax.block_until_ready`` holds them off until the computation ends)."""
+    import jax
+
+    leaves = [x for x in jax.tree.leaves(tree) if hasattr(x, "is_ready")]
+    while not all(x.is_ready() for x in leaves):
+        time.sleep(poll)
+
+
 class Heartbeat:
     """While a long blocking phase runs (compilation, a long chunk, the final evaluation), say so
     every ``every`` seconds with the elapsed time, from a daemon thread (XLA releases the GIL
-    while it compiles and runs), so the user never faces minutes of silence."""
+    while it compiles and runs), so the user never faces minutes of silence.
 
-    def __init__(self, label: str, log, every: float = 5.0):
-        self.label, self.log, self.every = label, log, every
+    ``stall_after``: on a CPU backend, a computation that makes progress uses CPU time (XLA's
+    compiler and its kernels run in this process). If the whole process uses almost none
+    (< 1% of one core) for ``stall_after`` seconds, the phase is stuck, not slow: say so once,
+    with what waits, since when, and how to see where (a deadlock in XLA or a kernel has been
+    seen: issue 32). None: no such check (a GPU/TPU computation leaves the host idle)."""
+
+    def __init__(self, label: str, log, every: float = 5.0, stall_after: float | None = None):
+        self.label, self.log, self.every, self.stall_after = label, log, every, stall_after
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         start = time.perf_counter()
+        since = time.strftime("%H:%M:%S")
+        idle_from, cpu_then, warned = start, time.process_time(), False
         while not self._stop.wait(self.every):
-            self.log(f"  ... {self.label}: {time.perf_counter() - start:.0f}s")
+            now, cpu = time.perf_counter(), time.process_time()
+            self.log(f"  ... {self.label}: {now - start:.0f}s")
+            if cpu - cpu_then > 0.01 * self.every:  # busy in this interval
+                idle_from = now
+            cpu_then = cpu
+            if (self.stall_after is not None and not warned
+                    and now - idle_from >= self.stall_after):
+                warned = True
+                self.log(f"  !!! {self.label}: waiting since {since}, and this process has "
+                         f"used no CPU for {now - idle_from:.0f}s: the computation looks "
+                         f"stuck, not slow. Where it waits: py-spy dump --native --pid "
+                         f"{os.getpid()} (pip install py-spy). Ctrl-C or SIGTERM twice ends "
+                         f"the run at once.")
 
     def __enter__(self):
         self._thread.start()

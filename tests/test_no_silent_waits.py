@@ -1,0 +1,75 @@
+"""Nothing waits for ever without saying so (issue 32): a stuck computation is called stuck,
+and a second SIGTERM / Ctrl-C ends the process at once, naming the newest checkpoint."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from esmaml_jax.app.loop import newest_checkpoint
+from esmaml_jax.app.progress import Heartbeat
+
+
+def test_heartbeat_calls_an_idle_wait_stuck_and_a_busy_one_not():
+    idle: list[str] = []
+    with Heartbeat("phase", idle.append, every=0.1, stall_after=0.6):
+        time.sleep(1.5)  # no CPU used: what a deadlocked XLA computation looks like
+    stuck = [m for m in idle if "looks stuck" in m]
+    assert len(stuck) == 1 and "py-spy dump --native --pid" in stuck[0], idle
+
+    busy: list[str] = []
+    with Heartbeat("phase", busy.append, every=0.1, stall_after=0.6):
+        end = time.perf_counter() + 1.5
+        while time.perf_counter() < end:
+            sum(range(1000))
+    assert not [m for m in busy if "looks stuck" in m]
+    assert any("phase:" in m for m in busy)  # the ordinary heartbeat
+
+
+def test_newest_checkpoint_is_named(tmp_path):
+    assert "no checkpoint" in newest_checkpoint(tmp_path)
+    for name in ("3", "12", "20.orbax-checkpoint-tmp"):
+        (tmp_path / "checkpoints" / name).mkdir(parents=True)
+    text = newest_checkpoint(tmp_path)
+    assert "meta-step 12" in text and "--resume" in text
+
+
+STUCK = textwrap.dedent("""
+    import threading, time, jax, jax.numpy as jnp
+    from esmaml_jax.app.progress import StopFlag
+    # a device computation that never ends; small programs run inline on the dispatching
+    # thread on a CPU, so it is dispatched from a worker thread while the main thread polls,
+    # as the training loop's `wait_ready` does on an asynchronously dispatched chunk
+    forever = jax.jit(lambda x: jax.lax.while_loop(lambda c: c[1] >= 0,
+                                                   lambda c: (c[0] * 1.0001, c[1]), (x, 0))[0])
+    with StopFlag(lambda: "the newest checkpoint is C7") as flag:
+        threading.Thread(target=forever, args=(jnp.float32(1.0),), daemon=True).start()
+        print("WAITING", flush=True)
+        while True:
+            time.sleep(0.05)
+    print("NOT REACHED", flush=True)
+""")
+
+
+def test_second_sigterm_ends_a_stuck_computation_at_once():
+    proc = subprocess.Popen([sys.executable, "-c", STUCK], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    try:
+        assert proc.stdout.readline().strip() == "WAITING"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)  # first: "stopping after this chunk"; still stuck
+        time.sleep(1.0)
+        assert proc.poll() is None
+        t0 = time.perf_counter()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert time.perf_counter() - t0 < 10
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "again to abort at once" in err
+    assert "SIGTERM again: aborted at once; the newest checkpoint is C7" in err
+    assert "NOT REACHED" not in out
