@@ -206,6 +206,30 @@ def test_cpu_devices_shards_over_the_cores_of_a_fresh_process(tmp_path):
     assert cli.main(["train", "--cpu-devices", "0", "--out", str(tmp_path / "x")]) == 2
 
 
+def test_default_is_one_device_and_a_users_xla_flags_are_kept(tmp_path):
+    """Issue 32: one device unless asked (the default step is slower sharded); issue 34: a
+    device count in the user's XLA_FLAGS is respected and recorded as given."""
+    import os
+    import subprocess
+    import sys
+
+    def run(name, *flags, env=None):
+        out = tmp_path / name
+        proc = subprocess.run([sys.executable, "-m", "esmaml_jax.app.cli", "train", *TINY,
+                               *flags, "--out", str(out), "--quiet", "--no-compile-cache"],
+                              capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})})
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return proc.stdout, json.loads((out / "config.json").read_text())["meta"]
+
+    text, meta = run("default", env={"XLA_FLAGS": ""})
+    assert meta["devices"] == 1 and "sharding" not in text
+    flags = "--xla_force_host_platform_device_count=3"
+    text, meta = run("flags", "-P", "3", "--shard", env={"XLA_FLAGS": flags})
+    assert meta["devices"] == 3 and meta["environment"]["XLA_FLAGS"] == flags
+    assert "sharding the perturbation axis over 3 device(s)" in text
+
+
 def test_bench_times_any_operator_against_its_own_rollout_batches(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert cli.main(["bench", "-P", "3", "-K", "2", "--horizon", "5", "--repeats", "1",

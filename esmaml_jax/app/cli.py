@@ -124,12 +124,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--shard", action="store_true",
                    help="shard the perturbation axis over all devices (one program)")
-    p.add_argument("--cpu-devices", default="auto", dest="cpu_devices", metavar="N|auto",
+    p.add_argument("--cpu-devices", default=None, dest="cpu_devices", metavar="N|auto",
                    help="on a CPU host, present N devices and shard the perturbation axis over "
-                        "them (2 cores: halfcheetah 1.72x, four corners MLP 2.13x a pinned "
-                        "core); auto (default): one per core, sharded where it applies "
-                        "(zero_order, one seed, P a multiple of N). Numbers agree across "
-                        "device counts to ~1e-6, not bit for bit; config.json records it")
+                        "them; auto: one per core, sharded where it applies (zero_order, one "
+                        "seed, P a multiple of N). Default: one device (the default step is "
+                        "slower sharded), or the count your XLA_FLAGS asks for. Numbers agree "
+                        "across device counts to ~1e-6, not bit for bit; config.json records it")
     p.add_argument("--memory-budget-mb", type=float, default=None, dest="memory_budget_mb",
                    help="memory the meta-step may use before the perturbation axis is chunked "
                         "(default: half the device's free memory)")
@@ -198,7 +198,7 @@ def _cmd_train(args) -> int:
     from esmaml_jax.app import devices
 
     auto_devices = args.cpu_devices == "auto"
-    if devices.cpu_devices(args.cpu_devices) > 1 and not auto_devices:
+    if devices.cpu_devices(args.cpu_devices) > 1 and args.cpu_devices not in (None, "auto"):
         args.shard = True  # an explicit N > 1 asks for sharding (refused where it cannot apply)
     if args.checkpoint_every < 1:
         raise ValueError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")

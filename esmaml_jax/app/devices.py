@@ -1,18 +1,20 @@
-"""Use every CPU core: present one host device per core and shard the perturbation axis.
+"""Host (CPU) devices: how many this process presents, and when a run shards over them.
 
-`cpu_devices(n)` must run before the first JAX computation of the process (XLA reads the flag
-when its CPU backend starts); `esmaml train` calls it first (default "auto": one device per
-core) and `auto_shard` then decides whether the run shards. Measured here
-(`benchmarks/results/cores.json`: 2 cores, one process per measurement, interleaved rounds, XLA
-options of `esmaml_jax.compiler`): halfcheetah forward-backward (P 10, K 5, H 100) 714.6 ms
-per meta-step on one pinned core, 723.8 on one device, 416.0 sharded over two (1.72x); four
-corners MLP(32) (P 150, K 20) 39.7 / 23.4 (XLA's own threads use the second core) / 18.6 ms
-(2.13x); four corners linear 1.8 / 1.8 / 2.0 ms (a step that small does not split).
-Sharding changes the order of the final sums, so the numbers agree with one device to about
-1e-6, not bit for bit: the device count is part of what makes a run reproducible, and
-config.json records it.
+One device is the default. `esmaml train --cpu-devices N` presents N host devices and shards the
+perturbation axis over them; ``--cpu-devices auto`` presents one per core and shards where it
+applies (`auto_shard`). The repo's cores table (`benchmarks/results/cores.json`, 2 cores,
+interleaved rounds) is why one device is the default: the default four-corners linear step is
+*slower* sharded (1.8 ms on one device, 2.0 ms over two), while large steps gain
+(halfcheetah forward-backward, P 10, K 5, H 100: 1.5x over two cores). Sharding changes the order
+of the final sums, so the numbers agree with one device to about 1e-6, not bit for bit:
+config.json records the device count.
 
-API users: call ``cpu_devices("auto")`` before anything touches JAX, then pass
+The count is set with JAX's public ``jax_num_cpu_devices`` option, never by rewriting the user's
+``XLA_FLAGS`` (a device count given there is respected when ``--cpu-devices`` is not given). It
+must be set before the first JAX computation of the process; afterwards the process keeps the
+count it has.
+
+API users: ``jax.config.update("jax_num_cpu_devices", n)`` right after ``import jax``, then pass
 ``mesh=jax.sharding.Mesh(jax.devices(), ("p",))`` to `esmaml_jax.zero_order`.
 """
 
@@ -22,34 +24,47 @@ import os
 import re
 
 
-def backend_started() -> bool:
-    try:
-        from jax._src import xla_bridge
+def cpu_devices(n: int | str | None) -> int:
+    """Present ``n`` host (CPU) devices ("auto": one per core; None: leave JAX's own count,
+    which honours a user's ``XLA_FLAGS=--xla_force_host_platform_device_count``). Returns the
+    count JAX will show on CPU; if JAX has already started in this process the current count
+    stays (a fresh process is needed) and is returned."""
+    import jax
 
-        return bool(xla_bridge._backends)
-    except (ImportError, AttributeError):  # private API moved: assume started, change nothing
-        return True
-
-
-def cpu_devices(n: int | str) -> int:
-    """Present ``n`` host (CPU) devices ("auto": one per core). Returns the count JAX will show
-    on CPU; if JAX has already started in this process the current count stays (a fresh
-    process is needed) and is returned."""
+    if n is None:
+        started = _started_count()
+        return _count_from_flags() if started is None else started
     if n == "auto":
         n = os.cpu_count() or 1
     n = int(n)
     if n < 1:
         raise ValueError(f"--cpu-devices must be >= 1 or 'auto', got {n}")
-    if backend_started():
-        import jax
-
-        return jax.local_device_count("cpu") if jax.default_backend() == "cpu" else n
-    flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "",
-                   os.environ.get("XLA_FLAGS", "")).strip()
-    if n > 1:
-        flags = f"{flags} --xla_force_host_platform_device_count={n}".strip()
-    os.environ["XLA_FLAGS"] = flags
+    try:
+        jax.config.update("jax_num_cpu_devices", n)
+    except RuntimeError:  # the backend has started: the process keeps its devices
+        return _started_count() or n
     return n
+
+
+def _started_count() -> int | None:
+    """The CPU device count of a started backend, without starting one; None if JAX has not
+    started. Public API only: JAX refuses to change ``jax_num_cpu_devices`` once a backend has
+    started, so a change that is accepted (and at once undone) shows it has not."""
+    import jax
+
+    current = int(jax.config.jax_num_cpu_devices)  # type: ignore[attr-defined]
+    try:
+        jax.config.update("jax_num_cpu_devices", current + 2)
+    except RuntimeError:
+        return jax.local_device_count("cpu") if jax.default_backend() == "cpu" else 0
+    jax.config.update("jax_num_cpu_devices", current)
+    return None
+
+
+def _count_from_flags() -> int:
+    found = re.findall(r"--xla_force_host_platform_device_count=(\d+)",
+                       os.environ.get("XLA_FLAGS", ""))
+    return int(found[-1]) if found else 1
 
 
 def auto_shard(built) -> bool:

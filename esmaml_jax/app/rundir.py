@@ -68,12 +68,22 @@ def provenance() -> dict[str, Any]:
     return {"versions": versions, "git_commit": commit, "environment": environment}
 
 
+def _jax_options() -> dict[str, Any]:
+    """JAX options that change what runs (read when the record is written, not cached)."""
+    import jax
+
+    options = jax.config  # typed without its option attributes
+    return {"jax_num_cpu_devices": options.jax_num_cpu_devices,  # type: ignore[attr-defined]
+            "jax_enable_x64": bool(options.jax_enable_x64)}  # type: ignore[attr-defined]
+
+
 def write_config(out_dir: Path, config: Config) -> None:
     """config.json: the resolved config, plus a "meta" block it ignores: versions, commit and
     the devices the run used (sharded sums differ from one device's in the last bits)."""
     import jax
 
-    meta = {**provenance(), "devices": jax.device_count(), "processes": jax.process_count(),
+    meta = {**provenance(), "jax_options": _jax_options(), "devices": jax.device_count(),
+            "processes": jax.process_count(),
             "backend": jax.default_backend()}
     data = {**config.to_json(), "meta": meta}
     (out_dir / "config.json").write_text(json.dumps(data, indent=2) + "\n")
