@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from esmaml_jax import batching, policies
+from esmaml_jax import internals, policies
 from esmaml_jax.normalization import Moments, RunningStats
 from esmaml_jax.policies import Policy
 from esmaml_jax.types import Array, Key, Params, PyTree, Task
@@ -96,8 +96,9 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
 
     # Stacked vmaps (directions x signs x tasks x queries) run as ONE flat batch of rollouts:
     # on a CPU, nested batch shapes cost up to several times more (`esmaml_jax.batching`).
-    flat_episode = (batching.flat_vmap(one_episode,
-                                       batch_last=getattr(family.env, "batch_last", True))
+    # The flat batch uses JAX internals; `internals.flat_vmap` falls back to plain vmap.
+    flat_episode = (internals.flat_vmap(one_episode,
+                                        batch_last=getattr(family.env, "batch_last", True))
                     if flat_batching else one_episode)
 
     def evaluate(key, params, task, norm):
