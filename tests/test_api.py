@@ -71,6 +71,7 @@ def test_vmap_over_seed_and_sigma_equals_separate_runs():
     assert not np.allclose(grid[0, 0], grid[0, 1])  # sigma really changed the run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").glob("*.py")))
 def test_example_runs(example, tmp_path):
     args = [sys.executable, str(ROOT / "examples" / example), "--tiny"]

@@ -171,6 +171,7 @@ for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
 """
 
 
+@pytest.mark.slow
 def test_brax_rollouts_take_the_layout_and_agree_with_vmap_to_rounding():
     """Brax physics runs batch-last (its dots, gathers and scatters through the fallback). It
     fuses differently, so it rounds differently, and contacts amplify rounding: the check is

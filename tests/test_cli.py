@@ -113,6 +113,7 @@ def test_train_sine_uses_its_family_recommendations(tmp_path, capsys):
     assert "sine recommends:" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_throughput_benchmark_runs_end_to_end(tmp_path):
     # No timing assertions: the machine is shared. The script must run and write its results.
     import json as json_lib
@@ -137,6 +138,7 @@ def test_throughput_benchmark_runs_end_to_end(tmp_path):
     assert len(json_lib.loads((tmp_path / "scaling.json").read_text())) == 2
 
 
+@pytest.mark.slow
 def test_pg_throughput_benchmark_runs_and_counts_env_steps(tmp_path):
     import json as json_lib
     import subprocess
@@ -156,6 +158,7 @@ def test_pg_throughput_benchmark_runs_and_counts_env_steps(tmp_path):
     assert r["rows"]["limit"]["ratio_to_limit"] == 1.0
 
 
+@pytest.mark.slow
 def test_bench_command_prints_ratios_and_breakdown(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert cli.main(["bench", "-P", "3", "-K", "2", "--horizon", "5", "--repeats", "1",
@@ -191,6 +194,7 @@ def test_errors_name_the_flag_the_user_typed(tmp_path, capsys):
     assert "(from -K/--queries)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cpu_devices_shards_over_the_cores_of_a_fresh_process(tmp_path):
     import subprocess
     import sys
@@ -206,6 +210,7 @@ def test_cpu_devices_shards_over_the_cores_of_a_fresh_process(tmp_path):
     assert cli.main(["train", "--cpu-devices", "0", "--out", str(tmp_path / "x")]) == 2
 
 
+@pytest.mark.slow
 def test_default_is_one_device_and_a_users_xla_flags_are_kept(tmp_path):
     """Issue 32: one device unless asked (the default step is slower sharded); issue 34: a
     device count in the user's XLA_FLAGS is respected and recorded as given."""
@@ -230,6 +235,7 @@ def test_default_is_one_device_and_a_users_xla_flags_are_kept(tmp_path):
     assert "sharding the perturbation axis over 3 device(s)" in text
 
 
+@pytest.mark.slow
 def test_bench_times_any_operator_against_its_own_rollout_batches(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert cli.main(["bench", "-P", "3", "-K", "2", "--horizon", "5", "--repeats", "1",

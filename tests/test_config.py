@@ -247,12 +247,13 @@ def test_registered_operator_reaches_the_cli(tmp_path):
 # compiles for the processor it runs on, so another machine gets other last bits: the
 # comparison has a tolerance, measured by training each run under every instruction-set cap
 # (benchmarks/isa_drift.py -> benchmarks/results/isa_drift.json; AVX-512 machine, jax 0.10.2):
-# the largest difference from the native run was 3.6e-7 (default, parameters up to 1.4),
-# 4.8e-7 (sine), 0 (first_order, one step) and 3.3e-6 (brax, one step). The tolerance is 10x
-# that. first_order at two steps moves by up to 0.16 between instruction sets (its all -400
-# start z-scores returns that differ in the last bits into different updates), so its second
-# step is not compared; one step is.
-TOLERANCE = {"default": 5e-6, "sine": 5e-6, "first_order_1": 5e-6, "brax": 5e-5}
+# the largest difference from the native (AVX-512) run, over AVX2, AVX and SSE4.2, was 3.6e-7
+# (default, parameters up to 1.4), 4.8e-7 (sine, up to 1.8), 3.6e-6 (first_order, one step, up
+# to 2.8) and 8.8e-5 (brax, one step, parameters up to 0.045: contacts amplify rounding). The
+# tolerance is about 10x that. first_order at two steps moves by up to 0.16 between instruction
+# sets (its all -400 start z-scores returns that differ in the last bits into different
+# updates), so only its first step is compared (first_order_1).
+TOLERANCE = {"default": 5e-6, "sine": 5e-6, "first_order_1": 5e-5, "brax": 1e-3}
 
 
 @pytest.mark.parametrize("name", [
@@ -320,6 +321,7 @@ def test_importing_the_package_runs_no_jax():
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_package_and_examples_type_check():
     # The package ships py.typed: its annotations are a promise to users' type checkers.
     pytest.importorskip("mypy")

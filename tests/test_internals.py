@@ -43,6 +43,7 @@ def _run(mode):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_missing_or_disabled_internals_fall_back_to_vmap_with_one_warning():
     import numpy as np
 

@@ -110,6 +110,7 @@ def _family_runs(name):
     assert jax.tree.leaves(tasks)[0].shape[0] == 2
 
 
+@pytest.mark.slow
 def test_halfcheetah_meta_step_runs_under_jit():
     _family_runs("halfcheetah_forward_backward")
 

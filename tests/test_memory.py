@@ -54,6 +54,7 @@ TINY = Config.from_json({"env": {"name": "four_corners"}, "objective": {"horizon
                          "run": {"num_steps": 4, "steps_per_chunk": 2, "eval_repeats": 1}})
 
 
+@pytest.mark.slow
 def test_train_chunks_under_a_small_budget_with_the_same_numbers(tmp_path):
     logs = {}
     for name, budget in (("roomy", 2**30), ("tight", 6_000)):

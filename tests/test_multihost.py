@@ -11,6 +11,8 @@ import time
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses, multi-device and script runs (CI runs them)
+
 ARGS = ["--env", "four_corners", "--horizon", "10", "-P", "8", "-K", "2", "--chunk", "2",
         "--policy", "linear", "--eval-repeats", "1", "--quiet", "--no-compile-cache",
         "--checkpoint-every", "2"]

@@ -280,6 +280,7 @@ def test_bad_settings_are_one_line_errors(kwargs, message):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow
 def test_fisher_vector_product_is_the_hessian_of_the_kl_through_the_inner_step():
     """The Gauss-Newton form TRPO uses equals autodiff's Hessian-vector product of the mean KL
     (differentiated twice through the inner step) at the old parameters."""
@@ -357,6 +358,7 @@ def test_cli_bad_pg_settings_exit_2_with_one_line(tmp_path, capsys, flags, messa
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_pg_maml_run_resumes_bit_identically_and_evaluates(tmp_path, capsys):
     """PG-MAML through the app: run directory, checkpoints (TRPO's empty optimizer state
     included), an interrupted run resumed equals the straight one; eval states the mode."""

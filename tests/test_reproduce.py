@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses, multi-device and script runs (CI runs them)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -77,6 +77,7 @@ def test_seeds_do_not_combine_with_sharding(tmp_path):
               shard=True)
 
 
+@pytest.mark.slow
 def test_render_draws_paths_and_state_plots(tmp_path, three, capsys):
     """`esmaml render`: 2-D paths for navigation (multi-seed: the first seed), observation
     plots for CartPole; a task number out of range is a one-line error."""

@@ -5,6 +5,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.slow  # subprocesses, multi-device and script runs (CI runs them)
+
 SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     import envs, esmaml_jax as ej

@@ -78,6 +78,7 @@ def nav_algo():
                          tasks_per_perturbation=2)
 
 
+@pytest.mark.slow
 def test_step_traces_once_and_runs_in_scan(nav_algo):
     step = jax.jit(chex.assert_max_traces(nav_algo.step, n=1))
     state = nav_algo.init(jax.random.PRNGKey(0))
@@ -91,6 +92,7 @@ def test_step_traces_once_and_runs_in_scan(nav_algo):
     np.testing.assert_allclose(scanned.params, state.params, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_vmapped_step_equals_python_loop(nav_algo):
     seeds = jnp.arange(3)
     init_keys = jax.vmap(jax.random.PRNGKey)(seeds)
