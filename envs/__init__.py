@@ -38,7 +38,8 @@ def make(name: str, **overrides):
         raise ValueError(f"unknown env {name!r}; known envs: {', '.join(names())}")
     factory = _REGISTRY[name]
     accepted = inspect.signature(factory).parameters
-    unknown = sorted(set(overrides) - set(accepted))
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    unknown = [] if takes_any else sorted(set(overrides) - set(accepted))
     if unknown:
         raise ValueError(f"env {name!r} takes no option(s) {unknown}; it takes {sorted(accepted)}")
     return factory(**overrides)

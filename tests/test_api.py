@@ -127,3 +127,15 @@ def test_reference_policy_init_matches_the_authors_policy():
     assert float(jnp.abs(zero.apply(zero.init(jax.random.PRNGKey(0)), obs)).max()) == 0.0
     with pytest.raises(ValueError, match="policy init"):
         ej.policies.linear(obs_size, act_size, init="xavier")
+
+
+def test_a_factory_taking_keywords_gets_every_override():
+    """Issue 34 item 5: ``register`` promises ``factory(**overrides)``; a ``**kw`` factory used
+    to be refused every option."""
+    import envs
+
+    envs.register("my_corners", lambda **kw: envs.make("four_corners", **kw))
+    try:
+        assert envs.make("my_corners", horizon=20).horizon == 20
+    finally:
+        envs._REGISTRY.pop("my_corners")
