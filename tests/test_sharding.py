@@ -73,3 +73,33 @@ def test_a_state_placed_like_the_sharded_steps_output_compiles_the_step_once():
                          text=True, timeout=600)
     assert "COMPILES True 1" in out.stdout, out.stdout + out.stderr[-3000:]
     assert "COMPILES False 2" in out.stdout  # the test can fail: unplaced, it compiles again
+
+
+GRID_SCRIPT = textwrap.dedent("""
+    import jax, numpy as np
+    import envs, esmaml_jax as ej
+    fam = envs.make("four_corners", horizon=5)
+    obj = ej.rl_objective(fam, ej.policies.linear(2, 2))
+    op = ej.adaptation.es_gradient(num_queries=2)
+    one = ej.zero_order(obj, op, num_perturbations=8)
+    state = one.init(jax.random.PRNGKey(0))
+    a, _ = jax.jit(one.step)(state, jax.random.PRNGKey(1))
+    for shape in ((1, 4), (2, 2)):
+        mesh = jax.sharding.Mesh(np.array(jax.devices()).reshape(shape), ("data", "p"))
+        algo = ej.zero_order(obj, op, num_perturbations=8, mesh=mesh)
+        step = jax.jit(algo.step)
+        b, _ = step(state, jax.random.PRNGKey(1))
+        np.testing.assert_allclose(a.params, b.params, rtol=1e-5, atol=1e-6)
+        text = step.lower(state, jax.random.PRNGKey(1)).compile().as_text()
+        print("GRID", shape, sum(text.count(c) for c in ("all-reduce(", "all-gather(")))
+""")
+
+
+def test_a_two_axis_mesh_shards_over_all_its_devices():
+    """Issue 34 item 4: a (1, 4) mesh named ('data', 'p') ran unsharded (first axis only)."""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", GRID_SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=600)
+    counts = [int(ln.split()[-1]) for ln in out.stdout.splitlines() if ln.startswith("GRID")]
+    assert len(counts) == 2 and min(counts) > 0, (out.stdout, out.stderr[-3000:])

@@ -51,8 +51,9 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
       sampler: outer direction sampler ("gaussian" or "orthogonal").
       chunk_size: process the perturbation axis in chunks of this many directions inside the
         same program (``lax.map``), bounding memory; None evaluates all at once.
-      mesh: shard the perturbation axis over the devices of this mesh (its first axis), e.g.
-        ``jax.sharding.Mesh(jax.devices(), ("p",))``; XLA partitions the whole meta-step, and only
+      mesh: shard the perturbation axis over ALL the devices of this mesh (every axis of it,
+        e.g. ``jax.sharding.Mesh(jax.devices(), ("p",))``, or a ``("data", "p")`` grid); XLA
+        partitions the whole meta-step, and only
         the final reductions (gradient, statistics) cross devices. Works across hosts after
         ``jax.distributed.initialize()``. Best with P a multiple of the device count.
     Rollouts per step: S P T (Q + 1) with S = 2 if antithetic else 1 and Q the operator's queries,
@@ -78,7 +79,8 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
                                {"sigma": jnp.float32(sigma)})
 
     def shard_leading(x):
-        spec = jax.sharding.PartitionSpec(mesh.axis_names[0])
+        # every axis of the mesh: a (1, 4) or (2, 2) grid shards over its 4 devices
+        spec = jax.sharding.PartitionSpec(tuple(mesh.axis_names))
         return jax.lax.with_sharding_constraint(x, jax.sharding.NamedSharding(mesh, spec))
 
     def adapt_and_score(state: MetaState, point, task, k_adapt, k_eval):
