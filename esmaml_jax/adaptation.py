@@ -139,7 +139,7 @@ def es_gradient(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.
 
     cost = num_steps * (k + (1 if use_center else 0))
     return Adaptation("es_gradient", adapt,
-                      lambda: {"sigma": jnp.float32(sigma), "step_size": jnp.float32(step_size)},
+                      lambda: {"sigma": jnp.asarray(sigma, dtype=float), "step_size": jnp.asarray(step_size, dtype=float)},
                       cost)
 
 
@@ -219,7 +219,7 @@ def hill_climb(num_queries: int = 20, sigma: float = 0.1, parallel_evaluations: 
         return best, {"pre_value": pivot_value, "aux": aux, "best_value": best_value,
                       "num_accepted": jnp.sum(accepted)}
 
-    return Adaptation("hill_climb", adapt, lambda: {"sigma": jnp.float32(sigma)}, e * (k + 1))
+    return Adaptation("hill_climb", adapt, lambda: {"sigma": jnp.asarray(sigma, dtype=float)}, e * (k + 1))
 
 
 def _ridge(z: Array, y: Array, lam: Array) -> Array:
@@ -292,9 +292,9 @@ def rbo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
         return params + hparams["step_size"] * g, {
             "pre_value": center, "aux": aux, "grad": g}
 
-    return Adaptation("rbo", adapt, lambda: {"sigma": jnp.float32(sigma),
-                                             "step_size": jnp.float32(step_size),
-                                             "regularization": jnp.float32(regularization)},
+    return Adaptation("rbo", adapt, lambda: {"sigma": jnp.asarray(sigma, dtype=float),
+                                             "step_size": jnp.asarray(step_size, dtype=float),
+                                             "regularization": jnp.asarray(regularization, dtype=float)},
                       k + 1)
 
 
@@ -406,8 +406,8 @@ def asebo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
         count = jnp.minimum(state.count + grads.shape[0], hist)
         return AseboState(history, count, grads.mean(0))
 
-    return Adaptation("asebo", adapt, lambda: {"sigma": jnp.float32(sigma),
-                                               "step_size": jnp.float32(step_size)},
+    return Adaptation("asebo", adapt, lambda: {"sigma": jnp.asarray(sigma, dtype=float),
+                                               "step_size": jnp.asarray(step_size, dtype=float)},
                       k + 1, init_state, update_state)
 
 
@@ -429,7 +429,7 @@ def autodiff_gradient(step_size: float = 0.01, num_steps: int = 1) -> Adaptation
         return adapted, {"pre_value": values[0], "aux": _sum_leading(aux)}
 
     return Adaptation("autodiff_gradient", adapt,
-                      lambda: {"step_size": jnp.float32(step_size)}, num_steps)
+                      lambda: {"step_size": jnp.asarray(step_size, dtype=float)}, num_steps)
 
 
 def dpp_es(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,

@@ -139,3 +139,31 @@ def test_a_factory_taking_keywords_gets_every_override():
         assert envs.make("my_corners", horizon=20).horizon == 20
     finally:
         envs._REGISTRY.pop("my_corners")
+
+
+X64 = """
+import jax
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp, numpy as np
+import esmaml_jax as ej
+ad = ej.adaptation
+ops = [ad.es_gradient(), ad.hill_climb(), ad.rbo(), ad.asebo(), ad.dpp_es()]
+obj = ej.blackbox_objective(lambda p, t, k: -jnp.sum((p - t) ** 2), jnp.zeros(3),
+                            lambda k, n: jax.random.normal(k, (n, 3)))
+for op in ops:
+    hp = ej.zero_order(obj, op).init(jax.random.PRNGKey(0)).hparams
+    assert all(x.dtype == jnp.float64 for x in jax.tree.leaves(hp)), (op.name, hp)
+    assert float(hp["sigma"]) == 0.1, (op.name, float(hp["sigma"]))
+print("X64-OK")
+"""
+
+
+def test_hyperparameters_follow_jax_default_float_under_x64():
+    """Issue 34 item 3: under jax_enable_x64, sigma and alpha were float32 (0.10000000149)."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", X64], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    assert "X64-OK" in proc.stdout, proc.stderr[-3000:]

@@ -104,8 +104,8 @@ def pg_maml(family, policy: Policy, *, horizon: int | None = None,
         return MetaState(params=params,
                          opt_state=optimizer.init(params) if outer == "vpg" else (),
                          norm=objective.init_norm(), adapt_state=(),
-                         hparams={"max_kl": jnp.float32(max_kl),
-                                  "adapt": {"step_size": jnp.float32(step_size)}},
+                         hparams={"max_kl": jnp.asarray(max_kl, dtype=float),
+                                  "adapt": {"step_size": jnp.asarray(step_size, dtype=float)}},
                          step=jnp.zeros((), jnp.int32))
 
     def advantages(batch):

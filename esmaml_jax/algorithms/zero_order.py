@@ -76,7 +76,7 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
 
     def init(key) -> MetaState:
         return base.init_state(objective, adaptation, optimizer, key,
-                               {"sigma": jnp.float32(sigma)})
+                               {"sigma": jnp.asarray(sigma, dtype=float)})
 
     def shard_leading(x):
         # every axis of the mesh: a (1, 4) or (2, 2) grid shards over its 4 devices
