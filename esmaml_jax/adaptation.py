@@ -53,6 +53,11 @@ def _check_positive(name: str, value, allow_zero: bool = False) -> None:
         raise ValueError(f"{name} must be {bound} and finite, got {value}")
 
 
+def _hp(x: float) -> Array:
+    """A hyperparameter as an array of jax.numpy's default float (float64 under x64)."""
+    return jnp.asarray(x, dtype=float)
+
+
 def _check_count(name: str, value) -> int:
     if int(value) != value or int(value) < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value}")
@@ -139,7 +144,7 @@ def es_gradient(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.
 
     cost = num_steps * (k + (1 if use_center else 0))
     return Adaptation("es_gradient", adapt,
-                      lambda: {"sigma": jnp.asarray(sigma, dtype=float), "step_size": jnp.asarray(step_size, dtype=float)},
+                      lambda: {"sigma": _hp(sigma), "step_size": _hp(step_size)},
                       cost)
 
 
@@ -219,7 +224,7 @@ def hill_climb(num_queries: int = 20, sigma: float = 0.1, parallel_evaluations: 
         return best, {"pre_value": pivot_value, "aux": aux, "best_value": best_value,
                       "num_accepted": jnp.sum(accepted)}
 
-    return Adaptation("hill_climb", adapt, lambda: {"sigma": jnp.asarray(sigma, dtype=float)}, e * (k + 1))
+    return Adaptation("hill_climb", adapt, lambda: {"sigma": _hp(sigma)}, e * (k + 1))
 
 
 def _ridge(z: Array, y: Array, lam: Array) -> Array:
@@ -292,9 +297,9 @@ def rbo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
         return params + hparams["step_size"] * g, {
             "pre_value": center, "aux": aux, "grad": g}
 
-    return Adaptation("rbo", adapt, lambda: {"sigma": jnp.asarray(sigma, dtype=float),
-                                             "step_size": jnp.asarray(step_size, dtype=float),
-                                             "regularization": jnp.asarray(regularization, dtype=float)},
+    return Adaptation("rbo", adapt, lambda: {"sigma": _hp(sigma),
+                                             "step_size": _hp(step_size),
+                                             "regularization": _hp(regularization)},
                       k + 1)
 
 
@@ -406,8 +411,8 @@ def asebo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
         count = jnp.minimum(state.count + grads.shape[0], hist)
         return AseboState(history, count, grads.mean(0))
 
-    return Adaptation("asebo", adapt, lambda: {"sigma": jnp.asarray(sigma, dtype=float),
-                                               "step_size": jnp.asarray(step_size, dtype=float)},
+    return Adaptation("asebo", adapt, lambda: {"sigma": _hp(sigma),
+                                               "step_size": _hp(step_size)},
                       k + 1, init_state, update_state)
 
 
@@ -429,7 +434,7 @@ def autodiff_gradient(step_size: float = 0.01, num_steps: int = 1) -> Adaptation
         return adapted, {"pre_value": values[0], "aux": _sum_leading(aux)}
 
     return Adaptation("autodiff_gradient", adapt,
-                      lambda: {"step_size": jnp.asarray(step_size, dtype=float)}, num_steps)
+                      lambda: {"step_size": _hp(step_size)}, num_steps)
 
 
 def dpp_es(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
