@@ -32,6 +32,7 @@ def _algo(policy, **kw):
                          num_perturbations=4, **kw)
 
 
+@pytest.mark.slow
 def test_custom_flax_policy_gives_the_builtin_numbers():
     builtin = _algo(ej.policies.mlp(2, 2, (8,)))
     custom_policy = ej.policies.from_flax(UserMLP(), 2)
@@ -48,6 +49,7 @@ def test_custom_flax_policy_gives_the_builtin_numbers():
                                custom_policy.apply(b.params, jnp.ones(2)))
 
 
+@pytest.mark.slow
 def test_vmap_over_seed_and_sigma_equals_separate_runs():
     algo = _algo(ej.policies.linear(2, 2))
     seeds = jnp.array([0, 1])

@@ -129,6 +129,7 @@ def test_rollouts_of_every_pure_jax_env_equal_vmap_bit_for_bit(env_name, policy_
            jax.jit(jax.vmap(f, in_axes=(None, 0)))(norm, (keys, params, tasks)))
 
 
+@pytest.mark.slow
 def test_the_meta_step_gives_the_same_numbers_in_either_layout():
     """Four corners, MLP(32): the whole step (nested vmaps around the rollouts) under
     ``layout("auto")`` (batch-last) and ``layout("vmap")``."""

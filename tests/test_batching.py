@@ -93,6 +93,7 @@ def test_record_batches_counts_each_execution_of_each_flat_batch():
     assert sizes == [20, 20, 20] and later == []
 
 
+@pytest.mark.slow
 def test_rollout_batches_of_a_meta_step_are_the_operators_query_schedule():
     """Known schedules (P 2 antithetic, T 1, K 3): es_gradient runs P * 2 * (K + 1) queries and
     centres as one batch and the P * 2 evaluations as another; hill climbing scores the pivot

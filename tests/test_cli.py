@@ -77,7 +77,8 @@ def test_list(capsys):
     assert "four_corners" in out and "es_gradient" in out
 
 
-@pytest.mark.parametrize("op", ["hill_climb", "dpp_es", "rbo", "asebo", "identity"])
+@pytest.mark.parametrize("op", ["hill_climb", "identity", *(pytest.param(op, marks=pytest.mark.slow)
+                                                     for op in ("dpp_es", "rbo", "asebo"))])
 def test_train_with_each_operator(tmp_path, op):
     out = tmp_path / op
     # identity makes no queries: -K does not apply to it (an error, not silently dropped)
@@ -100,6 +101,7 @@ def test_train_first_order(tmp_path, extra):
     assert config["algorithm"]["hessian"] == (not extra)
 
 
+@pytest.mark.slow
 def test_train_sine_uses_its_family_recommendations(tmp_path, capsys):
     out = tmp_path / "sine"
     assert cli.main(["train", "--env", "sine", "--steps", "2", "--chunk", "2", "-P", "3",

@@ -91,6 +91,7 @@ def test_k_dpp_matches_enumeration_on_a_tiny_case():
     assert np.all(draws[:, 0] != draws[:, 1])
 
 
+@pytest.mark.slow
 def test_dpp_directions_are_more_diverse_than_iid():
     # Diversity under the kernel the k-DPP uses (the reference's RBF on sigma-scaled points).
     sigma = 0.1
@@ -106,6 +107,7 @@ def test_dpp_directions_are_more_diverse_than_iid():
     assert estimators.dpp(keys[0], 10, D).shape == (10, D)
 
 
+@pytest.mark.slow
 def test_dpp_second_moment_chi_is_unbiased_selected_is_not():
     # The ES estimator is unbiased to first order iff E[g g^T] = I. The DPP prefers long
     # candidates: E[g g^T] = 1.33 I for the reference's selection at D = 6, sigma = 0.1, K = 20

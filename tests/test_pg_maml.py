@@ -226,6 +226,7 @@ def test_line_search_rejects_a_step_that_lowers_the_surrogate_and_backtracks_int
     assert not bool(accepted) and int(j) == 15
 
 
+@pytest.mark.slow
 def test_trpo_steps_respect_the_kl_bound_and_move():
     fam = envs.make("navigation_2d")
     pol = policies.mlp(2, 2, (16,))
@@ -244,7 +245,7 @@ def test_trpo_steps_respect_the_kl_bound_and_move():
     assert moved >= 4
 
 
-@pytest.mark.parametrize("outer", ["trpo", "vpg"])
+@pytest.mark.parametrize("outer", [pytest.param("trpo", marks=pytest.mark.slow), "vpg"])
 def test_pg_maml_learns_navigation(outer):
     """Post-adaptation test return of navigation_2d rises by far more than a sign error (or no
     learning) could give: the initial policy scores about -108; 40 steps reach -74 (VPG) and above
@@ -313,6 +314,7 @@ def test_fisher_vector_product_is_the_hessian_of_the_kl_through_the_inner_step()
     # a policy that only takes one observation: apply_many falls back to vmap
     lambda: policies.from_apply(lambda p, o: jnp.tanh(o @ p["w"]), {"w": jnp.ones((3, 2))}),
 ], ids=["mlp", "linear", "from_apply"])
+@pytest.mark.slow
 def test_batched_policy_forms_equal_the_per_observation_ones(make):
     """PG-MAML evaluates the Gaussian policy on a whole [K, H, O] batch at once (a matrix
     product per layer under one parameter vector); it must give what the policy gives one

@@ -129,6 +129,7 @@ def test_fuzz_bad_inputs_give_one_line_and_change_nothing(tmp_path, finished, ca
     assert table["clean"] == table["tried"] and table["data_changed"] == 0
 
 
+@pytest.mark.slow
 def test_memory_is_checked_before_the_run_directory_is_made(tmp_path, capsys):
     out = tmp_path / "huge"
     assert cli.main(["train", "-K", "99999999999", "--out", str(out), "--no-compile-cache"]) == 2
@@ -137,6 +138,7 @@ def test_memory_is_checked_before_the_run_directory_is_made(tmp_path, capsys):
     assert "\n" not in err and not out.exists()
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_records_append_only(tmp_path, finished, capsys):
     run = tmp_path / "run"
     shutil.copytree(finished, run)

@@ -80,6 +80,7 @@ def test_config_round_trip(tmp_path, straight):
     assert loaded == build(TINY).config  # the run records every setting, resolved
 
 
+@pytest.mark.slow
 def test_config_file_with_overrides(tmp_path):
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"env": {"name": "navigation_2d"},

@@ -26,6 +26,7 @@ def three(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_one_directory_holds_every_seed(three):
     rows = list(csv.DictReader(open(three / "metrics.csv")))
     assert [(r["step"], r["seed"]) for r in rows] == [
@@ -51,6 +52,7 @@ def test_each_seed_is_the_one_seed_run_with_that_seed(tmp_path, three):
                                [float(r["test_post"]) for r in single], rtol=1e-3, atol=1e-2)
 
 
+@pytest.mark.slow
 def test_interrupted_multi_seed_run_resumes_bit_identically(tmp_path, three):
     out = tmp_path / "run"
     config = TINY.set("run.seeds", 3).set("run.seed", 5)
@@ -95,7 +97,7 @@ def test_render_draws_paths_and_state_plots(tmp_path, three, capsys):
     assert "out of range: biased_cartpole has 10 test tasks" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("seeds", [1, 2])
+@pytest.mark.parametrize("seeds", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_the_final_evaluation_from_one_program_equals_evaluating_every_repeat_at_once(seeds):
     """`loop.evaluator` runs the final evaluation (4x the repeats) as calls of the chunks'
     evaluation program over slices of one draw, so the rollouts compile once: the returns are

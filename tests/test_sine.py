@@ -67,6 +67,7 @@ def _task_losses(theta, op, obj, task, key):
     return -f(k_query, theta)[0], -f(k_query, adapted)[0]
 
 
+@pytest.mark.slow
 def test_maml_through_the_autodiff_operator_learns_sine():
     # Second-order MAML is jax.grad straight through `autodiff_gradient.adapt`: the operator is
     # differentiable. Measured after 1500 meta-steps: query MSE 2.56 before adaptation, 0.74 after

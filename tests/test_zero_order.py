@@ -170,6 +170,7 @@ def test_bad_operator_is_rejected(kwargs, match):
         adaptation.make("newton")
 
 
+@pytest.mark.slow
 def test_chunked_perturbation_axis_equals_unchunked():
     fam = envs.make("four_corners", horizon=10)
     obj = ej.rl_objective(fam, ej.policies.mlp(2, 2, (8,)))
@@ -185,6 +186,7 @@ def test_chunked_perturbation_axis_equals_unchunked():
     np.testing.assert_allclose(ma["post_return"], mb["post_return"], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_outer_optimizer_with_extra_args_gets_the_objective_value():
     # optax.contrib.reduce_on_plateau needs update(..., value=): it used to fail with
     # "missing 1 required keyword-only argument: 'value'". It must now run, and see a loss
