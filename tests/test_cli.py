@@ -249,3 +249,13 @@ def test_bench_times_any_operator_against_its_own_rollout_batches(tmp_path, caps
     capsys.readouterr()
     assert cli.main(["bench", "--algorithm", "pg_maml", "--operator", "rbo"]) != 0
     assert "--operator is for --algorithm zero_order" in capsys.readouterr().err
+
+
+def test_cpu_devices_that_conflict_with_the_users_xla_flags_are_refused(tmp_path, capsys,
+                                                                         monkeypatch):
+    """Issue 34 item 6: one setting wins silently no more; a one-line error names both."""
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+    assert cli.main(["train", *TINY, "--cpu-devices", "2", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "--cpu-devices 2 conflicts with XLA_FLAGS" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()

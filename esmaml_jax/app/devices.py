@@ -39,6 +39,11 @@ def cpu_devices(n: int | str | None) -> int:
     n = int(n)
     if n < 1:
         raise ValueError(f"--cpu-devices must be >= 1 or 'auto', got {n}")
+    found = re.findall(r"--xla_force_host_platform_device_count=(\d+)",
+                       os.environ.get("XLA_FLAGS", ""))
+    if found and int(found[-1]) != n:
+        raise ValueError(f"--cpu-devices {n} conflicts with XLA_FLAGS "
+                         f"--xla_force_host_platform_device_count={found[-1]}: drop one of them")
     try:
         jax.config.update("jax_num_cpu_devices", n)
     except RuntimeError:  # the backend has started: the process keeps its devices
