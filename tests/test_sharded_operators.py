@@ -17,7 +17,7 @@ SCRIPT = textwrap.dedent("""
     import envs, esmaml_jax as ej
     n = int(sys.argv[1])
     assert jax.device_count() == n, jax.devices()
-    fam = envs.make("four_corners", horizon=8)
+    fam = envs.make("navigation_2d", horizon=8)  # dense reward: every operator moves
     obj = ej.rl_objective(fam, ej.policies.linear(2, 2))
     ad = ej.adaptation
     ops = {"es_gradient": ad.es_gradient(num_queries=4),
@@ -38,6 +38,7 @@ SCRIPT = textwrap.dedent("""
             a, _ = step_one(a, jax.random.PRNGKey(i))
             b, _ = step_many(b, jax.random.PRNGKey(i))
         jax.block_until_ready(b)
+        assert np.abs(a.params).max() > 1e-3, name  # the step moved the policy
         np.testing.assert_allclose(a.params, b.params, rtol=1e-4, atol=1e-5, err_msg=name)
         print("OK", name, flush=True)
 """)
