@@ -55,7 +55,8 @@ def test_four_corners_post_adaptation_return_rises_far_above_untrained(name):
     assert int(metrics["num_nonfinite"].sum()) == 0
 
 
-@pytest.mark.parametrize("hessian", [True, pytest.param(False, marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("hessian", [True, False])
 def test_first_order_learns_four_corners(hessian):
     # Measured here (seed 0, n = 50 tasks, K = 20, post-adaptation test return):
     # FO-NoHessian (MLP, outer SGD 0.05, 300 steps) -330 -> -231. FO-Hessian needs its Hessian

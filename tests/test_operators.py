@@ -143,6 +143,7 @@ def test_rbo_recovers_a_linear_gradient_without_noise(regression):
     np.testing.assert_allclose(g, W, atol=0.02)
 
 
+@pytest.mark.slow
 def test_rbo_l1_survives_corrupted_queries_where_mc_does_not():
     # 25% of the queries get an enormous additive noise (A.3.3). The key of the query point
     # decides (deterministically) whether it is corrupted.
@@ -252,6 +253,7 @@ def test_asebo_projection_learns_a_low_rank_gradient_subspace():
     assert np.mean(errs[-10:]) < 0.7 * float(iso_err.mean()), (errs, iso_err.mean())
 
 
+@pytest.mark.slow
 def test_asebo_published_samples_in_the_subspace_and_spends_its_rank():
     # With a history that spans w's 2-dimensional subspace and a last estimate inside it, the
     # published C puts almost all samples there (a = min_mix) and uses max(r, min_samples) = 2
@@ -314,9 +316,11 @@ OPERATORS = {
     "asebo": lambda: adaptation.asebo(num_queries=4, warmup=1),
     "identity": adaptation.identity,
 }
+QUICK = {"es_gradient", "hill_climb", "rbo", "identity"}  # the rest: -m slow (CI runs them)
 
 
-@pytest.mark.parametrize("name", sorted(OPERATORS))
+@pytest.mark.parametrize("name", [n if n in QUICK else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(OPERATORS)])
 def test_every_operator_runs_in_the_fused_step_under_vmap(name):
     import envs
     import esmaml_jax as ej

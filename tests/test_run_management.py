@@ -118,6 +118,7 @@ def test_resume_refuses_other_settings(straight, capsys):
     assert cli.main(["train", "--resume", str(straight.parent / "nope")]) == 2
 
 
+@pytest.mark.slow
 def test_eval_and_plot(straight, capsys):
     assert cli.main(["eval", str(straight), "--repeats", "2"]) == 0
     out = capsys.readouterr().out

@@ -97,7 +97,7 @@ def test_render_draws_paths_and_state_plots(tmp_path, three, capsys):
     assert "out of range: biased_cartpole has 10 test tasks" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("seeds", [1, pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("seeds", [pytest.param(n, marks=pytest.mark.slow) for n in (1, 2)])
 def test_the_final_evaluation_from_one_program_equals_evaluating_every_repeat_at_once(seeds):
     """`loop.evaluator` runs the final evaluation (4x the repeats) as calls of the chunks'
     evaluation program over slices of one draw, so the rollouts compile once: the returns are
