@@ -11,13 +11,20 @@ import time
 from esmaml_jax.app.loop import newest_checkpoint
 from esmaml_jax.app.progress import Heartbeat
 
+IDLE = textwrap.dedent("""
+    import time
+    from esmaml_jax.app.progress import Heartbeat
+    with Heartbeat("phase", print, every=0.1, stall_after=0.6):
+        time.sleep(1.5)  # no CPU used: what a deadlocked XLA computation looks like
+""")
+
 
 def test_heartbeat_calls_an_idle_wait_stuck_and_a_busy_one_not():
-    idle: list[str] = []
-    with Heartbeat("phase", idle.append, every=0.1, stall_after=0.6):
-        time.sleep(1.5)  # no CPU used: what a deadlocked XLA computation looks like
-    stuck = [m for m in idle if "looks stuck" in m]
-    assert len(stuck) == 1 and "py-spy dump --native --pid" in stuck[0], idle
+    # a fresh process: no thread of an earlier test may use CPU during the idle wait
+    proc = subprocess.run([sys.executable, "-c", IDLE], capture_output=True, text=True,
+                          timeout=120)
+    stuck = [m for m in proc.stdout.splitlines() if "looks stuck" in m]
+    assert len(stuck) == 1 and "py-spy dump --native --pid" in stuck[0], proc.stdout
 
     busy: list[str] = []
     with Heartbeat("phase", busy.append, every=0.1, stall_after=0.6):
