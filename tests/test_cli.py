@@ -251,11 +251,19 @@ def test_bench_times_any_operator_against_its_own_rollout_batches(tmp_path, caps
     assert "--operator is for --algorithm zero_order" in capsys.readouterr().err
 
 
-def test_cpu_devices_that_conflict_with_the_users_xla_flags_are_refused(tmp_path, capsys,
-                                                                         monkeypatch):
-    """Issue 34 item 6: one setting wins silently no more; a one-line error names both."""
-    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
-    assert cli.main(["train", *TINY, "--cpu-devices", "2", "--out", str(tmp_path / "r")]) == 2
-    err = capsys.readouterr().err
-    assert "--cpu-devices 2 conflicts with XLA_FLAGS" in err and len(err.strip().splitlines()) == 1
+def test_cpu_devices_that_conflict_with_the_users_xla_flags_are_refused(tmp_path):
+    """Issue 34 item 6: one setting wins silently no more; a one-line error names both (in a
+    fresh process: once JAX has started, the process keeps the devices it has)."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "esmaml_jax.app.cli", "train", *TINY,
+                           "--cpu-devices", "2", "--out", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu",
+                               "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "--cpu-devices 2 conflicts with XLA_FLAGS" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "r").exists()

@@ -198,7 +198,8 @@ def _cmd_train(args) -> int:
     from esmaml_jax.app import devices
 
     auto_devices = args.cpu_devices == "auto"
-    if devices.cpu_devices(args.cpu_devices) > 1 and args.cpu_devices not in (None, "auto"):
+    present = devices.cpu_devices(args.cpu_devices)
+    if args.cpu_devices not in (None, "auto") and int(args.cpu_devices) > 1 and present > 1:
         args.shard = True  # an explicit N > 1 asks for sharding (refused where it cannot apply)
     if args.checkpoint_every < 1:
         raise ValueError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")

@@ -39,15 +39,15 @@ def cpu_devices(n: int | str | None) -> int:
     n = int(n)
     if n < 1:
         raise ValueError(f"--cpu-devices must be >= 1 or 'auto', got {n}")
+    started = _started_count()
+    if started is not None:  # the backend has started: the process keeps its devices
+        return started or n
     found = re.findall(r"--xla_force_host_platform_device_count=(\d+)",
                        os.environ.get("XLA_FLAGS", ""))
     if found and int(found[-1]) != n:
         raise ValueError(f"--cpu-devices {n} conflicts with XLA_FLAGS "
                          f"--xla_force_host_platform_device_count={found[-1]}: drop one of them")
-    try:
-        jax.config.update("jax_num_cpu_devices", n)
-    except RuntimeError:  # the backend has started: the process keeps its devices
-        return _started_count() or n
+    jax.config.update("jax_num_cpu_devices", n)
     return n
 
 
