@@ -53,7 +53,7 @@ def _check_positive(name: str, value, allow_zero: bool = False) -> None:
         raise ValueError(f"{name} must be {bound} and finite, got {value}")
 
 
-def _hp(x: float) -> Array:
+def hparam(x: float) -> Array:
     """A hyperparameter as an array of jax.numpy's default float (float64 under x64)."""
     return jnp.asarray(x, dtype=float)
 
@@ -144,7 +144,7 @@ def es_gradient(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.
 
     cost = num_steps * (k + (1 if use_center else 0))
     return Adaptation("es_gradient", adapt,
-                      lambda: {"sigma": _hp(sigma), "step_size": _hp(step_size)},
+                      lambda: {"sigma": hparam(sigma), "step_size": hparam(step_size)},
                       cost)
 
 
@@ -224,7 +224,7 @@ def hill_climb(num_queries: int = 20, sigma: float = 0.1, parallel_evaluations: 
         return best, {"pre_value": pivot_value, "aux": aux, "best_value": best_value,
                       "num_accepted": jnp.sum(accepted)}
 
-    return Adaptation("hill_climb", adapt, lambda: {"sigma": _hp(sigma)}, e * (k + 1))
+    return Adaptation("hill_climb", adapt, lambda: {"sigma": hparam(sigma)}, e * (k + 1))
 
 
 def _ridge(z: Array, y: Array, lam: Array) -> Array:
@@ -297,9 +297,9 @@ def rbo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
         return params + hparams["step_size"] * g, {
             "pre_value": center, "aux": aux, "grad": g}
 
-    return Adaptation("rbo", adapt, lambda: {"sigma": _hp(sigma),
-                                             "step_size": _hp(step_size),
-                                             "regularization": _hp(regularization)},
+    return Adaptation("rbo", adapt, lambda: {"sigma": hparam(sigma),
+                                             "step_size": hparam(step_size),
+                                             "regularization": hparam(regularization)},
                       k + 1)
 
 
@@ -411,8 +411,8 @@ def asebo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
         count = jnp.minimum(state.count + grads.shape[0], hist)
         return AseboState(history, count, grads.mean(0))
 
-    return Adaptation("asebo", adapt, lambda: {"sigma": _hp(sigma),
-                                               "step_size": _hp(step_size)},
+    return Adaptation("asebo", adapt, lambda: {"sigma": hparam(sigma),
+                                               "step_size": hparam(step_size)},
                       k + 1, init_state, update_state)
 
 
@@ -434,7 +434,7 @@ def autodiff_gradient(step_size: float = 0.01, num_steps: int = 1) -> Adaptation
         return adapted, {"pre_value": values[0], "aux": _sum_leading(aux)}
 
     return Adaptation("autodiff_gradient", adapt,
-                      lambda: {"step_size": _hp(step_size)}, num_steps)
+                      lambda: {"step_size": hparam(step_size)}, num_steps)
 
 
 def dpp_es(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,

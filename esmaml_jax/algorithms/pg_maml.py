@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import optax
 
 from esmaml_jax import pg
+from esmaml_jax.adaptation import hparam
 from esmaml_jax.algorithms import base
 from esmaml_jax.algorithms.base import Algorithm, MetaState
 from esmaml_jax.objectives import rl_objective
@@ -104,8 +105,8 @@ def pg_maml(family, policy: Policy, *, horizon: int | None = None,
         return MetaState(params=params,
                          opt_state=optimizer.init(params) if outer == "vpg" else (),
                          norm=objective.init_norm(), adapt_state=(),
-                         hparams={"max_kl": jnp.asarray(max_kl, dtype=float),
-                                  "adapt": {"step_size": jnp.asarray(step_size, dtype=float)}},
+                         hparams={"max_kl": hparam(max_kl),
+                                  "adapt": {"step_size": hparam(step_size)}},
                          step=jnp.zeros((), jnp.int32))
 
     def advantages(batch):

@@ -21,7 +21,7 @@ import optax
 
 from esmaml_jax import estimators
 from esmaml_jax import shaping as shaping_lib
-from esmaml_jax.adaptation import Adaptation
+from esmaml_jax.adaptation import Adaptation, hparam
 from esmaml_jax.algorithms import base
 from esmaml_jax.algorithms.base import Algorithm, MetaState
 from esmaml_jax.objectives import Objective
@@ -76,7 +76,7 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
 
     def init(key) -> MetaState:
         return base.init_state(objective, adaptation, optimizer, key,
-                               {"sigma": jnp.asarray(sigma, dtype=float)})
+                               {"sigma": hparam(sigma)})
 
     def shard_leading(x):
         # every axis of the mesh: a (1, 4) or (2, 2) grid shards over its 4 devices

@@ -33,7 +33,7 @@ def cpu_devices(n: int | str | None) -> int:
 
     if n is None:
         started = _started_count()
-        return _count_from_flags() if started is None else started
+        return (_count_from_flags() or 1) if started is None else started
     if n == "auto":
         n = os.cpu_count() or 1
     n = int(n)
@@ -42,11 +42,10 @@ def cpu_devices(n: int | str | None) -> int:
     started = _started_count()
     if started is not None:  # the backend has started: the process keeps its devices
         return started or n
-    found = re.findall(r"--xla_force_host_platform_device_count=(\d+)",
-                       os.environ.get("XLA_FLAGS", ""))
-    if found and int(found[-1]) != n:
+    from_flags = _count_from_flags()
+    if from_flags is not None and from_flags != n:
         raise ValueError(f"--cpu-devices {n} conflicts with XLA_FLAGS "
-                         f"--xla_force_host_platform_device_count={found[-1]}: drop one of them")
+                         f"--xla_force_host_platform_device_count={from_flags}: drop one of them")
     jax.config.update("jax_num_cpu_devices", n)
     return n
 
@@ -66,10 +65,11 @@ def _started_count() -> int | None:
     return None
 
 
-def _count_from_flags() -> int:
+def _count_from_flags() -> int | None:
+    """The host device count the user's XLA_FLAGS asks for (the last one given), or None."""
     found = re.findall(r"--xla_force_host_platform_device_count=(\d+)",
                        os.environ.get("XLA_FLAGS", ""))
-    return int(found[-1]) if found else 1
+    return int(found[-1]) if found else None
 
 
 def auto_shard(built) -> bool:
