@@ -52,12 +52,11 @@ def train_seeds(algo, *, seeds: int, steps: int, eval_repeats: int, seed_stream:
     return states, before, evaluate(states, k_eval), wall
 
 
-# What a benchmark JSON records about the flat batches' layout (`esmaml_jax.batching`): Brax
-# rollouts went batch-last on a CPU in session 11; figures without this key predate that.
+# What a benchmark JSON records about how its rollouts were batched. "explicit": session 13's
+# flat batches (one vmap of the env step, MLP policies batch-last on a CPU); figures recorded
+# with "auto (Brax batch-last)" or without this key came from the jaxpr interpreter before it.
 def flat_layout() -> str:
-    import os
-
-    return os.environ.get("ESMAML_FLAT_LAYOUT", "auto") + " (Brax batch-last)"
+    return "explicit flat batches (vmap of the env step; MLP batch-last on CPU)"
 
 
 def layout_note(result: dict) -> str:

@@ -1,6 +1,7 @@
 """What nested batch shapes cost on this machine: the same 6,600 four-corners rollouts (linear
-policy, H 100) vmapped as one flat batch or nested in several shapes, with plain ``vmap`` and
-with `esmaml_jax.batching.flat_vmap` (what `rl_objective` uses). Interleaved rounds.
+policy, H 100) vmapped as one flat batch or nested in several shapes with plain ``vmap``, and
+as the one flat batch the algorithms run (`Objective.evaluate_batch`: a scan over time around
+one vmap of the env step). Interleaved rounds.
 
     python -m benchmarks.batch_shapes        # writes benchmarks/results/batch_shapes.json
 """
@@ -27,27 +28,31 @@ def main(rounds: int = 7) -> dict:
     policy = ej.policies.linear(2, 2)
     key = jax.random.PRNGKey(0)
     programs = {}
-    for flat in (False, True):
-        obj = rl_objective(family, policy, flat_batching=flat)
-        norm = obj.init_norm()
-        one = lambda k, p, t, o=obj, n=norm: o.evaluate(k, p, t, n)[0]
-        for shape in SHAPES:
-            n = 1
-            for s in shape:
-                n *= s
-            params = (0.1 * jax.random.normal(key, (n, 6))).reshape(*shape, 6)
-            tasks = (jnp.arange(n) % 4).reshape(shape)
-            keys = jax.random.split(key, n).reshape(*shape, 2)
-            fn = one
-            for _ in shape:
-                fn = jax.vmap(fn)
-            args = (keys, params, tasks)
-            programs[(flat, shape)] = (ej.jit(fn).lower(*args).compile(), args)
+    obj = rl_objective(family, policy)
+    norm = obj.init_norm()
+    one = lambda k, p, t: obj.evaluate(k, p, t, norm)[0]
+    for shape in SHAPES:
+        n = 1
+        for s in shape:
+            n *= s
+        params = (0.1 * jax.random.normal(key, (n, 6))).reshape(*shape, 6)
+        tasks = (jnp.arange(n) % 4).reshape(shape)
+        keys = jax.random.split(key, n).reshape(*shape, 2)
+        fn = one
+        for _ in shape:
+            fn = jax.vmap(fn)
+        args = (keys, params, tasks)
+        programs[("vmap", shape)] = (ej.jit(fn).lower(*args).compile(), args)
+    flat_args = tuple(x.reshape(6600, *x.shape[len(SHAPES[0]):])
+                      for x in programs[("vmap", SHAPES[0])][1])
+    programs[("evaluate_batch", SHAPES[0])] = (
+        ej.jit(lambda k, p, t: obj.evaluate_batch(k, p, t, norm)[0]).lower(*flat_args)
+        .compile(), flat_args)
     load = os.getloadavg()
     times = bench.interleaved(programs, rounds)
-    rows = [{"shape": list(shape), "flat_vmap": flat,
+    rows = [{"shape": list(shape), "program": how,
              "ms": {k: v * 1e3 for k, v in bench.spread(ts).items()}}
-            for (flat, shape), ts in times.items()]
+            for (how, shape), ts in times.items()]
     result = {"rollouts": 6600, "horizon": 100, "rounds": rounds,
               "load_average": [load, os.getloadavg()], "rows": rows,
               "compiler_options": ej.compiler_options()}

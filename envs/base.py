@@ -39,14 +39,9 @@ class TaskEnv(Env):
     meta-step about 1.2x, 7 interleaved rounds); an expensive physics step compiles once per
     unrolled copy, so Brax envs use 1 (halfcheetah: 2 runs the step about 1.2x faster but
     compiles about 1.3x longer).
-
-    ``batch_last``: whether a flat batch of this env's rollouts may run with the batch axis last
-    on a CPU (`esmaml_jax.batch_last`, where `batch_last.suits_jaxpr` finds it pays); False
-    keeps ``jax.vmap`` for it whatever the layout rule says.
     """
 
     rollout_unroll: int = 2
-    batch_last: bool = True
 
     def reset(self, rng: jax.Array) -> State:
         k_task, k_reset = jax.random.split(rng)

@@ -108,11 +108,6 @@ class BraxTaskEnv(TaskEnv):
             raise ValueError(f"unknown locomotion task kind {kind!r}")
         self.robot, self.kind = robot, kind
         self.backend_name = backend or DEFAULT_BACKEND[robot]
-        # Batch-last rollouts (`esmaml_jax.batch_last`) measured on the meta-step (P 20 x 2
-        # tasks, K 10, H 50; vmap / batch-last time, 3-5 interleaved rounds with another job
-        # running): spring halfcheetah 1.72x, ant 1.75x; generalized swimmer 1.02x with a longer
-        # compile (28.7 -> 33.5 s), so the generalized backend keeps jax.vmap.
-        self.batch_last = self.backend_name != "generalized"
         # Brax's own reward (survival, contact, control terms) is replaced below (A.7.1).
         with _quiet_third_party():
             self.base = brax_envs.get_environment(robot, backend=self.backend_name)
@@ -191,8 +186,7 @@ class BiasedCartPole(TaskEnv):
         return jax.random.uniform(key, (num,), minval=-math.pi / 18, maxval=math.pi / 18)
 
     def _obs(self, phys, bias):
-        # phys.at[2].add(bias), written without a scatter (the same numbers) so a batch of
-        # rollouts can run batch-last (`esmaml_jax.batch_last` has no scatter rule)
+        # phys.at[2].add(bias), written as a concatenation (the same numbers)
         return jnp.concatenate([phys[:2], phys[2:3] + bias, phys[3:]])
 
     def reset_task(self, rng, task):

@@ -5,11 +5,24 @@ closes over static choices (number of queries K, estimator type). Continuous set
 step size) live in a ``hparams`` dict that the algorithm keeps in its state, so a sweep can vmap
 over them without recompiling.
 
-``adapt(key, params [D], f, hparams, op_state) -> (adapted [D], info)`` where
-``f(key, params) -> (value, aux)`` is one query of the task objective (task and normalizer bound).
-``info`` has ``pre_value`` (f at the unadapted params when the operator measured it, else NaN) and
-``aux`` (summed additive statistics of its queries, or None when it made none).
-``num_queries`` is the static number of objective evaluations one call spends.
+An operator is an ask/tell loop of ``num_rounds`` rounds of ``round_size`` queries each (static):
+
+- ``start(key, theta [D], hparams, op_state) -> carry``
+- ``ask(carry, round, hparams, op_state) -> (carry, keys [Q], points [Q, D])``: the round's
+  queries, each with its rollout key (queries that share a key share their randomness: common
+  random numbers);
+- ``tell(carry, round, values [Q], grads, hparams, op_state) -> carry`` (``grads`` [Q, D] the
+  gradients of the values when ``uses_gradients``, else None);
+- ``finish(carry, hparams, op_state) -> (adapted [D], info)`` with ``info["pre_value"]`` (f at
+  the unadapted theta when the operator measured it, else NaN) and operator-specific entries.
+
+`adapt_batch` runs B operators at once (one per item: a perturbed policy and its task) with each
+round's B Q queries evaluated as ONE flat batch, so an algorithm's rollouts never nest under
+several ``vmap`` axes (on a CPU a nested batch shape costs up to several times more). The method
+``Adaptation.adapt(key, params, f, hparams, op_state)`` is the same for one item with a
+one-query function ``f(key, params) -> (value, aux)``: ``(adapted, info)``, ``info["aux"]`` the
+summed additive statistics of its queries (None when it made none). ``num_queries`` is the
+static number of objective evaluations one call spends.
 """
 
 from __future__ import annotations
@@ -21,29 +34,84 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from esmaml_jax import estimators, linalg
+from esmaml_jax import estimators, linalg, vma
 from esmaml_jax import shaping as shaping_lib
 from esmaml_jax.types import Array, Key, Params, PyTree
 
 QueryFn = Callable[[Key, Params], tuple[Array, PyTree]]
+# (keys [B, Q], points [B, Q, D]) -> (values [B, Q], aux summed over the B Q queries)
+BatchQueryFn = Callable[[Array, Array], tuple[Array, PyTree]]
 
 
 class Adaptation(NamedTuple):
     name: str
-    adapt: Callable[[Key, Params, QueryFn, dict, PyTree], tuple[Params, dict]]
+    start: Callable[..., PyTree]
+    ask: Callable[..., tuple[PyTree, Array, Array]]
+    tell: Callable[..., PyTree]
+    finish: Callable[..., tuple[Params, dict]]
     init_hparams: Callable[[], dict]
-    num_queries: int
+    num_rounds: int
+    round_size: int
+    uses_gradients: bool = False
     init_state: Callable[[int], PyTree] = lambda num_params: ()
     update_state: Callable[[PyTree, Any], PyTree] = lambda state, infos: state
+
+    @property
+    def num_queries(self) -> int:
+        """Objective evaluations one call spends (rounds x queries per round)."""
+        return self.num_rounds * self.round_size
+
+    def adapt(self, key: Key, params: Params, f: QueryFn, hparams: dict,
+              state: PyTree) -> tuple[Params, dict]:
+        """U(params, T) for one item, ``f(key, params) -> (value, aux)`` one query of f_T."""
+        def query(keys, points):
+            values, aux = jax.vmap(jax.vmap(f))(keys, points)
+            return values, jax.tree.map(lambda x: jnp.sum(x, axis=(0, 1)), aux)
+
+        adapted, info, aux = adapt_batch(self, key[None], params[None], query, hparams, state)
+        return adapted[0], {**jax.tree.map(lambda x: x[0], info), "aux": aux}
+
+
+def adapt_batch(op: Adaptation, keys: Array, params: Array, query: BatchQueryFn,
+                hparams: dict, state: PyTree) -> tuple[Array, dict, PyTree]:
+    """U of B items at once: keys [B], params [B, D] -> (adapted [B, D], info (each [B, ...]),
+    aux summed over every query, or None when the operator made none).
+
+    ``query(keys [B, Q], points [B, Q, D]) -> (values [B, Q], summed aux)`` evaluates one round
+    (item b's queries on item b's task; `esmaml_jax.objectives.query_batch` builds it): a
+    ``lax.scan`` over the ``num_rounds`` rounds, each one flat batch.
+    """
+    carry = jax.vmap(op.start, (0, 0, None, None))(keys, params, hparams, state)
+    inputs = (keys, params, hparams, state)
+    carry = vma.like(carry, *inputs)  # (under a user's shard_map: see `esmaml_jax.vma`)
+    aux = None
+    if op.num_rounds > 0:
+        def round_(carry, r):
+            carry, qkeys, points = jax.vmap(op.ask, (0, None, None, None))(carry, r, hparams,
+                                                                           state)
+            if op.uses_gradients:
+                def summed(pts):
+                    values, aux = query(qkeys, pts)
+                    return jnp.sum(values), (values, aux)
+
+                grads, (values, aux) = jax.grad(summed, has_aux=True)(points)
+            else:
+                (values, aux), grads = query(qkeys, points), None
+            carry = jax.vmap(op.tell, (0, None, 0, 0 if op.uses_gradients else None, None,
+                                       None))(carry, r, values, grads, hparams, state)
+            return vma.like(carry, *inputs), aux
+
+        if op.num_rounds == 1:  # no loop around a single round
+            carry, aux = round_(carry, jnp.zeros((), jnp.int32))
+        else:
+            carry, aux = jax.lax.scan(round_, carry, jnp.arange(op.num_rounds))
+            aux = _sum_leading(aux)
+    adapted, info = jax.vmap(op.finish, (0, None, None))(carry, hparams, state)
+    return adapted, info, aux
 
 
 def _sum_leading(tree: PyTree) -> PyTree:
     return jax.tree.map(lambda x: jnp.sum(x, axis=0), tree)
-
-
-def _sum_axes(tree: PyTree, ndim: int) -> PyTree:
-    """Sum additive statistics over the ``ndim`` leading (query) axes."""
-    return jax.tree.map(lambda x: jnp.sum(x, axis=tuple(range(ndim))), tree)
 
 
 def _check_positive(name: str, value, allow_zero: bool = False) -> None:
@@ -85,13 +153,30 @@ def _check_corruption(fraction, scale) -> None:
 _CORRUPT_STREAM = 0xC0
 
 
+def _nan() -> Array:
+    return jnp.full((), jnp.nan)
+
+
+def _shared_key(key: Key, num: int) -> Array:
+    """``key`` once per query of a round (they share it: common random numbers)."""
+    return jnp.broadcast_to(key, (num, *key.shape))
+
+
+def _no_queries(name: str) -> Callable:
+    def never(*args):
+        raise AssertionError(f"{name} makes no queries")
+
+    return never
+
+
 def identity() -> Adaptation:
     """U(theta, T) = theta: plain ES on the average task (no queries)."""
-
-    def adapt(key, params, f, hparams, state):
-        return params, {"pre_value": jnp.full((), jnp.nan), "aux": None}
-
-    return Adaptation("identity", adapt, lambda: {}, 0)
+    return Adaptation(
+        "identity",
+        start=lambda key, params, hparams, state: params,
+        ask=_no_queries("identity"), tell=_no_queries("identity"),
+        finish=lambda params, hparams, state: (params, {"pre_value": _nan()}),
+        init_hparams=lambda: {}, num_rounds=0, round_size=0)
 
 
 def es_gradient(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
@@ -100,10 +185,10 @@ def es_gradient(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.
                 corrupt_scale: float = 1e3) -> Adaptation:
     """U(theta, T) = theta + alpha * ESGRAD(f_T, theta, K, sigma) (Alg. 3, lines 4-5).
 
-    ``num_steps`` > 1 repeats the step from the adapted point (a ``lax.scan``). All queries of one
-    step share the rollout key (common random numbers). Query cost per call:
-    ``num_steps * (K + 1)`` for forward_fd (the +1 is the centre f(theta)), ``num_steps * K``
-    otherwise; antithetic needs an even K (K/2 directions).
+    ``num_steps`` > 1 repeats the step from the adapted point (one round each). All queries of
+    one step share the rollout key (common random numbers). Query cost per call:
+    ``num_steps * (K + 1)`` for forward_fd (the +1 is the centre f(theta), evaluated in the same
+    batch), ``num_steps * K`` otherwise; antithetic needs an even K (K/2 directions).
     ``corrupt_fraction`` > 0 simulates noisy data as A.3.3 does: that fraction of the queries
     f(theta + sigma g) (never the centre) gets additive noise of scale ``corrupt_scale``
     (`corrupt_queries`).
@@ -118,50 +203,39 @@ def es_gradient(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.
     sample = estimators.get_sampler(sampler)
     use_center = estimator == "forward_fd"
     _check_corruption(corrupt_fraction, corrupt_scale)
+    per_round = k + (1 if use_center else 0)
 
-    def adapt(key, params, f, hparams, state):
-        dim = params.shape[0]
+    def start(key, params, hparams, state):
+        eps = jnp.zeros((n, params.shape[0]), params.dtype)
+        return {"theta": params, "keys": jax.random.split(key, num_steps), "eps": eps,
+                "pre": _nan()}
 
-        def one_step(theta, step_key):
-            k_eps, k_eval = jax.random.split(step_key)
-            eps = sample(k_eps, n, dim, hparams["sigma"])
-            points = estimators.perturbed_points(theta, eps, hparams["sigma"], estimator)
-            flat = points.reshape(-1, dim)
-            center = None
-            if use_center:  # (a Brax meta-step compiles about 10 s faster per call site saved)
-                values, center, aux = _evaluate_with_center(f, k_eval, flat, theta)
-            else:
-                values, aux = _evaluate_batch(f, k_eval, flat)
-            values = corrupt_queries(values, jax.random.fold_in(step_key, _CORRUPT_STREAM),
-                                     corrupt_fraction, corrupt_scale)
-            grad, _ = estimators.estimate(values.reshape(points.shape[:-1]), eps,
-                                          hparams["sigma"], estimator, shaper, center)
-            pre = center if use_center else jnp.full((), jnp.nan)
-            return theta + hparams["step_size"] * grad, (pre, aux)  # Alg. 3, line 5
+    def ask(carry, r, hparams, state):
+        theta = carry["theta"]
+        k_eps, k_eval = jax.random.split(carry["keys"][r])
+        eps = sample(k_eps, n, theta.shape[0], hparams["sigma"])
+        points = estimators.perturbed_points(theta, eps, hparams["sigma"], estimator)
+        points = points.reshape(-1, theta.shape[0])
+        if use_center:  # the centre rides in the same batch (one call site)
+            points = jnp.concatenate([points, theta[None]])
+        return {**carry, "eps": eps}, _shared_key(k_eval, per_round), points
 
-        adapted, (pre, aux) = jax.lax.scan(one_step, params, jax.random.split(key, num_steps))
-        return adapted, {"pre_value": pre[0], "aux": _sum_leading(aux)}
+    def tell(carry, r, values, grads, hparams, state):
+        center = values[-1] if use_center else None
+        values = values[:-1] if use_center else values
+        values = corrupt_queries(values, jax.random.fold_in(carry["keys"][r], _CORRUPT_STREAM),
+                                 corrupt_fraction, corrupt_scale)
+        eps = carry["eps"]
+        grad, _ = estimators.estimate(values, eps, hparams["sigma"], estimator, shaper, center)
+        pre = jnp.where(r == 0, center, carry["pre"]) if use_center else carry["pre"]
+        return {**carry, "theta": carry["theta"] + hparams["step_size"] * grad,  # line 5
+                "pre": pre}
 
-    cost = num_steps * (k + (1 if use_center else 0))
-    return Adaptation("es_gradient", adapt,
-                      lambda: {"sigma": hparam(sigma), "step_size": hparam(step_size)},
-                      cost)
-
-
-def _evaluate_batch(f: QueryFn, key: Key, points: Array) -> tuple[Array, PyTree]:
-    """Values [N] of f at points [N, D] (one shared rollout key: common random numbers) and the
-    summed aux of those N queries."""
-    values, aux = jax.vmap(lambda p: f(key, p))(points)
-    return values, _sum_leading(aux)
-
-
-def _evaluate_with_center(f: QueryFn, key: Key, points: Array,
-                          center: Array) -> tuple[Array, Array, PyTree]:
-    """(values [N] at points [N, D], value at ``center`` [D], the summed aux of all N + 1): the
-    centre rides in the points' batch, so the rollout is one call site (one flat batch, and a
-    Brax env step compiled once instead of twice)."""
-    values, aux = _evaluate_batch(f, key, jnp.concatenate([points, center[None]]))
-    return values[:-1], values[-1], aux
+    return Adaptation(
+        "es_gradient", start, ask, tell,
+        finish=lambda carry, hparams, state: (carry["theta"], {"pre_value": carry["pre"]}),
+        init_hparams=lambda: {"sigma": hparam(sigma), "step_size": hparam(step_size)},
+        num_rounds=num_steps, round_size=per_round)
 
 
 HILL_CLIMB_MODES = ("average", "batch")
@@ -191,40 +265,51 @@ def hill_climb(num_queries: int = 20, sigma: float = 0.1, parallel_evaluations: 
                          f"{', '.join(HILL_CLIMB_MODES)}")
     average = mode == "average"
 
-    def score(f, key, points, repeat=average):
-        """Scores [C] of candidates [C, D] (mean over E keys when ``repeat``) and summed aux."""
-        if repeat:
-            keys = jax.random.split(key, e)
-            values, aux = jax.vmap(lambda kk: jax.vmap(lambda p: f(kk, p))(points))(keys)
-            return jnp.mean(values, axis=0), _sum_axes(aux, 2)
-        values, aux = jax.vmap(lambda p: f(key, p))(points)
-        return values, _sum_axes(aux, 1)
+    num_candidates = 1 if average else e
 
-    def adapt(key, params, f, hparams, state):
+    def start(key, params, hparams, state):
         k_pivot, k_iter = jax.random.split(key)
-        pivot_value, aux0 = score(f, k_pivot, params[None], repeat=True)  # both modes
-        pivot_value = pivot_value[0]
-        num_candidates = 1 if average else e
+        cand = jnp.zeros((num_candidates, params.shape[0]), params.dtype)
+        return {"best": params, "best_value": jnp.full((), -jnp.inf), "pre": _nan(),
+                "pivot_key": k_pivot, "keys": jax.random.split(k_iter, k), "cand": cand,
+                "accepted": jnp.zeros((), jnp.int32)}
 
-        def iteration(carry, kk):
-            best, best_value, aux = carry
-            k_eps, k_eval = jax.random.split(kk)
-            cand = best + hparams["sigma"] * jax.random.normal(k_eps, (num_candidates,
-                                                                       params.shape[0]))
-            values, caux = score(f, k_eval, cand)
-            i = jnp.argmax(jnp.where(jnp.isfinite(values), values, -jnp.inf))
-            better = values[i] > best_value
-            best = jnp.where(better, cand[i], best)
-            best_value = jnp.where(better, values[i], best_value)
-            return (best, best_value, jax.tree.map(jnp.add, aux, caux)), better
+    def ask(carry, r, hparams, state):
+        """Round 0 scores the pivot (E keys of its own); round i >= 1 is iteration i."""
+        best = carry["best"]
+        k_eps, k_eval = jax.random.split(carry["keys"][jnp.maximum(r - 1, 0)])
+        noise = jax.random.normal(k_eps, (num_candidates, best.shape[0]))
+        cand = best + hparams["sigma"] * noise
+        if average:  # one candidate, E evaluations with keys of their own
+            keys = jax.random.split(jnp.where(r == 0, carry["pivot_key"], k_eval), e)
+            points = jnp.broadcast_to(jnp.where(r == 0, best, cand[0]), (e, best.shape[0]))
+        else:  # E candidates sharing one key; the pivot still scored by E evaluations
+            keys = jnp.where(r == 0, jax.random.split(carry["pivot_key"], e),
+                             _shared_key(k_eval, e))
+            points = jnp.where(r == 0, jnp.broadcast_to(best, cand.shape), cand)
+        return {**carry, "cand": cand}, keys, points
 
-        init_value = jnp.where(jnp.isfinite(pivot_value), pivot_value, -jnp.inf)
-        (best, best_value, aux), accepted = jax.lax.scan(
-            iteration, (params, init_value, aux0), jax.random.split(k_iter, k))
-        return best, {"pre_value": pivot_value, "aux": aux, "best_value": best_value,
-                      "num_accepted": jnp.sum(accepted)}
+    def tell(carry, r, values, grads, hparams, state):
+        if average:
+            values = jnp.mean(values, keepdims=True)
+        pivot = jnp.mean(values)
+        i = jnp.argmax(jnp.where(jnp.isfinite(values), values, -jnp.inf))
+        better = (values[i] > carry["best_value"]) & (r > 0)
+        best = jnp.where(better, carry["cand"][i], carry["best"])
+        best_value = jnp.where(better, values[i], carry["best_value"])
+        first = jnp.where(jnp.isfinite(pivot), pivot, -jnp.inf)
+        return {**carry, "best": best,
+                "best_value": jnp.where(r == 0, first, best_value),
+                "pre": jnp.where(r == 0, pivot, carry["pre"]),
+                "accepted": carry["accepted"] + better.astype(jnp.int32)}
 
-    return Adaptation("hill_climb", adapt, lambda: {"sigma": hparam(sigma)}, e * (k + 1))
+    def finish(carry, hparams, state):
+        return carry["best"], {"pre_value": carry["pre"], "best_value": carry["best_value"],
+                               "num_accepted": carry["accepted"]}
+
+    return Adaptation("hill_climb", start, ask, tell, finish,
+                      init_hparams=lambda: {"sigma": hparam(sigma)}, num_rounds=k + 1,
+                      round_size=e)
 
 
 def _ridge(z: Array, y: Array, lam: Array) -> Array:
@@ -241,9 +326,10 @@ def _lasso(z: Array, y: Array, lam: Array, iterations: int) -> Array:
 
     def body(g, _):
         g = g - step * (z.T @ (z @ g - y))
-        return jnp.sign(g) * jnp.maximum(jnp.abs(g) - step * lam, 0.0), None
+        return vma.like(jnp.sign(g) * jnp.maximum(jnp.abs(g) - step * lam, 0.0), z, y, lam), None
 
-    g, _ = jax.lax.scan(body, jnp.zeros(z.shape[1]), None, length=iterations)
+    g, _ = jax.lax.scan(body, vma.like(jnp.zeros(z.shape[1]), z, y, lam), None,
+                        length=iterations)
     return g
 
 
@@ -283,24 +369,37 @@ def rbo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
             return _lasso(z, dy, lam, iterations)
         return estimators.l1_regression(z, dy, iterations)[0]
 
-    def adapt(key, params, f, hparams, state):
-        k_eps, k_eval = jax.random.split(key)
-        dirs = hparams["sigma"] * jax.random.normal(k_eps, (k, params.shape[0]))
-        values, center, aux = _evaluate_with_center(f, k_eval, params + dirs, params)
-        values = corrupt_queries(values, jax.random.fold_in(key, _CORRUPT_STREAM),
+    def start(key, params, hparams, state):
+        return {"theta": params, "key": key, "dirs": jnp.zeros((k, params.shape[0])),
+                "grad": jnp.zeros_like(params), "pre": _nan()}
+
+    def ask(carry, r, hparams, state):
+        theta = carry["theta"]
+        k_eps, k_eval = jax.random.split(carry["key"])
+        dirs = hparams["sigma"] * jax.random.normal(k_eps, (k, theta.shape[0]))
+        points = jnp.concatenate([theta + dirs, theta[None]])  # the pivot rides along
+        return {**carry, "dirs": dirs}, _shared_key(k_eval, k + 1), points
+
+    def tell(carry, r, values, grads, hparams, state):
+        center, values = values[k], values[:k]
+        values = corrupt_queries(values, jax.random.fold_in(carry["key"], _CORRUPT_STREAM),
                                  corrupt_fraction, corrupt_scale)
         shaped, valid = shaper(jnp.concatenate([values, center[None]]))
         ok = valid[:k] & valid[k]
         dy = jnp.where(ok, shaped[:k] - shaped[k], 0.0)
-        z = jnp.where(ok[:, None], dirs, 0.0)  # dropped rows constrain nothing
+        z = jnp.where(ok[:, None], carry["dirs"], 0.0)  # dropped rows constrain nothing
         g = gradient(z, dy, hparams["regularization"])
-        return params + hparams["step_size"] * g, {
-            "pre_value": center, "aux": aux, "grad": g}
+        return {**carry, "theta": carry["theta"] + hparams["step_size"] * g, "grad": g,
+                "pre": center}
 
-    return Adaptation("rbo", adapt, lambda: {"sigma": hparam(sigma),
-                                             "step_size": hparam(step_size),
-                                             "regularization": hparam(regularization)},
-                      k + 1)
+    def finish(carry, hparams, state):
+        return carry["theta"], {"pre_value": carry["pre"], "grad": carry["grad"]}
+
+    return Adaptation("rbo", start, ask, tell, finish,
+                      init_hparams=lambda: {"sigma": hparam(sigma),
+                                            "step_size": hparam(step_size),
+                                            "regularization": hparam(regularization)},
+                      num_rounds=1, round_size=k + 1)
 
 
 class AseboState(NamedTuple):
@@ -392,16 +491,29 @@ def asebo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
         zp = (z @ basis) @ basis.T * warm
         return zp + jnp.sqrt(mix) * (z - zp), jnp.int32(k)
 
-    def adapt(key, params, f, hparams, state):
-        k_eps, k_eval = jax.random.split(key)
-        eps, used = directions(k_eps, state, params.shape[0])
-        values, center, aux = _evaluate_with_center(f, k_eval, params + hparams["sigma"] * eps,
-                                                    params)
-        values = jnp.where(jnp.arange(k) < used, values, jnp.nan)  # unused: dropped
-        grad, _ = estimators.estimate(values, eps, hparams["sigma"], "forward_fd", shaper, center)
-        return params + hparams["step_size"] * grad, {
-            "pre_value": center, "aux": aux, "grad": grad,
-            "num_used": used}
+    def start(key, params, hparams, state):
+        return {"theta": params, "key": key, "eps": jnp.zeros((k, params.shape[0])),
+                "used": jnp.int32(k), "grad": jnp.zeros_like(params), "pre": _nan()}
+
+    def ask(carry, r, hparams, state):
+        theta = carry["theta"]
+        k_eps, k_eval = jax.random.split(carry["key"])
+        eps, used = directions(k_eps, state, theta.shape[0])
+        points = jnp.concatenate([theta + hparams["sigma"] * eps, theta[None]])
+        return ({**carry, "eps": eps, "used": jnp.asarray(used, jnp.int32)},
+                _shared_key(k_eval, k + 1), points)
+
+    def tell(carry, r, values, grads, hparams, state):
+        center, values = values[k], values[:k]
+        values = jnp.where(jnp.arange(k) < carry["used"], values, jnp.nan)  # unused: dropped
+        grad, _ = estimators.estimate(values, carry["eps"], hparams["sigma"], "forward_fd",
+                                      shaper, center)
+        return {**carry, "theta": carry["theta"] + hparams["step_size"] * grad, "grad": grad,
+                "pre": center}
+
+    def finish(carry, hparams, state):
+        return carry["theta"], {"pre_value": carry["pre"], "grad": carry["grad"],
+                                "num_used": carry["used"]}
 
     def update_state(state: AseboState, infos) -> AseboState:
         grads = infos["grad"].reshape(-1, state.history.shape[1])[:per_step]
@@ -411,9 +523,11 @@ def asebo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
         count = jnp.minimum(state.count + grads.shape[0], hist)
         return AseboState(history, count, grads.mean(0))
 
-    return Adaptation("asebo", adapt, lambda: {"sigma": hparam(sigma),
-                                               "step_size": hparam(step_size)},
-                      k + 1, init_state, update_state)
+    return Adaptation("asebo", start, ask, tell, finish,
+                      init_hparams=lambda: {"sigma": hparam(sigma),
+                                            "step_size": hparam(step_size)},
+                      num_rounds=1, round_size=k + 1, init_state=init_state,
+                      update_state=update_state)
 
 
 def autodiff_gradient(step_size: float = 0.01, num_steps: int = 1) -> Adaptation:
@@ -425,16 +539,21 @@ def autodiff_gradient(step_size: float = 0.01, num_steps: int = 1) -> Adaptation
     num_steps = _check_count("num_steps", num_steps)
     _check_positive("step size (alpha)", step_size, allow_zero=True)
 
-    def adapt(key, params, f, hparams, state):
-        def one_step(theta, _):
-            (value, aux), grad = jax.value_and_grad(lambda p: f(key, p), has_aux=True)(theta)
-            return theta + hparams["step_size"] * grad, (value, aux)
+    def start(key, params, hparams, state):
+        return {"theta": params, "key": key, "pre": _nan()}
 
-        adapted, (values, aux) = jax.lax.scan(one_step, params, None, length=num_steps)
-        return adapted, {"pre_value": values[0], "aux": _sum_leading(aux)}
+    def ask(carry, r, hparams, state):
+        return carry, carry["key"][None], carry["theta"][None]
 
-    return Adaptation("autodiff_gradient", adapt,
-                      lambda: {"step_size": hparam(step_size)}, num_steps)
+    def tell(carry, r, values, grads, hparams, state):
+        return {**carry, "theta": carry["theta"] + hparams["step_size"] * grads[0],
+                "pre": jnp.where(r == 0, values[0], carry["pre"])}
+
+    return Adaptation("autodiff_gradient", start, ask, tell,
+                      finish=lambda carry, hparams, state: (carry["theta"],
+                                                            {"pre_value": carry["pre"]}),
+                      init_hparams=lambda: {"step_size": hparam(step_size)},
+                      num_rounds=num_steps, round_size=1, uses_gradients=True)
 
 
 def dpp_es(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,

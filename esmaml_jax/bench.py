@@ -27,7 +27,6 @@ compiled fused program, and the process's peak resident set.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
 import os
@@ -41,9 +40,9 @@ import numpy as np
 import optax
 
 import envs
-from esmaml_jax import adaptation, batching, compiler, estimators, minimal, policies, shaping
+from esmaml_jax import adaptation, compiler, estimators, minimal, policies, shaping
 from esmaml_jax.algorithms import zero_order
-from esmaml_jax.objectives import rl_objective
+from esmaml_jax.objectives import batch_evaluator, rl_objective
 
 
 @dataclasses.dataclass
@@ -148,13 +147,14 @@ def run(cfg: BenchConfig) -> dict:
         compile_s[name] = time.perf_counter() - t0
 
     # (a) the limit: the step's own rollout batches, nothing around them.
-    batches = rollout_batches(algo, state, key)
+    batches = rollout_batches(algo)
     add("limit", *_limit_program(objective, state, batches, key))
     # ... and as one flat batch of the same number of episodes.
     params = state.params + 0.1 * jax.random.normal(key, (rollouts, state.params.shape[0]))
     tasks = objective.sample_train_tasks(key, rollouts)
     keys = jax.random.split(key, rollouts)
-    add("flat_limit", jax.vmap(lambda k, p, tk: objective.evaluate(k, p, tk, state.norm)[0]),
+    evaluate_batch = batch_evaluator(objective)
+    add("flat_limit", lambda k, p, tk: evaluate_batch(k, p, tk, state.norm)[0],
         keys, params, tasks)
     # ... and everything of the step but its rollouts: fused ~ limit + outside when the
     # rollouts cost inside the step what they cost bare.
@@ -248,18 +248,13 @@ def run(cfg: BenchConfig) -> dict:
     return result
 
 
-def rollout_batches(algo, state, key) -> list[tuple[int, int]]:
+def rollout_batches(algo) -> list[tuple[int, int]]:
     """[(flat batch size, executions per meta-step)], largest first: the rollout batches one
-    meta-step of ``algo`` runs, counted by running it once with `batching.record_batches`
-    (one extra compile of the step). Works for every operator and outer estimator: hill
-    climbing's iterations, for example, appear as one batch size executed once per
-    iteration."""
-    with batching.record_batches() as sizes:
-        jax.block_until_ready(jax.jit(lambda s, k: algo.step(s, k))(state, key))
-    if not sizes:
-        raise ValueError("the step ran no flat rollout batches (an objective built with "
-                         "rl_objective(..., flat_batching=True) is needed)")
-    return sorted(collections.Counter(sizes).items(), reverse=True)
+    meta-step of ``algo`` runs, as the algorithm declares them (`Algorithm.rollout_batches`:
+    e.g. hill climbing's iterations appear as one batch size executed once per iteration)."""
+    if not algo.rollout_batches:
+        raise ValueError("this algorithm does not declare its rollout batches")
+    return list(algo.rollout_batches)
 
 
 def without_rollouts(objective, norm):
@@ -278,7 +273,7 @@ def without_rollouts(objective, norm):
         zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), aux)
         return total.astype(value.dtype).reshape(value.shape), zeros
 
-    return objective._replace(evaluate=evaluate)
+    return objective._replace(evaluate=evaluate, evaluate_batch=None)
 
 
 def _limit_program(objective, state, batches: list[tuple[int, int]], key):
@@ -289,7 +284,8 @@ def _limit_program(objective, state, batches: list[tuple[int, int]], key):
     and the observation moments), and nothing else: the parameters, tasks and rollout keys are
     drawn once, outside the timed program."""
     theta = state.params
-    batch = jax.vmap(lambda k, x, task: objective.evaluate(k, x, task, state.norm))
+    evaluate_batch = batch_evaluator(objective)
+    batch = lambda k, x, task: evaluate_batch(k, x, task, state.norm)
 
     def draw(n, count, k):
         k1, k2, k3 = jax.random.split(k, 3)
@@ -335,7 +331,8 @@ def _unfused_breakdown(objective, state, key, cfg: BenchConfig, compiled, fused_
         params = state.params + 0.1 * jax.random.normal(key, (n, state.params.shape[0]))
         tasks = objective.sample_train_tasks(key, n)
         keys = jax.random.split(key, n)
-        fn = compiler.jit(jax.vmap(lambda k, p, tk: objective.evaluate(k, p, tk, state.norm)[0]))
+        evaluate_batch = batch_evaluator(objective)
+        fn = compiler.jit(lambda k, p, tk: evaluate_batch(k, p, tk, state.norm)[0])
         return _time(fn, keys, params, tasks, repeats=max(cfg.repeats, 20))[1]
 
     small = batch(cfg.num_queries) + batch(1)

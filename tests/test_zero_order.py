@@ -29,7 +29,7 @@ def quadratic_objective():
 
 def fixed_key(op):
     """The same operator with its inner key pinned, so U(., T) is a deterministic function."""
-    return op._replace(adapt=lambda key, *args: op.adapt(FIXED_INNER, *args))
+    return op._replace(start=lambda key, *args: op.start(FIXED_INNER, *args))
 
 
 INNER = adaptation.es_gradient(num_queries=8, sigma=0.1, step_size=0.3, shaping="none")

@@ -30,7 +30,7 @@ import envs
 import esmaml_jax as ej
 from benchmarks._common import RESULTS, write_csv
 from benchmarks.reproduce._curves import final, plot_curves, train_curve
-from esmaml_jax import adaptation, batching
+from esmaml_jax import adaptation
 
 ENV = "swimmer_forward_backward"
 METHODS = ("MC", "MC, corrupted", "RBO (L1), corrupted")
@@ -56,10 +56,6 @@ def main(argv=None) -> None:
     p.add_argument("--noise", type=float, default=1000.0)
     p.add_argument("--seed-stream", type=int, default=0, dest="seed_stream",
                    help="seeds split from PRNGKey(N) (default 0): fresh seeds for a re-run")
-    p.add_argument("--layout", default="batch_last", choices=batching.LAYOUTS,
-                   help="flat-batch layout (`esmaml_jax.batching`); default: the one the "
-                        "committed run used (swimmer ran batch-last then; the default rule now "
-                        "keeps vmap for it: the same speed, other rounding)")
     p.add_argument("--out", default=str(RESULTS / "robustness.csv"))
     p.add_argument("--tiny", action="store_true", help="1 step, horizon 5, P 2, K 4")
     args = p.parse_args(argv)
@@ -77,15 +73,14 @@ def main(argv=None) -> None:
         algo = ej.zero_order(obj, operator(method, args.k, args.fraction, args.noise),
                              num_perturbations=args.perturbations, tasks_per_perturbation=tasks,
                              optimizer=optax.sgd(0.01))
-        with batching.layout(args.layout):
-            got, wall = train_curve(algo, seeds=args.seeds, steps=args.steps, chunk=args.chunk,
-                                    eval_repeats=8, seed_axis="map", env=ENV, method=method,
-                                    K=args.k, seed_stream=args.seed_stream)
+        got, wall = train_curve(algo, seeds=args.seeds, steps=args.steps, chunk=args.chunk,
+                                eval_repeats=8, seed_axis="map", env=ENV, method=method,
+                                K=args.k, seed_stream=args.seed_stream)
         for r in got:
             r.update(wall_s=round(wall, 1), seeds=args.seeds, steps=args.steps,
                      perturbations=args.perturbations, horizon=args.horizon,
                      fraction=args.fraction, noise=args.noise, seed_stream=args.seed_stream,
-                     D=obj.num_params, layout=args.layout)
+                     D=obj.num_params)
         rows += got
         first = [r["test_post"] for r in got if r["step"] == 0]
         print(f"{method}: post-adaptation {np.mean(first):.1f} -> {np.mean(final(got)):.1f} "

@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from esmaml_jax.adaptation import Adaptation
-from esmaml_jax.objectives import Objective
+from esmaml_jax.adaptation import Adaptation, adapt_batch
+from esmaml_jax.objectives import Objective, batch_evaluator, query_batch
 from esmaml_jax.types import Array, Key, PyTree
 
 
@@ -55,6 +55,9 @@ class Algorithm(NamedTuple):
     rollouts_per_step: int
     env_steps_per_step: int
     adapt: Callable[[MetaState, Key, Any], Array]
+    # ((flat batch size, executions per meta-step), ...): the batches of queries one meta-step
+    # evaluates, largest first, as the algorithm lays them out (empty: not declared)
+    rollout_batches: tuple[tuple[int, int], ...] = ()
 
 
 def adapter(objective: Objective, adaptation: Adaptation) -> Callable[[MetaState, Key, Any],
@@ -62,11 +65,22 @@ def adapter(objective: Objective, adaptation: Adaptation) -> Callable[[MetaState
     """``adapt(state, key, task)`` for a blackbox operator: U(theta, T) with f_T bound."""
 
     def adapt(state: MetaState, key: Key, task) -> Array:
-        f = lambda k, p: objective.evaluate(k, p, task, state.norm)
-        return adaptation.adapt(key, state.params, f, state.hparams["adapt"],
-                                state.adapt_state)[0]
+        one = jax.tree.map(lambda x: jnp.asarray(x)[None], task)
+        adapted, _, _ = adapt_batch(adaptation, key[None], state.params[None],
+                                    query_batch(objective, one, state.norm),
+                                    state.hparams["adapt"], state.adapt_state)
+        return adapted[0]
 
     return adapt
+
+
+def batch_counts(*batches: tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    """(size, executions) pairs merged by size (sizes 0 dropped), largest first."""
+    counts: dict[int, int] = {}
+    for size, times in batches:
+        if size > 0 and times > 0:
+            counts[size] = counts.get(size, 0) + times
+    return tuple(sorted(counts.items(), reverse=True))
 
 
 def default_optimizer() -> optax.GradientTransformation:
@@ -168,15 +182,16 @@ def evaluate(objective: Objective, adaptation: Adaptation, state: MetaState, key
     tasks, keys = draw if draw is not None else evaluation_draw(objective, key, num_tasks,
                                                           num_repeats)
 
-    def one(task, k):
-        f = lambda kk, p: objective.evaluate(kk, p, task, state.norm)
-        pre, _ = f(k[0], state.params)
-        adapted, _ = adaptation.adapt(k[1], state.params, f, state.hparams["adapt"],
-                                      state.adapt_state)
-        post, _ = f(k[2], adapted)
-        return pre, post
-
-    per_task = jax.vmap(lambda t, ks: jax.vmap(lambda kk: one(t, kk))(ks))
-    pre, post = per_task(tasks, keys)
+    n, r = keys.shape[:2]
+    flat_tasks = jax.tree.map(lambda t: jnp.repeat(t, r, axis=0), tasks)  # task-major, [N R]
+    k = keys.reshape(n * r, *keys.shape[2:])
+    theta = jnp.broadcast_to(state.params, (n * r, state.params.shape[0]))
+    evaluate_batch = batch_evaluator(objective)
+    pre, _ = evaluate_batch(k[:, 0], theta, flat_tasks, state.norm)
+    adapted, _, _ = adapt_batch(adaptation, k[:, 1], theta,
+                                query_batch(objective, flat_tasks, state.norm),
+                                state.hparams["adapt"], state.adapt_state)
+    post, _ = evaluate_batch(k[:, 2], adapted, flat_tasks, state.norm)
+    pre, post = pre.reshape(n, r), post.reshape(n, r)
     return {"pre": pre, "post": post, "pre_mean": finite_mean(pre),
             "post_mean": finite_mean(post)}

@@ -21,10 +21,10 @@ import optax
 
 from esmaml_jax import estimators
 from esmaml_jax import shaping as shaping_lib
-from esmaml_jax.adaptation import Adaptation, hparam
+from esmaml_jax.adaptation import Adaptation, adapt_batch, hparam
 from esmaml_jax.algorithms import base
 from esmaml_jax.algorithms.base import Algorithm, MetaState
-from esmaml_jax.objectives import Objective
+from esmaml_jax.objectives import Objective, batch_evaluator, query_batch
 
 
 def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbations: int = 150,
@@ -71,6 +71,20 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
     num_signs = 2 if estimator == "antithetic" else 1
     queries = adaptation.num_queries + 1
     rollouts = num_signs * num_p * num_t * queries
+    q, rounds = adaptation.round_size, adaptation.num_rounds
+
+    def batches_of(items: int, times: int = 1) -> list[tuple[int, int]]:
+        return [(items * q, rounds * times), (items, times)]  # the rounds, then f(U(.))
+
+    items_per_dir = num_signs * num_t
+    if chunk_size is None:
+        batches = batches_of(num_p * items_per_dir)
+    else:
+        batches = (batches_of(chunk_size * items_per_dir, num_p // chunk_size)
+                   + batches_of((num_p % chunk_size) * items_per_dir))
+    if estimator == "forward_fd":
+        batches += batches_of(num_t)
+    evaluate = batch_evaluator(objective)
     if estimator == "forward_fd":
         rollouts += num_t * queries
 
@@ -78,26 +92,47 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
         return base.init_state(objective, adaptation, optimizer, key,
                                {"sigma": hparam(sigma)})
 
+    def chunked(fn, items):
+        """``fn`` over the items in chunks of ``chunk_size`` directions (``lax.map``: one chunk
+        in memory at a time), the remainder in one more call; results concatenated, aux summed."""
+        per = num_signs * num_t
+        full = (num_p // chunk_size) * chunk_size * per
+        head = jax.tree.map(lambda x: x[:full].reshape(-1, chunk_size * per, *x.shape[1:]),
+                            items)
+        values, infos, aux = jax.lax.map(fn, head)
+        flat = lambda x: x.reshape(-1, *x.shape[2:])
+        values, infos, aux = flat(values), jax.tree.map(flat, infos), base.sum_aux((aux, 1))
+        if full < num_p * per:
+            v, i, a = fn(jax.tree.map(lambda x: x[full:], items))
+            values = jnp.concatenate([values, v])
+            infos = jax.tree.map(lambda x, y: jnp.concatenate([x, y]), infos, i)
+            aux = base.sum_aux((aux, 0), (a, 0))
+        return values, infos, aux
+
     def shard_leading(x):
         # every axis of the mesh: a (1, 4) or (2, 2) grid shards over its 4 devices
         spec = jax.sharding.PartitionSpec(tuple(mesh.axis_names))
         return jax.lax.with_sharding_constraint(x, jax.sharding.NamedSharding(mesh, spec))
 
-    def adapt_and_score(state: MetaState, point, task, k_adapt, k_eval):
-        """f_T(U(point, T)) for one point and one task (Alg. 3, lines 4-6)."""
-        f = lambda k, p: objective.evaluate(k, p, task, state.norm)
-        adapted, info = adaptation.adapt(k_adapt, point, f, state.hparams["adapt"],
-                                         state.adapt_state)
-        value, aux = f(k_eval, adapted)
-        total_aux = base.sum_aux((aux, 0), (info["aux"], 0))
-        return value, info["pre_value"], total_aux, info
+    def score(state: MetaState, items):
+        """f_T(U(point, T)) for a flat batch of B items (point [B, D], task [B], adaptation and
+        evaluation keys [B]; Alg. 3, lines 4-6): every round of the operator's queries and the
+        evaluation of the adapted points are each ONE flat batch of rollouts."""
+        points, tasks, k_adapt, k_eval = items
+        adapted, info, aux = adapt_batch(adaptation, k_adapt, points,
+                                         query_batch(objective, tasks, state.norm),
+                                         state.hparams["adapt"], state.adapt_state)
+        values, eval_aux = evaluate(k_eval, adapted, tasks, state.norm)
+        return values, info, base.sum_aux((aux, 0), (eval_aux, 1))
 
-    def per_direction(state, points, tasks, k_adapt, k_eval):
-        """points [S, D]; tasks/keys [T, ...] shared by the signs -> values [S, T], ..."""
-        over_tasks = jax.vmap(functools.partial(adapt_and_score, state), (None, 0, 0, 0))
-        over_signs = jax.vmap(over_tasks, (0, None, None, None))
-        values, pre, aux, info = over_signs(points, tasks, k_adapt, k_eval)
-        return values, pre, base.sum_aux((aux, 2)), info
+    def flat_items(points, tasks, ka, ke):
+        """[P, S, D] points, [P, T] tasks and keys -> the P S T items, direction-major (a
+        direction's items are contiguous: chunks and device shards split between directions)."""
+        expand = lambda x, axis: jnp.expand_dims(x, axis)
+        spread = lambda x, axis: jnp.broadcast_to(
+            expand(x, axis), (num_p, num_signs, num_t, *x.shape[2:])).reshape(-1, *x.shape[2:])
+        return (spread(points, 2), jax.tree.map(lambda t: spread(t, 1), tasks),
+                spread(ka, 1), spread(ke, 1))
 
     def step(state: MetaState, key) -> tuple[MetaState, dict]:
         k_eps, k_task, k_adapt, k_eval, k_center = jax.random.split(key, 5)
@@ -110,22 +145,23 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
                              objective.sample_train_tasks(k_task, num_p * num_t))
         ka = jax.random.split(k_adapt, (num_p, num_t))
         ke = jax.random.split(k_eval, (num_p, num_t))
+        items = flat_items(points, tasks, ka, ke)
         if mesh is not None:
-            points, tasks, ka, ke = jax.tree.map(shard_leading, (points, tasks, ka, ke))
-        fn = lambda xs: per_direction(state, *xs)
+            items = jax.tree.map(shard_leading, items)
         if chunk_size is None:
-            values, pre, aux, infos = jax.vmap(fn)((points, tasks, ka, ke))
+            values, infos, total_aux = score(state, items)
         else:
-            values, pre, aux, infos = jax.lax.map(fn, (points, tasks, ka, ke),
-                                                  batch_size=chunk_size)
-        # values [P, S, T]: a direction's value is its mean over tasks (NaN if any is NaN).
+            values, infos, total_aux = chunked(functools.partial(score, state), items)
+        # values [P S T]: a direction's value is its mean over tasks (NaN if any is NaN).
+        values = values.reshape(num_p, num_signs, num_t)
+        pre = infos["pre_value"]
         per_dir = values.mean(axis=2).T.reshape((num_signs, num_p) if num_signs == 2 else (-1,))
-        total_aux = base.sum_aux((aux, 1))
         center = None
         if estimator == "forward_fd":
             c_tasks = objective.sample_train_tasks(k_center, num_t)
             kc = jax.random.split(k_center, (2, num_t))
-            c_vals, _, c_aux, _ = per_direction(state, theta[None], c_tasks, kc[0], kc[1])
+            c_vals, _, c_aux = score(state, (jnp.broadcast_to(theta, (num_t, dim)), c_tasks,
+                                             kc[0], kc[1]))
             center = c_vals.mean()
             total_aux = base.sum_aux((total_aux, 0), (c_aux, 0))
         grad, num_valid = estimators.estimate(per_dir, eps, sig, estimator, shaper, center)
@@ -162,4 +198,5 @@ def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbation
         rollouts_per_step=rollouts,
         env_steps_per_step=rollouts * objective.steps_per_query,
         adapt=base.adapter(objective, adaptation),
+        rollout_batches=base.batch_counts(*batches),
     )

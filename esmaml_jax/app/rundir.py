@@ -64,7 +64,7 @@ def provenance() -> dict[str, Any]:
             commit = proc.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
-    environment = {name: os.environ.get(name) for name in ("ESMAML_FLAT_LAYOUT", "XLA_FLAGS")}
+    environment = {name: os.environ.get(name) for name in ("XLA_FLAGS",)}
     return {"versions": versions, "git_commit": commit, "environment": environment}
 
 
