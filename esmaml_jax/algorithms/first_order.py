@@ -36,7 +36,7 @@ from esmaml_jax import shaping as shaping_lib
 from esmaml_jax.adaptation import es_gradient
 from esmaml_jax.algorithms import base
 from esmaml_jax.algorithms.base import Algorithm, MetaState
-from esmaml_jax.objectives import Objective
+from esmaml_jax.objectives import Objective, query_batch
 
 HESSIAN_ESTIMATORS = ("mc", "antithetic")
 HESSIAN_SAMPLES = ("independent", "shared")
@@ -97,27 +97,16 @@ def first_order(objective: Objective, *, num_tasks: int = 50, num_queries: int =
     def init(key) -> MetaState:
         return base.init_state(objective, adaptation, optimizer, key, {})
 
-    def forward_fd(f, kk, theta, eps, sig):
-        """(d [D], values [n], centre [], valid [], aux) of one forward-FD gradient."""
-        values, aux = jax.vmap(lambda p: f(kk, p))(theta + sig * eps)
-        center, caux = f(kk, theta)
+    def fd(values, center, eps, sig):
+        """(d [D], valid []) of one forward-FD gradient from its shaped query set."""
         d, num_valid = estimators.estimate(values, eps, sig, "forward_fd", shaper, center)
-        ok = (num_valid == eps.shape[0]) & jnp.isfinite(center)
-        return d, values, center, ok, base.sum_aux((aux, 1), (caux, 0))
+        return d, (num_valid == eps.shape[0]) & jnp.isfinite(center)
 
-    def hessian_vp(f, kk, theta, eps, sig, vector, plus=None, center=None):
-        """(H v [D], valid [], aux of the new queries) for the ES Hessian from the directions
-        ``eps``; values at theta + sigma eps and the centre are reused when given."""
-        aux = None
-        if plus is None:
-            plus, plus_aux = jax.vmap(lambda p: f(kk, p))(theta + sig * eps)
-            aux = base.sum_aux((plus_aux, 1))
+    def hessian_vp(plus, minus, center, eps, sig, vector):
+        """(H v [D], valid []) for the ES Hessian from the directions ``eps`` and the values
+        at theta + sigma eps (and theta - sigma eps and the centre when antithetic, or the
+        centre alone when given with MC: the shared form's set)."""
         if antithetic_h:
-            minus, maux = jax.vmap(lambda p: f(kk, p))(theta - sig * eps)
-            aux = base.sum_aux((aux, 0), (maux, 1))
-            if center is None:
-                center, caux = f(kk, theta)
-                aux = base.sum_aux((aux, 0), (caux, 0))
             sh, val = shaper(jnp.concatenate([plus, minus, center[None]]))
             m = eps.shape[0]
             hv = estimators.hessian_vector_product(sh[:2 * m].reshape(2, m), eps, sig, vector,
@@ -126,53 +115,99 @@ def first_order(objective: Objective, *, num_tasks: int = 50, num_queries: int =
             vals = plus if center is None else jnp.concatenate([plus, center[None]])
             sh, val = shaper(vals)
             hv = estimators.hessian_vector_product(sh[:eps.shape[0]], eps, sig, vector)
-        return hv, jnp.all(val), aux
+        return hv, jnp.all(val)
 
-    def per_task(state: MetaState, task, key):
-        hp = state.hparams["adapt"]
-        sig, alpha = hp["sigma"], hp["step_size"]
-        f = lambda kk, p: objective.evaluate(kk, p, task, state.norm)
+    def with_center(theta, eps, sig, minus=False):
+        """theta + sig eps [M], (theta - sig eps [M]), theta: one query set's points."""
+        parts = [theta + sig * eps] + ([theta - sig * eps] if minus else []) + [theta[None]]
+        return jnp.concatenate(parts)
+
+    def first_queries(theta, key, sig):
+        """Every query at theta of one task (Alg. 5, lines 4-5): d1's set and H's, which do
+        not depend on each other, as one list: (keys [Q1], points [Q1, D], draws)."""
         k1, k2, kh_key, e1, e2, eh = jax.random.split(key, 6)
-        dim = state.params.shape[0]
-        theta = state.params
+        dim = theta.shape[0]
+        share = lambda kk, m: jnp.broadcast_to(kk, (m, *kk.shape))
         if hessian and shared:  # the released code: d1 from the first K of H's directions
             eps1 = jax.random.normal(e1, (kh, dim))
-            v_plus, aux1 = jax.vmap(lambda p: f(k1, p))(theta + sig * eps1)
-            v0, aux0 = f(k1, theta)
-            shaped, valid = shaper(jnp.concatenate([v_plus, v0[None]]))
-            d1, _ = estimators.estimate(shaped[:k], eps1[:k], sig, "forward_fd",
-                                        center=shaped[kh])
-            ok1 = jnp.all(valid)
-            aux_d1 = base.sum_aux((aux1, 1), (aux0, 0))
+            points = with_center(theta, eps1, sig, minus=antithetic_h)
+            keys = share(k1, points.shape[0])
+            eps_h = eps1
         else:
             eps1 = jax.random.normal(e1, (k, dim))
-            d1, _, v0, ok1, aux_d1 = forward_fd(f, k1, theta, eps1, sig)  # Alg. 5, line 4
-        theta_adapted = theta + alpha * d1  # line 6
-        eps2 = jax.random.normal(e2, (k, dim))
-        d2, _, v2c, ok2, aux_d2 = forward_fd(f, k2, theta_adapted, eps2, sig)  # line 7
-        aux = base.sum_aux((aux_d1, 0), (aux_d2, 0))
+            points, keys = with_center(theta, eps1, sig), share(k1, k + 1)
+            eps_h = jax.random.normal(eh, (kh, dim))
+            if hessian:  # line 5: ESHESS with its own directions and rollout key
+                h_points = (with_center(theta, eps_h, sig, minus=True) if antithetic_h
+                            else theta + sig * eps_h)
+                points = jnp.concatenate([points, h_points])
+                keys = jnp.concatenate([keys, share(kh_key, h_points.shape[0])])
+        return keys, points, (eps1, eps_h, k2, e2)
+
+    def adapted_queries(theta, values, draws, sig, alpha):
+        """d1 from the first set (line 4), theta' = theta + alpha d1 (line 6) and d2's query
+        set at theta' (line 7): (keys [K + 1], points [K + 1, D], d1 valid, f(theta))."""
+        eps1, _, k2, e2 = draws
+        if hessian and shared:
+            v_plus, v0 = values[:kh], values[kh + (kh if antithetic_h else 0)]
+            sh, valid = shaper(jnp.concatenate([v_plus, v0[None]]))
+            d1, _ = estimators.estimate(sh[:k], eps1[:k], sig, "forward_fd", center=sh[kh])
+            ok1 = jnp.all(valid)
+        else:
+            v0 = values[k]
+            d1, ok1 = fd(values[:k], v0, eps1, sig)
+        theta_adapted = theta + alpha * d1
+        eps2 = jax.random.normal(e2, (k, theta.shape[0]))
+        points = with_center(theta_adapted, eps2, sig)
+        return jnp.broadcast_to(k2, (k + 1, *k2.shape)), points, (ok1, v0, eps2)
+
+    def meta_gradient(values1, values2, draws, second, sig, alpha):
+        """(I + alpha H) d2 (line 9; d2 alone for FO-NoHessian), valid, f(theta'), per task."""
+        _, eps_h, _, _ = draws
+        ok1, _, eps2 = second
+        d2, ok2 = fd(values2[:k], values2[k], eps2, sig)
         ok = ok1 & ok2
         if not hessian:
-            return d2, ok, v0, v2c, aux
+            return d2, ok, values2[k]
+        m = kh
         if shared:
-            hv, ok_h, aux_h = hessian_vp(f, k1, theta, eps1, sig, d2, plus=v_plus, center=v0)
-        else:  # line 5: ESHESS with its own directions and rollout key
-            eps_h = jax.random.normal(eh, (kh, dim))
-            hv, ok_h, aux_h = hessian_vp(f, kh_key, theta, eps_h, sig, d2)
-        aux = base.sum_aux((aux, 0), (aux_h, 0))
-        return d2 + alpha * hv, ok & ok_h, v0, v2c, aux  # (I + alpha H) d2, line 9
+            plus, center = values1[:m], values1[-1]
+            minus = values1[m:2 * m] if antithetic_h else None
+            hv, ok_h = hessian_vp(plus, minus, center, eps_h, sig, d2)
+        else:
+            h = values1[k + 1:]
+            if antithetic_h:
+                hv, ok_h = hessian_vp(h[:m], h[m:2 * m], h[2 * m], eps_h, sig, d2)
+            else:
+                hv, ok_h = hessian_vp(h, None, None, eps_h, sig, d2)
+        return d2 + alpha * hv, ok & ok_h, values2[k]
+
+    def per_task(state: MetaState, tasks, keys):
+        """The n tasks' meta-gradients: two flat batches of queries (the first set at theta,
+        then d2's at each task's theta')."""
+        hp = state.hparams["adapt"]
+        sig, alpha = hp["sigma"], hp["step_size"]
+        query = query_batch(objective, tasks, state.norm)
+        theta = jnp.broadcast_to(state.params, (n, state.params.shape[0]))
+        qkeys, points, draws = jax.vmap(first_queries, (0, 0, None))(theta, keys, sig)
+        values1, aux1 = query(qkeys, points)
+        qkeys, points, second = jax.vmap(adapted_queries, (0, 0, 0, None, None))(
+            theta, values1, draws, sig, alpha)
+        values2, aux2 = query(qkeys, points)
+        grads, ok, post = jax.vmap(meta_gradient, (0, 0, 0, 0, None, None))(
+            values1, values2, draws, second, sig, alpha)
+        return grads, ok, second[1], post, base.sum_aux((aux1, 0), (aux2, 0))
 
     def step(state: MetaState, key) -> tuple[MetaState, dict]:
         k_task, k_run = jax.random.split(key)
         tasks = objective.sample_train_tasks(k_task, n)
-        grads, ok, pre, post, aux = jax.vmap(functools.partial(per_task, state))(
-            tasks, jax.random.split(k_run, n))
+        grads, ok, pre, post, aux = per_task(state, tasks, jax.random.split(k_run, n))
         num_valid = jnp.sum(ok)
         grad = jnp.sum(jnp.where(ok[:, None], grads, 0.0), 0) / jnp.maximum(num_valid, 1)
         good = num_valid > 0
         new_params, opt_state = base.outer_update(optimizer, state, grad, base.finite_mean(post),
                                                   good)
-        norm, norm_skipped = base.update_norm(objective, state.norm, base.sum_aux((aux, 1)))
+        norm, norm_skipped = base.update_norm(objective, state.norm, aux)
         new_state = state.replace(params=new_params, opt_state=opt_state, norm=norm,
                                   step=state.step + 1)
         metrics = {
@@ -191,4 +226,6 @@ def first_order(objective: Objective, *, num_tasks: int = 50, num_queries: int =
                      evaluate=functools.partial(base.evaluate, objective, adaptation),
                      objective=objective, adaptation=adaptation, rollouts_per_step=rollouts,
                      env_steps_per_step=rollouts * objective.steps_per_query,
-                     adapt=base.adapter(objective, adaptation))
+                     adapt=base.adapter(objective, adaptation),
+                     rollout_batches=base.batch_counts((n * (queries - k - 1), 1),
+                                                       (n * (k + 1), 1)))
