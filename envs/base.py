@@ -34,14 +34,14 @@ class TaskEnv(Env):
     ``state.info["task"]`` for the whole episode.
 
     ``rollout_unroll``: how many env steps one iteration of the rollout loop runs
-    (``lax.scan(unroll=...)``; the numbers are the same). A cheap pure-JAX step is dominated by
-    the loop's per-iteration cost on a CPU, so 2 is faster there (four corners, linear
-    meta-step about 1.2x, 7 interleaved rounds); an expensive physics step compiles once per
-    unrolled copy, so Brax envs use 1 (halfcheetah: 2 runs the step about 1.2x faster but
-    compiles about 1.3x longer).
+    (``lax.scan(unroll=...)``; the numbers are the same). The default 1 suits an env nothing is
+    known about: an expensive physics step compiles once per unrolled copy (halfcheetah: 2 runs
+    the step about 1.2x faster but compiles about 1.3x longer). A cheap pure-JAX step is
+    dominated by the loop's per-iteration cost on a CPU, so the point-mass envs and CartPole
+    set 2 (four corners, linear meta-step about 1.2x faster, 7 interleaved rounds).
     """
 
-    rollout_unroll: int = 2
+    rollout_unroll: int = 1
 
     def reset(self, rng: jax.Array) -> State:
         k_task, k_reset = jax.random.split(rng)

@@ -169,6 +169,8 @@ class BiasedCartPole(TaskEnv):
     with the task's bias in [-pi/18, pi/18]: the sensor is biased, the dynamics are not.
     """
 
+    rollout_unroll = 2  # a cheap pure-JAX step (TaskEnv)
+
     gravity, masscart, masspole, length, tau, force_mag = 9.8, 1.0, 0.1, 0.5, 0.02, 10.0
     x_limit, theta_limit = 2.4, 12 * 2 * math.pi / 360
     observation_names = ("cart position x", "cart velocity", "pole angle + sensor bias (rad)",

@@ -35,6 +35,7 @@ class _PointEnv(TaskEnv):
     """Shared point-mass dynamics; subclasses define the reward and the task."""
 
     pos_bound: float = 5.0
+    rollout_unroll = 2  # a cheap step: the loop's per-iteration cost dominates (TaskEnv)
 
     @property
     def observation_size(self) -> int:

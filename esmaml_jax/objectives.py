@@ -106,6 +106,7 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
     if unroll < 1:
         raise ValueError(f"unroll must be >= 1, got {unroll}")
     obs_size = family.observation_size
+    _check_fits(policy, obs_size, family.action_size)
 
     def episodes(keys, params, tasks, norm: RunningStats, record: str | None,
                  batch_last: bool = False):
@@ -209,6 +210,22 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
         states=states,
         evaluate_batch=evaluate_batch,
     )
+
+
+def _check_fits(policy: Policy, observation_size: int, action_size: int) -> None:
+    """A one-line error when ``policy`` does not map the family's observations to its actions
+    (found by shapes alone, ``jax.eval_shape``)."""
+    params = jax.ShapeDtypeStruct((policy.num_params,), jnp.float32)
+    try:
+        out = jax.eval_shape(policy.apply, params, jax.ShapeDtypeStruct((observation_size,),
+                                                                        jnp.float32))
+    except Exception as e:  # flax's ScopeParamShapeError, a shape error of the user's apply
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"the policy does not take the task family's observations of size "
+                         f"{observation_size} ({type(e).__name__}: {first[:160]})") from None
+    if out.shape != (action_size,):
+        raise ValueError(f"the policy's actions have shape {tuple(out.shape)}, the task "
+                         f"family's action size is {action_size}")
 
 
 def _split_done(step: Callable) -> Callable:

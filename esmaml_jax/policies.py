@@ -133,6 +133,14 @@ def from_flax(module: nn.Module, observation_size: int, batched: bool = False) -
     then calls it once on a batch)."""
     dummy = jnp.zeros((observation_size,))
     template = jax.eval_shape(module.init, jax.random.PRNGKey(0), dummy)
+    others = sorted(set(template) - {"params"})
+    if others:
+        raise ValueError(f"policy {type(module).__name__} has flax collection(s) {others} "
+                         f"besides 'params': ES perturbs every number of the flat parameter "
+                         f"vector, so they would be perturbed like weights; give the policy "
+                         f"parameters only (e.g. BatchNorm(use_running_average=True) with its "
+                         f"statistics as constants, or observation normalization, which the "
+                         f"objective already does)")
     zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), template)
     _, unravel = ravel_pytree(zeros)
     num_params = sum(x.size for x in jax.tree.leaves(zeros))
