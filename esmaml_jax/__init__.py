@@ -11,6 +11,7 @@ from esmaml_jax import (
     normalization,
     pg,
     policies,
+    serialization,
     shaping,
 )
 from esmaml_jax.algorithms import Algorithm, MetaState, first_order, pg_maml, zero_order
@@ -21,6 +22,8 @@ from esmaml_jax.objectives import (
     regression_objective,
     rl_objective,
 )
+
+serialization.register()  # jax.export can serialize a meta-step with no user registration
 
 __all__ = [
     "Algorithm",

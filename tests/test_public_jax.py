@@ -106,3 +106,24 @@ def test_a_flat_batch_is_the_vmap_of_single_queries():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
     assert len(set(np.asarray(flat[0]).tolist())) > 1  # distinct policies, distinct returns
     assert jnp.all(jnp.isfinite(flat[0]))
+
+
+def test_the_meta_step_serializes_and_runs_back_without_user_registration():
+    """Issue 34 item 2: jax.export's serialize / deserialize round trip of the meta-step, with
+    the default optimizer, Adam, and an operator with state (ASEBO), no registration by the
+    user; the deserialized program computes what the step computes."""
+    import optax
+    from jax import export
+
+    fam = envs.make("four_corners")
+    obj = ej.rl_objective(fam, ej.policies.linear(2, 2), horizon=10)
+    for op, opt in ((ej.adaptation.es_gradient(num_queries=4), None),
+                    (ej.adaptation.asebo(num_queries=4), optax.adam(1e-3))):
+        algo = ej.zero_order(obj, op, num_perturbations=4, optimizer=opt)
+        state, key = algo.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1)
+        step = jax.jit(algo.step)
+        blob = export.export(step, platforms=["cpu"])(state, key).serialize()
+        back = export.deserialize(blob)
+        got, want = back.call(state, key), step(state, key)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
