@@ -47,7 +47,7 @@ def bad_inputs(tmp, run):
                   ([flag, "1.5"], "invalid int")]
     for flag in ("--sigma", "--inner-sigma"):
         cases += [([flag, v], "sigma") for v in ("0", "-1", "nan", "inf", "abc")]
-    cases += [(["--alpha", "-1"], "step size"), (["--alpha", "inf"], "step size"),
+    cases += [(["--alpha", "-1"], "step size"), (["--alpha", "inf"], "--alpha"),
               (["--lr", "abc"], "invalid float"),
               (["--seed", "-1"], "run.seed"), (["--seed", "99999999999999999999999"], "run.seed")]
     for flag, value in (("--env", "pong"), ("--adaptation", "newton"), ("--algorithm", "sgd"),
@@ -82,9 +82,20 @@ def bad_inputs(tmp, run):
         (["--perturbation-chunk", "0"], "chunk_size"),
         (["--hidden", "32,x"], "hidden sizes"), (["--hidden", "0"], "hidden sizes"),
         (["--bogus-flag"], "unrecognized"),
+        # issue 35: non-finite numbers anywhere a number is taken, empty strings, flags that
+        # need another flag, run lengths past the step counter, inapplicable settings
+        (["--lr", "nan"], "--lr"), (["--lr", "-inf"], "--lr"),
+        (["--set", "optimizer.learning_rate=-Infinity"], "finite"),
+        (["--set", "adaptation.step_size=NaN"], "finite"),
+        (["--env", ""], "--env"), (["--set", "env.name="], "env"),
+        (["--adaptation", ""], "--adaptation"), (["--policy", " "], "--policy"),
+        (["--restart"], "--resume"), (["--force-config"], "--resume"),
+        (["--steps", "99999999999999999999999999"], "--steps"),
+        (["--algorithm", "pg_maml", "--outer", "vpg", "--max-kl", "0.05"], "max_kl"),
     ]
     argvs = [(["train", *args, *new], why) for args, why in cases]
     argvs += [
+        (["train", "--out", ""], "--out"),
         (["train", "--out", str(tmp / "a_file")], "is a file"),
         (["train", "--out", str(run)], "not empty"),
         (["train", "--resume", str(tmp / "nope")], "no config.json"),

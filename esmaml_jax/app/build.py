@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 from typing import Any, NamedTuple
 
 import envs
@@ -108,7 +109,13 @@ def _check_settings(block: str, comp: Component) -> dict:
 
 def _checked_type(what: str, value: Any, default: Any) -> Any:
     """``value`` if it has the type of ``default`` (the constructor's default), else a one-line
-    error; a default of None accepts any value (the constructor checks it)."""
+    error; a default of None accepts any value (the constructor checks it). A non-finite number
+    or an empty string is refused whatever the default."""
+    for v in value if isinstance(value, (list, tuple)) else (value,):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{what} must be a finite number, got {v}")
+        if isinstance(v, str) and not v.strip():
+            raise ValueError(f"{what} must not be empty")
     if default is None or default is inspect.Parameter.empty:
         return value
     if isinstance(default, bool):
@@ -258,9 +265,19 @@ def _pg_inner(cfg: Config, algorithm: Component) -> tuple[Component, Component]:
             Component(algorithm.name, _check_settings("algorithm", algorithm)))
 
 
+# pg_maml settings of its TRPO outer step: inapplicable with --outer vpg
+PG_TRPO_ONLY = ("max_kl", "cg_iters", "cg_damping", "line_search_steps", "backtrack_ratio")
+
+
 def _optimizer(cfg: Config, algorithm: Component) -> Component | None:
     """The outer optimizer; None for pg_maml's TRPO (its step is set by the KL bound)."""
     given = cfg.optimizer
+    if algorithm.name == "pg_maml" and algorithm.options["outer"] != "trpo":
+        user = cfg.algorithm.options if cfg.algorithm is not None else {}
+        bad = [k for k in PG_TRPO_ONLY if k in user]
+        if bad:
+            raise ValueError(f"pg_maml with outer {algorithm.options['outer']!r} takes no "
+                             f"{', '.join(bad)} (TRPO's settings; --outer trpo uses them)")
     if algorithm.name == "pg_maml":
         if algorithm.options["outer"] == "trpo":
             if given is not None:

@@ -170,7 +170,7 @@ def _flags_named(error: Exception, args: argparse.Namespace) -> str:
     typed = [("/".join(flags), path) for flags, path, _, _ in FLAGS if path in vars(args)]
     hits = [flag for flag, path in typed
             if path.partition(".")[2] in text and path.partition(".")[2] != "name"
-            or path.endswith(".name") and repr(getattr(args, path)) in text]
+            or path.endswith(".name") and (repr(getattr(args, path)) in text or path in text)]
     return f" (from {', '.join(hits)})" if hits else ""
 
 
@@ -203,6 +203,11 @@ def _cmd_train(args) -> int:
         args.shard = True  # an explicit N > 1 asks for sharding (refused where it cannot apply)
     if args.checkpoint_every < 1:
         raise ValueError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
+    for flag, given in (("--restart", args.restart), ("--force-config", args.force_config)):
+        if given and not args.resume:
+            raise ValueError(f"{flag} applies with --resume RUN_DIR only")
+    if args.out is not None and not args.out.strip():
+        raise ValueError("--out must not be empty (omit it for runs/<env>-<time>)")
     if args.resume:
         if args.config or args.out:
             raise ValueError("--resume takes the run's own config and directory; drop "
@@ -210,8 +215,8 @@ def _cmd_train(args) -> int:
         base = rundir.read_config(Path(args.resume))
     else:
         base = load_config(args.config) if args.config else Config()
-    config = config_from_args(args, base)
     try:
+        config = config_from_args(args, base)
         resolved = build(config)
     except ValueError as e:
         raise ValueError(f"{e}{_flags_named(e, args)}") from None

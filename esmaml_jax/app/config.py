@@ -58,6 +58,8 @@ class RunSettings:
             low = 0 if f.name == "seed" else 1
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"run.{f.name} must be an integer >= {low}, got {v!r}")
+            if f.name != "seed" and v > 2**31 - 1:  # the step counter is an int32
+                raise ValueError(f"run.{f.name} must be at most 2**31 - 1, got {v}")
         if self.seed + self.seeds > 2**32:
             raise ValueError(f"run.seed + run.seeds must be <= 2**32, got {self.seed} + "
                              f"{self.seeds}")
@@ -98,6 +100,8 @@ class Config:
         if key == "name":
             if not isinstance(value, str):
                 raise ValueError(f"{block}.name must be a string, got {value!r}")
+            if not value.strip():
+                raise ValueError(f"{block}.name must not be empty")
             keep = comp.options if comp is not None and comp.name in (value, _UNSET) else {}
             named = Component(value, dict(keep))
             return dataclasses.replace(self, **{block: named})  # type: ignore[arg-type]
