@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import envs
 import esmaml_jax as ej
 from benchmarks._common import RESULTS
-from esmaml_jax import bench
+from esmaml_jax.app import bench
 from esmaml_jax.objectives import rl_objective
 
 SHAPES = [(6600,), (300, 22), (275, 24), (825, 8), (150, 44), (3300, 2), (150, 2, 22)]

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from benchmarks._common import RESULTS, flat_layout
-from esmaml_jax import bench
+from esmaml_jax.app import bench
 
 CHILD = r"""
 import json, statistics, sys, time

@@ -52,7 +52,7 @@ def _throughput_rows(r: dict) -> list[str]:
     lines = [head, "", "| program | ms per meta-step | env steps/s | compile (s) |",
              "|---|---|---|---|"]
     if "minimal_step_s" in r:
-        lines.append(f"| minimal fused Alg. 3, plain jnp (`esmaml_jax.minimal`) | "
+        lines.append(f"| minimal fused Alg. 3, plain jnp (`esmaml_jax.app.minimal`) | "
                      f"{ms('minimal_step_s')} | {steps / r['minimal_step_s']:,.0f} | "
                      f"{comp.get('minimal', '')} |")
     batches = " + ".join(f"{b['executions']} x {b['size']:,}" if b["executions"] > 1 else

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from benchmarks._common import RESULTS
-from esmaml_jax import bench
+from esmaml_jax.app import bench
 
 SCALING = {
     "num_perturbations": [10, 30, 100, 300],

@@ -267,7 +267,7 @@ def _mlp_policy(hidden_sizes: tuple[int, ...], action_size: int, init: str,
                 observation_size: int) -> Policy:
     module = _MLP(hidden_sizes, action_size, init)
     policy = from_flax(module, observation_size, batched=True)
-    if not hidden_sizes:  # linear: batch-first is the faster layout (`esmaml_jax.minimal`)
+    if not hidden_sizes:  # linear: batch-first is the faster layout (`esmaml_jax.app.minimal`)
         return policy
     template = jax.eval_shape(module.init, jax.random.PRNGKey(0), jnp.zeros(observation_size))
     hidden = nn.relu if init == "reference" else jnp.tanh

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from esmaml_jax import memory
-from esmaml_jax.app import Config, train
+from esmaml_jax.app import Config, memory, train
 
 
 def linear_program(fixed, per, num_p, calls):

@@ -10,7 +10,7 @@ import pytest
 
 import envs
 import esmaml_jax as ej
-from esmaml_jax import minimal
+from esmaml_jax.app import minimal
 from esmaml_jax.objectives import rl_objective
 
 
@@ -46,7 +46,7 @@ def test_builtin_mlp_is_flax_dense_with_the_same_parameters(obs_size, hidden):
 
 @pytest.mark.parametrize("hidden", [None, 8])
 def test_minimal_reference_returns_equal_the_library_objective(hidden):
-    """The benchmark's minimal program (`esmaml_jax.minimal`) is a faithful reference: the same
+    """The benchmark's minimal program (`esmaml_jax.app.minimal`) is a faithful reference: the same
     flat vectors give the same four-corners returns as rl_objective without normalization."""
     fam = envs.make("four_corners", horizon=30)
     policy = (ej.policies.linear(2, 2) if hidden is None else ej.policies.mlp(2, 2, (hidden,)))

@@ -262,7 +262,7 @@ def test_every_quoted_pg_vs_es_command_is_a_campaign_part():
     import shlex
 
     from benchmarks.reproduce import results
-    from benchmarks.reproduce.__main__ import PARTS
+    from benchmarks.reproduce.parts import PARTS
 
     def flags(args):
         out, i = {"--chunk": "10"}, 0  # the script's default evaluation interval

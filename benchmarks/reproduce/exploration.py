@@ -21,7 +21,8 @@ import optax
 import envs
 import esmaml_jax as ej
 from benchmarks._common import RESULTS, train_seeds, write_csv
-from esmaml_jax import adaptation, plots
+from esmaml_jax import adaptation
+from esmaml_jax.app import plots
 
 EXPERIMENTS = [
     # (env, operator name, K)

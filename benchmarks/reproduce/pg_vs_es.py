@@ -25,8 +25,8 @@ import envs
 import esmaml_jax as ej
 from benchmarks._common import RESULTS, write_csv
 from benchmarks.reproduce._curves import train_curve
-from esmaml_jax import plots
 from esmaml_jax.algorithms import pg_maml
+from esmaml_jax.app import plots
 
 
 def is_brax(env: str) -> bool:

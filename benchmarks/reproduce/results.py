@@ -377,12 +377,12 @@ def fmt(xs):
 
 def ex_cmd(row) -> str:
     """The campaign's exploration command that wrote ``row``: the part of
-    `benchmarks.reproduce.__main__.PARTS` whose --only selects the row's experiment and whose
+    `benchmarks.reproduce.parts.PARTS` whose --only selects the row's experiment and whose
     scale (steps, P, seeds, seed stream) is the row's."""
     import shlex
 
     from benchmarks.reproduce import exploration
-    from benchmarks.reproduce.__main__ import PARTS
+    from benchmarks.reproduce.parts import PARTS
 
     base = "python -m benchmarks.reproduce.exploration"
     if row is None:

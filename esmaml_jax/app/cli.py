@@ -21,9 +21,9 @@ from pathlib import Path
 from esmaml_jax import compiler
 from esmaml_jax.app import registry, rundir
 from esmaml_jax.app.build import build
+from esmaml_jax.app.checkpoint import CheckpointError
 from esmaml_jax.app.config import Config, load_config
 from esmaml_jax.app.loop import load_run, over_seeds, train
-from esmaml_jax.checkpoint import CheckpointError
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
@@ -325,7 +325,7 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from esmaml_jax import bench
+    from esmaml_jax.app import bench
 
     if args.compile_cache:
         enable_compile_cache()
@@ -374,7 +374,7 @@ def _cmd_bench(args) -> int:
 
 
 def _bench_pg(args) -> int:
-    from esmaml_jax import bench
+    from esmaml_jax.app import bench
 
     env = "navigation_2d" if args.env is None else args.env
     policy = "mlp" if args.policy is None else args.policy
@@ -403,7 +403,7 @@ def _bench_pg(args) -> int:
 
 
 def _cmd_plot(args) -> int:
-    from esmaml_jax import plots
+    from esmaml_jax.app import plots
 
     _writable(Path(args.run_dir), "its pictures")
     for path in plots.plot_run(args.run_dir):
@@ -428,7 +428,7 @@ def _version() -> str:
 
 
 def _cmd_render(args) -> int:
-    from esmaml_jax import plots
+    from esmaml_jax.app import plots
 
     ids = None
     if args.tasks is not None:
@@ -446,7 +446,7 @@ def _cmd_render(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from esmaml_jax import plots
+    from esmaml_jax.app import plots
 
     groups = plots.parse_groups(args.runs)
     path, table = plots.compare(groups, args.out, x=args.x)

@@ -17,13 +17,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from esmaml_jax import compiler, memory
+from esmaml_jax import compiler
 from esmaml_jax.algorithms import base
-from esmaml_jax.app import multihost, rundir
+from esmaml_jax.app import memory, multihost, rundir
 from esmaml_jax.app.build import Built, build
+from esmaml_jax.app.checkpoint import Checkpointer
 from esmaml_jax.app.config import Config
 from esmaml_jax.app.progress import Heartbeat, Progress, StopFlag, abort_now, fmt, wait_ready
-from esmaml_jax.checkpoint import Checkpointer
 
 
 def _fit_memory(built: Built, state, mesh, budget: int):

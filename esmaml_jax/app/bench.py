@@ -11,7 +11,7 @@ reference's architecture, measured in one run.
 - outside: the fused step with every rollout replaced by a stand-in of almost no cost
   (`without_rollouts`): what the step does besides rolling out. fused ~ limit + outside says
   the rollouts cost inside the step what they cost bare.
-- minimal (four corners only): `esmaml_jax.minimal.step`, Alg. 3 in about 60 lines of plain
+- minimal (four corners only): `esmaml_jax.app.minimal.step`, Alg. 3 in about 60 lines of plain
   jnp with no Env framework and no normalization, at the same P, K, H and policy.
 - unfused: a Python loop over perturbations x signs x tasks dispatching one jitted
   "adapt, then evaluate" per pair and gathering the values on the host (like the reference's
@@ -40,8 +40,9 @@ import numpy as np
 import optax
 
 import envs
-from esmaml_jax import adaptation, compiler, estimators, minimal, policies, shaping
+from esmaml_jax import adaptation, compiler, estimators, policies, shaping
 from esmaml_jax.algorithms import zero_order
+from esmaml_jax.app import minimal
 from esmaml_jax.objectives import batch_evaluator, rl_objective
 
 

@@ -1,0 +1,87 @@
+"""The reproduction campaign's parts: (name, script module, arguments always given, arguments
+of the committed scale). Data only, so the campaign (`benchmarks.reproduce.__main__`) and the
+results table (`benchmarks.reproduce.results`, which names each row's command) share it without
+importing each other."""
+
+from __future__ import annotations
+
+# Seeds: a part re-run at a new scale or setting draws fresh seeds (--seed-stream N), so no
+# setting was chosen on the seeds that judge it.
+FRESH_2026 = ["--seed-stream", "2026"]
+FRESH_2027 = ["--seed-stream", "2027"]
+FRESH_2028 = ["--seed-stream", "2028"]
+PAPER_P = ["--perturbations", "150"]
+
+
+def low_k_part(env: str, policy: tuple[str, ...] = ("--policy", "linear")) -> tuple:
+    """Fig. 5's ES-MAML vs PG-MAML at K 5 on a Brax family at CPU scale (linear; Fig. 4's
+    architectures on Swimmer / Walker2d: ``policy`` = ("--policy", "mlp") for H, and with
+    ("--hidden", "32,32") for HH)."""
+    return (f"pg_vs_es {env} {' '.join(policy[1::2])} K 5", "pg_vs_es",
+            ["--env", env, *policy, "-K", "5"],
+            ["--seeds", "5", "--steps", "40", "--chunk", "10", "--perturbations", "20",
+             "--horizon", "50", *FRESH_2028])
+
+
+def finn_k_part(env: str) -> tuple:
+    """Fig. A5: ES-MAML vs PG-MAML at the K of Finn et al. (20 for locomotion), otherwise Fig.
+    5's CPU scale (linear, P 20, n 20, H 50, 40 meta-steps), 3 seeds (the paper's count),
+    fresh seeds. Halfcheetah forward-backward took 22 min here (ES 10, TRPO 6.6, VPG 5.2)."""
+    return (f"pg_vs_es {env} linear K 20 (Fig. A5)", "pg_vs_es",
+            ["--env", env, "--policy", "linear"],  # the script's default K is 20
+            ["--seeds", "3", "--steps", "40", "--chunk", "10", "--perturbations", "20",
+             "--horizon", "50", "--seed-stream", "2034"])
+
+
+# (name, module, arguments always given, arguments of the committed run only: --tiny drops them)
+PARTS = [
+    # Sec. 4.1 / A.4 at CPU scale (200 steps, P 50, 2 seeds), then the four-corners rows again
+    # at the paper's scale (they replace the CPU-scale four-corners rows)
+    ("exploration", "exploration", [], []),
+    ("exploration four_corners paper scale", "exploration", ["--only", "four_corners/"],
+     ["--steps", "1000", "--seeds", "5", *PAPER_P, *FRESH_2027]),
+    # Fig. 2's six circles at the paper's scale (HC with the paper's precision 0.1, HC with
+    # 0.3, MC), fresh seeds; they replace the default run's six-circles rows
+    ("exploration six_circles paper scale", "exploration",
+     ["--only", "six_circles/MC/20,six_circles/HC/20,six_circles/HC(0.3)/20"],
+     ["--steps", "1000", "--seeds", "5", *PAPER_P, "--seed-stream", "2031"]),
+    # the rest of the default run's rows at the paper's scale, fresh seeds: Fig. 1b's
+    # penalized four corners, six circles with the authors' initialisation, navigation_2d
+    ("exploration penalized / ref-init / navigation_2d paper scale", "exploration",
+     ["--only", "four_corners_penalized/,six_circles/HC/ref-init,six_circles/MC/ref-init,"
+                "navigation_2d/"],
+     ["--steps", "1000", "--seeds", "5", *PAPER_P, "--seed-stream", "2033"]),
+    # ES-MAML vs PG-MAML (Fig. 1a, A4, Fig. 4, Fig. 5)
+    # (--chunk: the evaluation interval; it also splits the training keys)
+    ("pg_vs_es four_corners", "pg_vs_es", ["--env", "four_corners"],
+     ["--seeds", "5", "--steps", "1000", "--chunk", "25", *PAPER_P, *FRESH_2026]),
+    ("pg_vs_es navigation_2d", "pg_vs_es", ["--env", "navigation_2d"],
+     ["--seeds", "5", "--steps", "1000", "--chunk", "50", *PAPER_P, *FRESH_2028]),
+    ("pg_vs_es biased_cartpole", "pg_vs_es", ["--env", "biased_cartpole", "--policy", "linear"],
+     ["--seeds", "5", "--steps", "500", "--chunk", "25", *PAPER_P, *FRESH_2028]),
+    # Fig. 5 at low K on the Brax robots, CPU scale (K 5, P 20, n 20, H 50, 40 meta-steps)
+    *(low_k_part(f"{robot}_{task}") for robot in ("halfcheetah", "swimmer", "walker2d", "ant")
+      for task in ("forward_backward", "goal_velocity")),
+    # Fig. 4 on Swimmer / Walker2d: one (H) and two (HH) hidden layers next to the linear runs
+    *(low_k_part(env, arch) for env in ("swimmer_forward_backward", "walker2d_forward_backward")
+      for arch in (("--policy", "mlp"), ("--policy", "mlp", "--hidden", "32,32"))),
+    # Fig. A5 at Finn et al.'s K (20) on the Brax robots (`--only "Fig. A5"` runs them all;
+    # the committed runs are those with a CSV in benchmarks/results)
+    *(finn_k_part(f"{robot}_{task}") for robot in ("halfcheetah", "swimmer", "walker2d", "ant")
+      for task in ("forward_backward", "goal_velocity")),
+    # Fig. 4 CartPole L / H / HH at the paper's scale (H 500, P 150)
+    ("cartpole", "cartpole", [], ["--full", *FRESH_2028]),
+    # A.3.3: ASEBO vs MC at K 5 (four corners; a file of its own)
+    ("asebo low K", "operators", ["--only", "es_gradient (MC),asebo (published),asebo "
+                                  "(projection)", "--ks", "5"],
+     ["--steps", "1000", "--seeds", "5", *PAPER_P, "--seed-stream", "2029", "--out",
+      "benchmarks/results/asebo_low_k.csv"]),
+    # A.6: sine, ES-MAML's one-step MSE along 10x the older run's iterations, with MAML's
+    ("sine curve", "sine", ["--curve-every", "3000", "--ks", "5"],
+     ["--es-steps", "30000", "--maml-steps", "30000", "--seeds", "5", "--seed-stream", "2032",
+      "--out", "benchmarks/results/sine_curve.csv"]),
+    # Fig. 3 / Fig. 5 ES-MAML on halfcheetah at CPU scale
+    ("locomotion", "locomotion", [], ["--seeds", "5", "--seed-stream", "2030"]),
+    # A.3.3 / Fig. A3: MC vs RBO with 25% of the adaptation queries corrupted (Swimmer FB)
+    ("robustness", "robustness", [], ["--seeds", "5", "--seed-stream", "2035"]),
+]
