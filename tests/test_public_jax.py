@@ -161,3 +161,18 @@ def test_brax_pg_maml_and_many_seed_steps_export_for_accelerators_cleanly():
             assert "stablehlo.custom_call" not in text, where
             assert "callback" not in text.lower(), where
             assert not re.search(r"\bf64\b", text), where
+
+
+@pytest.mark.slow
+def test_the_device_report_runs_at_tiny_sizes():
+    """Issue 34 deliver 2: `python -m benchmarks.device` on whatever device there is (here a
+    CPU), every case and seed count measured and finite."""
+    from benchmarks import device
+
+    out = device.main(["--tiny"])
+    assert set(out["cases"]) == {"four_corners_linear", "four_corners_mlp32",
+                                 "halfcheetah_forward_backward"}
+    assert [r["seeds"] for r in out["cases"]["four_corners_mlp32"]] == [1, 2]
+    for rows in out["cases"].values():
+        for r in rows:
+            assert r["step_ms"] > 0 and r["env_steps_per_s"] > 0 and r["compile_s"] > 0
