@@ -66,17 +66,20 @@ SHARD_MAP = """
 import jax, numpy as np
 from jax.sharding import Mesh, PartitionSpec as P
 from test_public_jax import _step
-algo, state = _step()
-seeds = 4
-states = jax.vmap(algo.init)(jax.random.split(jax.random.PRNGKey(0), seeds))
-keys = jax.random.split(jax.random.PRNGKey(1), seeds)
-mesh = Mesh(np.array(jax.devices()), ("seeds",))
-sharded = jax.jit(jax.shard_map(jax.vmap(algo.step), mesh=mesh, in_specs=P("seeds"),
-                                out_specs=P("seeds")))
-a, _ = sharded(states, keys)
-b, _ = jax.jit(jax.vmap(algo.step))(states, keys)
-np.testing.assert_allclose(a.params, b.params, rtol=0, atol=1e-6)
-print("ok", len(jax.devices()), float(np.abs(a.params - states.params).max()))
+for policy in ("linear", "mlp"):  # every built-in policy
+    algo, state = _step(policy)
+    seeds = 4
+    states = jax.vmap(algo.init)(jax.random.split(jax.random.PRNGKey(0), seeds))
+    keys = jax.random.split(jax.random.PRNGKey(1), seeds)
+    mesh = Mesh(np.array(jax.devices()), ("seeds",))
+    sharded = jax.jit(jax.shard_map(jax.vmap(algo.step), mesh=mesh, in_specs=P("seeds"),
+                                    out_specs=P("seeds")))
+    a, _ = sharded(states, keys)
+    b, _ = jax.jit(jax.vmap(algo.step))(states, keys)
+    np.testing.assert_allclose(a.params, b.params, rtol=0, atol=1e-6)
+    moved = float(np.abs(a.params - states.params).max())
+    assert moved > 0, policy  # the step moved the parameters
+print("ok", len(jax.devices()), moved)
 """
 
 
