@@ -1,4 +1,5 @@
-"""Regenerate the README's result tables from benchmarks/results/* (never typed by hand).
+"""Regenerate the result tables of README.md and docs/ from benchmarks/results/* (never typed by
+hand).
 
     python -m benchmarks.make_tables
 """
@@ -287,15 +288,16 @@ SOURCES = {"operators": "operators.csv", "throughput": "throughput.json", "sine"
 
 
 def main() -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    for name, make in TABLES.items():
-        begin, end = f"<!-- {name}-table:begin -->", f"<!-- {name}-table:end -->"
-        if begin not in text or not (RESULTS / SOURCES[name]).exists():
-            continue
-        start, stop = text.index(begin) + len(begin), text.index(end)
-        text = text[:start] + "\n" + make() + "\n" + text[stop:]
-    readme.write_text(text)
+    """Every marked table in README.md and docs/*.md, regenerated where its source exists."""
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text()
+        for name, make in TABLES.items():
+            begin, end = f"<!-- {name}-table:begin -->", f"<!-- {name}-table:end -->"
+            if begin not in text or not (RESULTS / SOURCES[name]).exists():
+                continue
+            start, stop = text.index(begin) + len(begin), text.index(end)
+            text = text[:start] + "\n" + make() + "\n" + text[stop:]
+        page.write_text(text)
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ def test_example_runs(example, tmp_path):
 
 
 def test_readme_api_section_lists_the_public_surface():
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "library.md").read_text()
     section = readme.split("## API", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"`esmaml_jax\.([A-Za-z]\w*)", section)) - {"__all__"}
     assert listed == set(ej.__all__), (listed ^ set(ej.__all__))
