@@ -218,3 +218,42 @@ def test_eval_never_changes_the_run(tmp_path, finished, capsys):
 def test_config_json_records_versions_and_commit(finished):
     meta = json.loads((finished / "config.json").read_text())["meta"]
     assert meta["versions"]["jax"] and meta["versions"]["brax"] and "git_commit" in meta
+
+
+def _damaged_copy(run, tmp_path, cut: int = 20):
+    import shutil
+
+    copy = tmp_path / "damaged"
+    shutil.copytree(run, copy)
+    metrics = copy / "metrics.csv"
+    metrics.write_bytes(metrics.read_bytes()[:-cut])  # a write cut short (a crash, a full disk)
+    return copy
+
+
+@pytest.mark.parametrize("command", ["plot", "compare"])
+def test_a_truncated_metrics_file_is_named_not_plotted(tmp_path, finished, capsys, command):
+    """Issue 35: a truncated record is detected and named in one line (was: a TypeError
+    traceback from float(None) in plots.py)."""
+    copy = _damaged_copy(finished, tmp_path)
+    before = tree_md5(copy)
+    argv = ["plot", str(copy)] if command == "plot" else ["compare", str(copy),
+                                                          "--out", str(tmp_path / "c.png")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "metrics.csv" in err[0] and "truncated" in err[0], err
+    assert tree_md5(copy) == before
+
+
+def test_resume_drops_a_truncated_last_row_and_says_so(tmp_path, finished):
+    """Issue 35: resuming a run whose metrics.csv lost its end keeps no damaged row: the row is
+    dropped (its meta-step is recomputed when it comes after the checkpoint), events.jsonl
+    records it and the returned rows are the intact ones."""
+    from esmaml_jax.app import rundir
+
+    copy = _damaged_copy(finished, tmp_path)
+    path = copy / "metrics.csv"
+    intact = rundir.read_metrics(path, drop_truncated_tail=True)
+    assert intact.dropped is not None and intact.dropped["step"]
+    rundir.truncate_metrics(path, done=10**6)
+    text = path.read_text()
+    assert text.endswith("\n") and len(rundir.read_metrics(path).rows) == len(intact.rows)

@@ -298,7 +298,11 @@ def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progr
                 f"--steps N to train it further)")
             return history.summary()
         if multihost.is_primary():
-            rundir.truncate_metrics(out / "metrics.csv", done)
+            dropped = rundir.truncate_metrics(out / "metrics.csv", done)
+            if dropped is not None:
+                log(f"{out}/metrics.csv ended in a truncated row (meta-step "
+                    f"{dropped.get('step')!r}, a write cut short); dropped it")
+                history.record_dropped_row(dropped)
         history.record_resume(done, built)
         log(f"resuming {out} at meta-step {done}")
 

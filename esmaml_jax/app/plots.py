@@ -6,7 +6,6 @@ Needs matplotlib (``pip install 'esmaml-jax[plot]'``).
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -29,7 +28,9 @@ def _rows(run_dir: Path) -> list[dict]:
     metrics = run_dir / "metrics.csv"
     if not metrics.exists():
         raise FileNotFoundError(f"{run_dir} has no metrics.csv")
-    rows = list(csv.DictReader(open(metrics)))
+    from esmaml_jax.app import rundir
+
+    rows = rundir.read_metrics(metrics).rows
     if not rows:
         raise ValueError(f"{metrics} has no rows yet")
     return rows

@@ -16,7 +16,7 @@ import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from esmaml_jax.app.build import build
 from esmaml_jax.app.config import Config, load_config
@@ -95,16 +95,67 @@ def read_config(out_dir: Path) -> Config:
     return load_config(out_dir / "config.json")
 
 
-def truncate_metrics(path: Path, done: int) -> None:
-    """Keep only the metric rows up to ``done`` (rows after the checkpoint are recomputed)."""
-    if not path.exists():
-        return
+class Metrics(NamedTuple):
+    rows: list[dict]
+    dropped: dict | None  # a truncated last row left out (``drop_truncated_tail``), else None
+
+
+def _damage(row: dict, fields: list[str]) -> str | None:
+    """What is wrong with one metrics row, or None."""
+    if None in row:
+        return "more fields than the header"
+    missing = [f for f in fields if row.get(f) is None]
+    if missing:
+        return f"no {', '.join(missing)}"
+    for f in fields:
+        value = row[f]
+        if value != "":
+            try:
+                float(value)
+            except ValueError:
+                return f"{f} is {value!r}, not a number"
+    return None
+
+
+def read_metrics(path: Path, drop_truncated_tail: bool = False) -> Metrics:
+    """The rows of a metrics.csv, every one checked: a row with a field missing, one too many or
+    a value that is not a number is an error naming the file, line and meta-step, and so is a
+    last row not ended by a newline (a write cut short). ``drop_truncated_tail``: such a last
+    row is left out and returned as ``dropped`` instead (what a resume does)."""
+    text = path.read_text()
     fields = metrics_fields(path)
-    rows = [r for r in csv.DictReader(open(path)) if int(r["step"]) <= done]
+    rows = list(csv.DictReader(text.splitlines()))
+    cut = bool(text) and not text.endswith("\n")
+    dropped = None
+    for i, row in enumerate(rows):
+        last = i == len(rows) - 1
+        what = _damage(row, fields) or ("the line ends without a newline" if last and cut
+                                        else None)
+        if what is None:
+            continue
+        if last and drop_truncated_tail:
+            dropped = row
+            rows = rows[:-1]
+            break
+        raise ValueError(f"{path} is truncated or corrupt at line {i + 2} (meta-step "
+                         f"{row.get('step')!r}): {what}")
+    return Metrics(rows, dropped)
+
+
+def truncate_metrics(path: Path, done: int) -> dict | None:
+    """Keep only the metric rows up to ``done`` (rows after the checkpoint are recomputed). A
+    truncated last row (a write cut short) is dropped and returned; any other damage is an
+    error."""
+    if not path.exists():
+        return None
+    fields = metrics_fields(path)
+    metrics = read_metrics(path, drop_truncated_tail=True)
+    rows = [r for r in metrics.rows if int(r["step"]) <= done]
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
+    return metrics.dropped
 
 
 def write_summary(out_dir: Path, summary: dict) -> None:
@@ -180,6 +231,10 @@ class History:
         if self.write:
             metrics.rename(kept)
         self._append({"event": "restart", "time": _now(), "metrics_kept_as": kept.name})
+
+    def record_dropped_row(self, row: dict) -> None:
+        self._append({"event": "metrics_row_dropped", "time": _now(), "row": row,
+                      "why": "truncated (the line was cut short)"})
 
     def record_resume(self, done: int, built) -> None:
         self._append({"event": "resume", "time": _now(), "at_step": done,
