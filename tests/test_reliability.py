@@ -257,3 +257,13 @@ def test_resume_drops_a_truncated_last_row_and_says_so(tmp_path, finished):
     rundir.truncate_metrics(path, done=10**6)
     text = path.read_text()
     assert text.endswith("\n") and len(rundir.read_metrics(path).rows) == len(intact.rows)
+
+
+def test_eval_checks_memory_before_running(tmp_path, finished, capsys):
+    """Issue 35: `esmaml eval RUN --tasks 100000000` was a RESOURCE_EXHAUSTED traceback; the
+    compiled evaluation's buffers are now checked against the free memory first."""
+    before = tree_md5(finished)
+    assert cli.main(["eval", str(finished), "--tasks", "100000000", "--no-save"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--tasks 100000000" in err[0] and "MB" in err[0], err
+    assert tree_md5(finished) == before

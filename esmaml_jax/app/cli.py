@@ -251,6 +251,16 @@ def _writable(run_dir: Path, what: str, hint: str = "") -> None:
         raise PermissionError(f"{run_dir} is read-only: cannot record {what}{hint}")
 
 
+def _check_memory(compiled, what: str) -> None:
+    """A one-line error when a compiled program's buffers exceed the device's free memory."""
+    from esmaml_jax.app import memory
+
+    need, free = memory.compiled_bytes(compiled), memory.available_bytes()
+    if need is not None and need > free:
+        raise ValueError(f"{what} needs {need / 2**20:,.0f} MB of memory, more than the "
+                         f"{free / 2**20:,.0f} MB free; ask for fewer")
+
+
 def _cmd_eval(args) -> int:
     import jax
     import numpy as np
@@ -276,7 +286,9 @@ def _cmd_eval(args) -> int:
     ev_one = lambda s: built.algorithm.evaluate(s, key, num_tasks=args.tasks,
                                                 num_repeats=args.repeats)
     seeds = built.run.seeds
-    ev = compiler.jit(over_seeds(ev_one, built.run))(state)
+    program = compiler.jit(over_seeds(ev_one, built.run)).lower(state).compile()
+    _check_memory(program, f"--tasks {args.tasks or 'all'} x --repeats {args.repeats}")
+    ev = program(state)
     pre = np.asarray(ev["pre"]).reshape(seeds, -1, args.repeats)
     post = np.asarray(ev["post"]).reshape(seeds, -1, args.repeats)
     env_name = built.config.component("env").name
