@@ -23,8 +23,10 @@ import statistics
 import sys
 import time
 
-FULL = {"p": 150, "k": 20, "horizon": 100, "brax_horizon": 200, "seeds": (1, 4, 16, 64),
-        "calls": 5}
+from esmaml_jax import paper
+
+FULL = {"p": paper.NUM_PERTURBATIONS, "k": paper.NUM_QUERIES, "horizon": 100,
+        "brax_horizon": 200, "seeds": (1, 4, 16, 64), "calls": 5}
 TINY = {"p": 4, "k": 2, "horizon": 5, "brax_horizon": 3, "seeds": (1, 2), "calls": 2}
 
 

@@ -27,7 +27,7 @@ import jax.scipy.linalg as jsl
 import envs
 import esmaml_jax as ej
 from benchmarks._common import RESULTS
-from esmaml_jax import linalg
+from esmaml_jax import linalg, paper
 
 BATCHED = {
     "solve": lambda a, b: jnp.linalg.solve(a, b),
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--out", default=str(RESULTS / "linalg_batching.json"))
     a = ap.parse_args(argv)
-    p, k, h = (4, 4, 10) if a.tiny else (150, 20, 100)
+    p, k, h = (4, 4, 10) if a.tiny else (paper.NUM_PERTURBATIONS, paper.NUM_QUERIES, 100)
     rows = []
     for op in ("rbo", "dpp_es", "es_gradient_orthogonal"):
         with batched_kernels():

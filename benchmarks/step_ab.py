@@ -31,10 +31,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from esmaml_jax import paper
+
+P, K = paper.NUM_PERTURBATIONS, paper.NUM_QUERIES
 CASES = {
-    "linear": dict(env="four_corners", policy="linear", p=150, k=20, horizon=100),
-    "mlp": dict(env="four_corners", policy="mlp", p=150, k=20, horizon=100),
-    "six_circles": dict(env="six_circles", policy="linear", p=150, k=20, horizon=100),
+    "linear": dict(env="four_corners", policy="linear", p=P, k=K, horizon=100),
+    "mlp": dict(env="four_corners", policy="mlp", p=P, k=K, horizon=100),
+    "six_circles": dict(env="six_circles", policy="linear", p=P, k=K, horizon=100),
     "halfcheetah": dict(env="halfcheetah_forward_backward", policy="linear", p=20, k=5,
                         horizon=100),
 }

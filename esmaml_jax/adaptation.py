@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from esmaml_jax import estimators, linalg, vma
+from esmaml_jax import estimators, linalg, paper, vma
 from esmaml_jax import shaping as shaping_lib
 from esmaml_jax.types import Array, Key, Params, PyTree
 
@@ -179,7 +179,8 @@ def identity() -> Adaptation:
         init_hparams=lambda: {}, num_rounds=0, round_size=0)
 
 
-def es_gradient(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
+def es_gradient(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
+                step_size: float = paper.INNER_STEP_SIZE,
                 estimator: str = "forward_fd", shaping: str = "zscore",
                 sampler: str = "gaussian", num_steps: int = 1, corrupt_fraction: float = 0.0,
                 corrupt_scale: float = 1e3) -> Adaptation:
@@ -241,7 +242,8 @@ def es_gradient(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.
 HILL_CLIMB_MODES = ("average", "batch")
 
 
-def hill_climb(num_queries: int = 20, sigma: float = 0.1, parallel_evaluations: int = 1,
+def hill_climb(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
+               parallel_evaluations: int = 1,
                mode: str = "average") -> Adaptation:
     """Hill climbing (Sec. 3.3.2): U(theta, T) ~ argmax of f_T near theta, monotone by design.
 
@@ -336,7 +338,8 @@ def _lasso(z: Array, y: Array, lam: Array, iterations: int) -> Array:
 RBO_REGRESSIONS = ("ridge", "lasso", "l1")
 
 
-def rbo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
+def rbo(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
+        step_size: float = paper.INNER_STEP_SIZE,
         regression: str = "ridge", regularization: float = 0.01, shaping: str = "zscore",
         iterations: int = 300, corrupt_fraction: float = 0.0,
         corrupt_scale: float = 1e3) -> Adaptation:
@@ -428,7 +431,8 @@ def _active_subspace(history: Array, count: Array, explained: float) -> tuple[Ar
 ASEBO_FORMS = ("published", "projection")
 
 
-def asebo(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
+def asebo(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
+          step_size: float = paper.INNER_STEP_SIZE,
           history: int = 32, explained_variance: float = 0.95, min_mix: float = 0.05,
           warmup: int = 4, per_step: int = 4, shaping: str = "zscore", form: str = "published",
           adaptive_samples: bool = True, min_samples: int = 2) -> Adaptation:
@@ -556,7 +560,8 @@ def autodiff_gradient(step_size: float = 0.01, num_steps: int = 1) -> Adaptation
                       num_rounds=num_steps, round_size=1, uses_gradients=True)
 
 
-def dpp_es(num_queries: int = 20, sigma: float = 0.1, step_size: float = 0.05,
+def dpp_es(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
+           step_size: float = paper.INNER_STEP_SIZE,
            estimator: str = "forward_fd", shaping: str = "zscore",
            radial: str = "chi") -> Adaptation:
     """DPP-ES (Sec. 3.3.1): the ES-gradient step with directions chosen by a k-DPP with the

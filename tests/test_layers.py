@@ -87,3 +87,26 @@ def test_no_import_cycles():
         if name not in state:
             visit(name, [name])
     assert cycles == []
+
+
+def test_the_papers_constants_are_the_constructors_defaults():
+    """The A.7.2 settings are written once (esmaml_jax/paper.py) and are what the
+    constructors default to."""
+    import inspect
+
+    import esmaml_jax as ej
+    from esmaml_jax import paper
+
+    def default(fn, name):
+        return inspect.signature(fn).parameters[name].default
+
+    assert default(ej.zero_order, "num_perturbations") == paper.NUM_PERTURBATIONS == 150
+    assert default(ej.zero_order, "sigma") == paper.SIGMA == 0.1
+    for op in (ej.adaptation.es_gradient, ej.adaptation.rbo, ej.adaptation.asebo,
+               ej.adaptation.dpp_es, ej.adaptation.hill_climb):
+        assert default(op, "num_queries") == paper.NUM_QUERIES == 20
+        assert default(op, "sigma") == paper.SIGMA
+    for op in (ej.adaptation.es_gradient, ej.adaptation.rbo, ej.adaptation.asebo,
+               ej.adaptation.dpp_es, ej.first_order):
+        assert default(op, "step_size") == paper.INNER_STEP_SIZE == 0.05
+    assert paper.OUTER_LEARNING_RATE == 0.01

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from esmaml_jax import paper
 from esmaml_jax.adaptation import Adaptation, adapt_batch
 from esmaml_jax.objectives import Objective, batch_evaluator, query_batch
 from esmaml_jax.types import Array, Key, PyTree
@@ -85,7 +86,7 @@ def batch_counts(*batches: tuple[int, int]) -> tuple[tuple[int, int], ...]:
 
 def default_optimizer() -> optax.GradientTransformation:
     """Plain SGD with the paper's outer step size 0.01 (A.7.2)."""
-    return optax.sgd(0.01)
+    return optax.sgd(paper.OUTER_LEARNING_RATE)
 
 
 def check_positive_int(name: str, value: Any) -> int:

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from esmaml_jax import estimators
+from esmaml_jax import estimators, paper
 from esmaml_jax import shaping as shaping_lib
 from esmaml_jax.adaptation import es_gradient
 from esmaml_jax.algorithms import base
@@ -42,8 +42,9 @@ HESSIAN_ESTIMATORS = ("mc", "antithetic")
 HESSIAN_SAMPLES = ("independent", "shared")
 
 
-def first_order(objective: Objective, *, num_tasks: int = 50, num_queries: int = 20,
-                sigma: float = 0.1, step_size: float = 0.05, hessian: bool = True,
+def first_order(objective: Objective, *, num_tasks: int = 50,
+                num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
+                step_size: float = paper.INNER_STEP_SIZE, hessian: bool = True,
                 hessian_estimator: str = "mc", hessian_queries: int | None = None,
                 hessian_samples: str = "independent",
                 optimizer: optax.GradientTransformation | None = None,

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from esmaml_jax import pg
+from esmaml_jax import paper, pg
 from esmaml_jax.adaptation import hparam
 from esmaml_jax.algorithms import base
 from esmaml_jax.algorithms.base import Algorithm, MetaState
@@ -43,7 +43,8 @@ EVALUATIONS = ("stochastic", "mean")
 
 
 def pg_maml(family, policy: Policy, *, horizon: int | None = None,
-            normalize_observations: bool = True, num_tasks: int = 40, num_queries: int = 20,
+            normalize_observations: bool = True, num_tasks: int = 40,
+            num_queries: int = paper.NUM_QUERIES,
             step_size: float = 0.1, outer: str = "trpo", max_kl: float = 0.01,
             meta_gradient: str = "dice", discount: float = 0.99, baseline: str = "linear",
             normalize_advantages: bool = True, init_std: float = 1.0, cg_iters: int = 10,

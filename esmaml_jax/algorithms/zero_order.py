@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from esmaml_jax import estimators
+from esmaml_jax import estimators, paper
 from esmaml_jax import shaping as shaping_lib
 from esmaml_jax.adaptation import Adaptation, adapt_batch, hparam
 from esmaml_jax.algorithms import base
@@ -27,8 +27,9 @@ from esmaml_jax.algorithms.base import Algorithm, MetaState
 from esmaml_jax.objectives import Objective, batch_evaluator, query_batch
 
 
-def zero_order(objective: Objective, adaptation: Adaptation, *, num_perturbations: int = 150,
-               tasks_per_perturbation: int = 1, sigma: float = 0.1,
+def zero_order(objective: Objective, adaptation: Adaptation, *,
+               num_perturbations: int = paper.NUM_PERTURBATIONS,
+               tasks_per_perturbation: int = 1, sigma: float = paper.SIGMA,
                optimizer: optax.GradientTransformation | None = None,
                estimator: str = "antithetic", shaping: str = "zscore",
                sampler: str = "gaussian", chunk_size: int | None = None,

@@ -40,7 +40,7 @@ import numpy as np
 import optax
 
 import envs
-from esmaml_jax import adaptation, compiler, estimators, policies, shaping
+from esmaml_jax import adaptation, compiler, estimators, paper, policies, shaping
 from esmaml_jax.algorithms import zero_order
 from esmaml_jax.app import minimal
 from esmaml_jax.objectives import batch_evaluator, rl_objective
@@ -51,8 +51,8 @@ class BenchConfig:
     env: str = "four_corners"
     policy: str = "linear"
     hidden: int = 32
-    num_perturbations: int = 150
-    num_queries: int = 20
+    num_perturbations: int = paper.NUM_PERTURBATIONS
+    num_queries: int = paper.NUM_QUERIES
     tasks_per_perturbation: int = 1
     horizon: int = 100
     operator: str = "es_gradient"  # any name of `esmaml_jax.adaptation.names()`
@@ -125,7 +125,8 @@ def run(cfg: BenchConfig) -> dict:
     op = adaptation.make(cfg.operator, num_queries=cfg.num_queries)
     meta = lambda obj: zero_order(obj, op, num_perturbations=cfg.num_perturbations,
                                   tasks_per_perturbation=cfg.tasks_per_perturbation,
-                                  optimizer=optax.sgd(0.01), chunk_size=cfg.chunk_size)
+                                  optimizer=optax.sgd(paper.OUTER_LEARNING_RATE),
+                                  chunk_size=cfg.chunk_size)
     algo = meta(objective)
     state = algo.init(jax.random.PRNGKey(0))
     key = jax.random.PRNGKey(1)
@@ -388,10 +389,11 @@ class PGBenchConfig:
     policy: str = "mlp"
     hidden: int = 32
     num_tasks: int = 40
-    num_queries: int = 20
+    num_queries: int = paper.NUM_QUERIES
     horizon: int = 100
     rounds: int = 5
-    es_perturbations: int = 150  # the ES-MAML row: zero_order, P antithetic, K = num_queries
+    # the ES-MAML row: zero_order, P antithetic, K = num_queries
+    es_perturbations: int = paper.NUM_PERTURBATIONS
 
 
 def run_pg(cfg: PGBenchConfig) -> dict:

@@ -16,6 +16,7 @@ import math
 from typing import Any, NamedTuple
 
 import envs
+from esmaml_jax import paper
 from esmaml_jax.algorithms import Algorithm
 from esmaml_jax.app import registry
 from esmaml_jax.app.config import Component, Config, RunSettings
@@ -26,7 +27,7 @@ from esmaml_jax.objectives import regression_objective, rl_objective
 # constructors' (the paper's, A.7.2).
 DEFAULTS = Config(env=Component("four_corners"), policy=Component("mlp"),
                   adaptation=Component("es_gradient"), algorithm=Component("zero_order"),
-                  optimizer=Component("sgd", {"learning_rate": 0.01}))
+                  optimizer=Component("sgd", {"learning_rate": paper.OUTER_LEARNING_RATE}))
 
 # Where each field of a family's recommendation goes.
 RECOMMENDED_PATHS = {
