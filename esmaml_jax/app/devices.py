@@ -23,6 +23,11 @@ from __future__ import annotations
 import os
 import re
 
+# Measured on a 2-core host (`esmaml train --cpu-devices N --steps 1 -P N -K 2 --horizon 5`):
+# 8, 32, 128 and 256 devices run (14-21 s); 1000 hung in XLA's CPU rendezvous ("Expected 1000
+# threads to join") and aborted after 96 s (issue 35).
+MAX_CPU_DEVICES = 256
+
 
 def cpu_devices(n: int | str | None) -> int:
     """Present ``n`` host (CPU) devices ("auto": one per core; None: leave JAX's own count,
@@ -39,6 +44,9 @@ def cpu_devices(n: int | str | None) -> int:
     n = int(n)
     if n < 1:
         raise ValueError(f"--cpu-devices must be >= 1 or 'auto', got {n}")
+    if n > MAX_CPU_DEVICES:
+        raise ValueError(f"--cpu-devices {n}: at most {MAX_CPU_DEVICES} (XLA's CPU collectives "
+                         f"ran 256 devices on a 2-core host and hung at 1000)")
     started = _started_count()
     if started is not None:  # the backend has started: the process keeps its devices
         return started or n
