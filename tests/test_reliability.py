@@ -268,3 +268,17 @@ def test_eval_checks_memory_before_running(tmp_path, finished, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--tasks 100000000" in err[0] and "MB" in err[0], err
     assert tree_md5(finished) == before
+
+
+def test_a_resume_keeps_the_runs_checkpoint_interval(tmp_path, finished, capsys):
+    """Issue 35: --checkpoint-every was forgotten on resume (a run made with 2 went on with
+    100). config.json's meta block records it; a resume without the flag keeps it."""
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    meta = json.loads((copy / "config.json").read_text())["meta"]
+    assert meta["checkpoint_every"] == 2
+    steps = json.loads((copy / "config.json").read_text())["run"]["num_steps"]
+    assert cli.main(["train", "--resume", str(copy), "--steps", str(steps + 4), "--quiet"]) == 0
+    capsys.readouterr()
+    kept = sorted(int(p.name) for p in (copy / "checkpoints").iterdir() if p.name.isdigit())
+    assert kept[-2:] == [steps + 2, steps + 4], kept

@@ -117,8 +117,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restart", action="store_true",
                    help="with --resume: train from meta-step 0 when no checkpoint is left "
                         "(the old metrics.csv is kept under another name)")
-    p.add_argument("--checkpoint-every", type=int, default=100, dest="checkpoint_every",
-                   help="meta-steps between checkpoints (default: 100)")
+    p.add_argument("--checkpoint-every", type=int, default=None, dest="checkpoint_every",
+                   help="meta-steps between checkpoints (default: 100; a resume keeps the "
+                        "run's own)")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard event files (needs tensorboardX)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -201,7 +202,7 @@ def _cmd_train(args) -> int:
     present = devices.cpu_devices(args.cpu_devices)
     if args.cpu_devices not in (None, "auto") and int(args.cpu_devices) > 1 and present > 1:
         args.shard = True  # an explicit N > 1 asks for sharding (refused where it cannot apply)
-    if args.checkpoint_every < 1:
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise ValueError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
     for flag, given in (("--restart", args.restart), ("--force-config", args.force_config)):
         if given and not args.resume:

@@ -81,8 +81,11 @@ def describe(built: Built) -> str:
             f"{horizon} steps={c.run['num_steps']} seed={c.run['seed']}")
 
 
+CHECKPOINT_EVERY = 100  # meta-steps between checkpoints unless the run says otherwise
+
+
 def train(config: Config | None, out_dir: str | os.PathLike, *, resume: bool = False,
-          progress: bool = True, log=print, checkpoint_every: int = 100, keep: int = 3,
+          progress: bool = True, log=print, checkpoint_every: int | None = None, keep: int = 3,
           should_stop=None, tensorboard: bool = False, shard: bool = False,
           memory_budget: int | None = None, force_config: bool = False,
           restart: bool = False) -> dict:
@@ -132,7 +135,7 @@ def train(config: Config | None, out_dir: str | os.PathLike, *, resume: bool = F
         if multihost.is_primary():
             try:
                 rundir.prepare(out)
-                rundir.write_config(out, built.config)
+                rundir.write_config(out, built.config, checkpoint_every or CHECKPOINT_EVERY)
             except OSError as e:
                 error = e
         if not multihost.from_primary(int(error is None)):
@@ -147,6 +150,9 @@ def train(config: Config | None, out_dir: str | os.PathLike, *, resume: bool = F
         f"meta-step{per_seed}; run directory {out}")
     if memory_note:
         log(f"  memory: {memory_note}")
+    if checkpoint_every is None:  # a resume keeps the run's own interval
+        checkpoint_every = ((rundir.recorded_checkpoint_every(out) if history is not None
+                             else None) or CHECKPOINT_EVERY)
     return _loop(built, out, state, (k_train, k_eval, k_final), history=history, mesh=mesh,
                  restart=restart, progress=progress, log=log, checkpoint_every=checkpoint_every,
                  keep=keep, should_stop=should_stop, tensorboard=tensorboard)

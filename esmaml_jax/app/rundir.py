@@ -77,16 +77,27 @@ def _jax_options() -> dict[str, Any]:
             "jax_enable_x64": bool(options.jax_enable_x64)}  # type: ignore[attr-defined]
 
 
-def write_config(out_dir: Path, config: Config) -> None:
-    """config.json: the resolved config, plus a "meta" block it ignores: versions, commit and
-    the devices the run used (sharded sums differ from one device's in the last bits)."""
+def write_config(out_dir: Path, config: Config, checkpoint_every: int | None = None) -> None:
+    """config.json: the resolved config, plus a "meta" block it ignores: versions, commit, the
+    devices the run used (sharded sums differ from one device's in the last bits) and the
+    checkpoint interval (a resume keeps it unless told otherwise)."""
     import jax
 
     meta = {**provenance(), "jax_options": _jax_options(), "devices": jax.device_count(),
             "processes": jax.process_count(),
-            "backend": jax.default_backend()}
+            "backend": jax.default_backend(), "checkpoint_every": checkpoint_every}
     data = {**config.to_json(), "meta": meta}
     (out_dir / "config.json").write_text(json.dumps(data, indent=2) + "\n")
+
+
+def recorded_checkpoint_every(out_dir: Path) -> int | None:
+    """The checkpoint interval config.json's meta block records (None: not recorded)."""
+    try:
+        value = json.loads((out_dir / "config.json").read_text()).get("meta", {}).get(
+            "checkpoint_every")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and value >= 1 else None
 
 
 def read_config(out_dir: Path) -> Config:
