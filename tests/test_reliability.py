@@ -91,6 +91,7 @@ def bad_inputs(tmp, run):
         (["--adaptation", ""], "--adaptation"), (["--policy", " "], "--policy"),
         (["--restart"], "--resume"), (["--force-config"], "--resume"),
         (["--cpu-devices", "1000"], "--cpu-devices"),
+        (["--env", "sine", "-K", "5"], "--shots"),
         (["--steps", "99999999999999999999999999"], "--steps"),
         (["--algorithm", "pg_maml", "--outer", "vpg", "--max-kl", "0.05"], "max_kl"),
     ]

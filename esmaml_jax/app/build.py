@@ -94,8 +94,12 @@ def _check_settings(block: str, comp: Component) -> dict:
     allowed = registry.settings(block, comp.name)
     unknown = sorted(set(comp.options) - set(allowed))
     if unknown:
+        hint = (" (a supervised family's K is its number of shots: --shots)"
+                if block == "adaptation" and "num_queries" in unknown
+                and comp.name == "autodiff_gradient" else "")
+        takes = ", ".join(f"{block}.{k}" for k in sorted(allowed)) or "none"
         raise ValueError(f"{block} {comp.name!r} takes no setting(s) {', '.join(unknown)}; it "
-                         f"takes {', '.join(sorted(allowed)) or 'none'}")
+                         f"takes {takes}{hint}")
     out = {}
     for k, default in allowed.items():
         if k in comp.options:
