@@ -40,6 +40,8 @@ def bad_inputs(tmp, run):
     (tmp / "bad.json").write_text("{not json")
     (tmp / "flat.json").write_text('{"algorithms": {}}')
     (tmp / "empty_run").mkdir(exist_ok=True)
+    (tmp / "blank_config").mkdir(exist_ok=True)
+    (tmp / "blank_config" / "config.json").write_text("{}")
     new = ["--out", str(tmp / "new")]
     cases = []
     for flag in ("-K", "-P", "-T", "--steps", "--chunk", "--eval-repeats", "--horizon"):
@@ -109,6 +111,8 @@ def bad_inputs(tmp, run):
         (["eval", str(run), "--repeats", "0"], "--repeats"),
         (["eval", str(tmp / "nope")], "not a run directory"),
         (["eval", str(tmp / "empty_run")], "no config.json"),
+        (["eval", str(tmp / "blank_config"), "--no-save"], "incomplete"),
+        (["train", "--resume", str(tmp / "blank_config")], "incomplete"),
         (["plot", str(tmp / "nope")], "not a run directory"),
         (["frobnicate"], "invalid choice"),
     ]

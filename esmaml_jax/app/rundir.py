@@ -100,10 +100,25 @@ def recorded_checkpoint_every(out_dir: Path) -> int | None:
     return value if isinstance(value, int) and value >= 1 else None
 
 
+# the blocks `write_config` always writes: a config.json without one was not written by a run
+RUN_BLOCKS = ("env", "policy", "objective", "adaptation", "algorithm", "run")
+
+
 def read_config(out_dir: Path) -> Config:
-    if not (out_dir / "config.json").exists():
+    """A run's resolved config; a config.json that lacks a block every run writes (e.g. ``{}``)
+    is an error, never filled in with today's defaults."""
+    path = out_dir / "config.json"
+    if not path.exists():
         raise FileNotFoundError(f"{out_dir} holds no run (no config.json)")
-    return load_config(out_dir / "config.json")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    missing = [b for b in RUN_BLOCKS if not isinstance(data, dict) or b not in data]
+    if missing:
+        raise ValueError(f"{path} is incomplete (no {', '.join(missing)} block): a run's "
+                         f"config.json records every block, so its settings are unknown")
+    return load_config(path)
 
 
 class Metrics(NamedTuple):
