@@ -114,6 +114,9 @@ def bad_inputs(tmp, run):
         (["eval", str(tmp / "blank_config"), "--no-save"], "incomplete"),
         (["train", "--resume", str(tmp / "blank_config")], "incomplete"),
         (["plot", str(tmp / "nope")], "not a run directory"),
+        (["compare", str(run), str(run)], "twice"),
+        (["compare", f"G={run},{run}"], "given twice in 'G'"),
+        (["compare", f"A={run}", f"A={tmp / 'empty_run'}"], "label 'A' is given twice"),
         (["frobnicate"], "invalid choice"),
     ]
     return argvs
@@ -287,3 +290,25 @@ def test_a_resume_keeps_the_runs_checkpoint_interval(tmp_path, finished, capsys)
     capsys.readouterr()
     kept = sorted(int(p.name) for p in (copy / "checkpoints").iterdir() if p.name.isdigit())
     assert kept[-2:] == [steps + 2, steps + 4], kept
+
+
+def test_compare_aligns_runs_by_meta_step_not_by_row(tmp_path):
+    """Issue 35: a run logged every meta-step and one logged every second step were averaged
+    row by row (step 2 of one with step 1 of the other); now only the meta-steps both have
+    evaluated are compared, each at its own step."""
+    from esmaml_jax.app import plots
+
+    header = "step,seed,wall_time,pre_return,post_return,test_pre,test_post,num_nonfinite,"
+    header += "skipped_updates,env_steps\n"
+    every = {0: -10.0, 1: -9.0, 2: -8.0, 3: -7.0, 4: -6.0}
+    second = {0: -20.0, 2: -18.0, 4: -16.0}
+    for name, curve in (("every", every), ("second", second)):
+        d = tmp_path / name
+        d.mkdir()
+        rows = "".join(f"{s},0,{s},{v},{v},{v},{v},0,0,{100 * s}\n" for s, v in curve.items())
+        (d / "metrics.csv").write_text(header + rows)
+    groups = plots.parse_groups([f"G={tmp_path / 'every'},{tmp_path / 'second'}"])
+    _, table = plots.compare(groups, tmp_path / "c.png")
+    label, runs, post_mean = table[0][:3]
+    assert (label, runs) == ("G", 2)
+    assert post_mean == (-6.0 + -16.0) / 2  # the last COMMON step, 4 (not row 3 vs row 3)

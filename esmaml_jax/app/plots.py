@@ -309,18 +309,32 @@ def plot_run(run_dir: str | Path) -> list[Path]:
 
 
 def parse_groups(specs: list[str]) -> dict[str, list[Path]]:
-    """``[LABEL=]RUN[,RUN...]`` arguments -> {label: run directories (one per seed)}."""
+    """``[LABEL=]RUN[,RUN...]`` arguments -> {label: run directories (one per seed)}. A label
+    given twice, or a run given twice in one group, is an error."""
     groups: dict[str, list[Path]] = {}
     for spec in specs:
         label, sep, runs = spec.partition("=")
         if not sep:
             label, runs = spec, spec
+        if label in groups:
+            raise ValueError(f"compare: the label {label!r} is given twice (one group: "
+                             f"{label}=RUN1,RUN2)")
         dirs = [Path(r) for r in runs.split(",") if r]
+        seen: set[Path] = set()
         for d in dirs:
             if not (d / "metrics.csv").exists():
                 raise FileNotFoundError(f"{d} has no metrics.csv (not a run directory?)")
-        groups.setdefault(label, []).extend(dirs)
+            if d.resolve() in seen:  # (a run may stand in two groups, as a reference)
+                raise ValueError(f"compare: {d} is given twice in {label!r}; a run counts once "
+                                 f"in a group")
+            seen.add(d.resolve())
+        groups[label] = dirs
     return groups
+
+
+def _evaluated(rows: list[dict]) -> dict[int, dict]:
+    """One seed's rows that hold test returns, by meta-step."""
+    return {int(r["step"]): r for r in rows if r.get("test_pre") and r.get("test_post")}
 
 
 def compare(groups: dict[str, list[Path]], out: str | Path, x: str = "step"):
@@ -331,12 +345,15 @@ def compare(groups: dict[str, list[Path]], out: str | Path, x: str = "step"):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     table = []
     for i, (label, dirs) in enumerate(groups.items()):
-        runs = [seed for d in dirs for seed in _by_seed(_rows(d))]  # every seed is a run
-        n = min(len(r) for r in runs)  # the steps every seed has reached
-        xs = np.mean([[float(r[x]) for r in rows[:n]] for rows in runs], axis=0)
+        runs = [_evaluated(seed) for d in dirs for seed in _by_seed(_rows(d))]  # a seed: a run
+        # aligned by meta-step (never by row number): the steps every run has evaluated
+        steps = sorted(set.intersection(*(set(r) for r in runs)))
+        if not steps:
+            raise ValueError(f"compare: the runs of {label!r} share no evaluated meta-step")
+        xs = np.mean([[float(r[s][x]) for s in steps] for r in runs], axis=0)
         finals = {}
         for ax, key in zip(axes, ("test_pre", "test_post"), strict=True):
-            ys = np.array([[float(r[key]) for r in rows[:n]] for rows in runs])
+            ys = np.array([[float(r[s][key]) for s in steps] for r in runs])
             ax.plot(xs, ys.mean(0), color=f"C{i}", marker="o", ms=3,
                     label=f"{label} ({len(runs)} run{'s' * (len(runs) > 1)})")
             if len(runs) > 1:
