@@ -288,7 +288,11 @@ SOURCES = {"operators": "operators.csv", "throughput": "throughput.json", "sine"
 
 
 def main() -> None:
-    """Every marked table in README.md and docs/*.md, regenerated where its source exists."""
+    """Every marked table in README.md and docs/*.md, regenerated where its source exists, and
+    docs/cli.md from the command line's parser."""
+    from esmaml_jax.app import cli
+
+    (ROOT / "docs" / "cli.md").write_text(cli.reference())
     for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         text = page.read_text()
         for name, make in TABLES.items():

@@ -267,3 +267,27 @@ def test_cpu_devices_that_conflict_with_the_users_xla_flags_are_refused(tmp_path
     assert "--cpu-devices 2 conflicts with XLA_FLAGS" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_the_cli_reference_in_docs_is_current():
+    """docs/cli.md is generated from the parser (`cli.reference`, by `python -m
+    benchmarks.make_tables`). Compared by content, not bytes (argparse's layout differs between
+    Python versions): every subcommand, every flag and every help text of the parser is in it,
+    and nothing it lists is gone from the parser."""
+    import argparse
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    flat = "".join(doc.split())  # argparse wraps lines (also at hyphens): compare without spaces
+    parser = cli.build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    documented = set(re.findall(r"^## esmaml (\w+)", doc, flags=re.M))
+    assert documented == set(subs.choices)
+    for name, sub in subs.choices.items():
+        for action in sub._actions:
+            for flag in action.option_strings:
+                assert flag in doc, f"esmaml {name} {flag} missing from docs/cli.md"
+            if action.help and action.help != argparse.SUPPRESS:
+                text = "".join(action.help.replace("%%", "%").split())
+                assert text in flat, f"esmaml {name}: help {text[:60]!r} is stale in docs/cli.md"
