@@ -36,6 +36,7 @@ import jax.numpy as jnp
 
 from esmaml_jax import estimators, linalg, paper, vma
 from esmaml_jax import shaping as shaping_lib
+from esmaml_jax.objectives import sum_leading
 from esmaml_jax.types import Array, Key, Params, PyTree
 
 QueryFn = Callable[[Key, Params], tuple[Array, PyTree]]
@@ -105,13 +106,9 @@ def adapt_batch(op: Adaptation, keys: Array, params: Array, query: BatchQueryFn,
             carry, aux = round_(carry, jnp.zeros((), jnp.int32))
         else:
             carry, aux = jax.lax.scan(round_, carry, jnp.arange(op.num_rounds))
-            aux = _sum_leading(aux)
+            aux = sum_leading(aux)
     adapted, info = jax.vmap(op.finish, (0, None, None))(carry, hparams, state)
     return adapted, info, aux
-
-
-def _sum_leading(tree: PyTree) -> PyTree:
-    return jax.tree.map(lambda x: jnp.sum(x, axis=0), tree)
 
 
 def _check_positive(name: str, value, allow_zero: bool = False) -> None:

@@ -181,17 +181,17 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
             default=returns)
 
     def evaluate(key, params, task, norm):
-        return _first(evaluate_batch(key[None], params[None], _one(task), norm))
+        return _first(evaluate_batch(key[None], params[None], batch_of_one(task), norm))
 
     def rollout(key, params, task, norm):
         """Observations along one episode: [horizon + 1, O] (the first is the reset's)."""
-        _, _, first, obs_seq = episodes(key[None], params[None], _one(task), norm, "obs")
+        _, _, first, obs_seq = episodes(key[None], params[None], batch_of_one(task), norm, "obs")
         return jnp.concatenate([first.obs, obs_seq[:, 0]])
 
     def states(key, params, task, norm):
         """The env states along one episode, stacked [horizon + 1] (the first is the reset's),
         with its return: (states, return). For pictures and Brax's HTML viewer."""
-        ret, _, first, seq = episodes(key[None], params[None], _one(task), norm, "states")
+        ret, _, first, seq = episodes(key[None], params[None], batch_of_one(task), norm, "states")
         return jax.tree.map(lambda a, b: jnp.concatenate([a, b[:, 0]]), first, seq), ret[0]
 
     def update_norm(norm: RunningStats, aux) -> RunningStats:
@@ -237,7 +237,7 @@ def _split_done(step: Callable) -> Callable:
     return split
 
 
-def _one(tree: PyTree) -> PyTree:
+def batch_of_one(tree: PyTree) -> PyTree:
     """A batch of one: a leading axis of size 1 on every leaf."""
     return jax.tree.map(lambda x: jnp.asarray(x)[None], tree)
 

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from brax.envs.base import State
 
 import envs
 import esmaml_jax as ej
@@ -194,13 +195,15 @@ class StockEnv(envs.base.TaskEnv):
     """A user's env that sets nothing but what the contract requires."""
 
     def reset_task(self, rng, task):
-        raise NotImplementedError
+        zero = jnp.zeros(())
+        return State(pipeline_state=None, obs=jnp.zeros(3), reward=zero, done=zero,
+                     info={"task": task})
 
     def sample_tasks(self, key, num):
         return jnp.zeros((num,))
 
     def step(self, state, action):
-        raise NotImplementedError
+        return state.replace(obs=state.obs + jnp.sum(action), reward=-jnp.sum(action**2))
 
     observation_size = 3
     action_size = 1

@@ -14,7 +14,7 @@ from flax import struct
 
 from esmaml_jax import paper
 from esmaml_jax.adaptation import Adaptation, adapt_batch
-from esmaml_jax.objectives import Objective, batch_evaluator, query_batch
+from esmaml_jax.objectives import Objective, batch_evaluator, batch_of_one, query_batch
 from esmaml_jax.types import Array, Key, PyTree
 
 
@@ -66,7 +66,7 @@ def adapter(objective: Objective, adaptation: Adaptation) -> Callable[[MetaState
     """``adapt(state, key, task)`` for a blackbox operator: U(theta, T) with f_T bound."""
 
     def adapt(state: MetaState, key: Key, task) -> Array:
-        one = jax.tree.map(lambda x: jnp.asarray(x)[None], task)
+        one = batch_of_one(task)
         adapted, _, _ = adapt_batch(adaptation, key[None], state.params[None],
                                     query_batch(objective, one, state.norm),
                                     state.hparams["adapt"], state.adapt_state)
