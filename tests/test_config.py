@@ -328,3 +328,51 @@ def test_package_and_examples_type_check():
     proc = subprocess.run([sys.executable, "-m", "mypy"], capture_output=True, text=True,
                           timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_a_registered_algorithm_needs_no_app_edit(tmp_path):
+    """What the app knows of an algorithm is data on its registry entry (issue 33 item 4): an
+    algorithm registered with a spec trains, shards and is described with no app change."""
+    from esmaml_jax.algorithms import zero_order
+    from esmaml_jax.app import algorithms, devices, loop, registry
+
+    with pytest.raises(ValueError, match="needs a spec"):
+        registry.register("algorithm", "es_copy", zero_order)
+    spec = algorithms.BUILTIN["zero_order"]._replace(
+        describe=lambda o, ad: f"es_copy(P={o['num_perturbations']})")
+    registry.register("algorithm", "es_copy", zero_order, spec=spec)
+    try:
+        out = tmp_path / "run"
+        assert cli.main(["train", "--algorithm", "es_copy", "--horizon", "5", "-P", "2", "-K",
+                         "2", "--steps", "1", "--chunk", "1", "--policy", "linear",
+                         "--eval-repeats", "1", "--quiet", "--out", str(out)]) == 0
+        b = build(Config.from_json(json.loads((out / "config.json").read_text())))
+        assert b.config.component("algorithm").name == "es_copy"
+        assert "es_copy(P=2)" in loop.describe(b)
+        assert devices.auto_shard(b) == (jax.device_count() > 1 and 2 % jax.device_count() == 0)
+    finally:
+        registry._EXTRA["algorithm"].pop("es_copy")
+
+
+def test_the_app_never_branches_on_an_algorithms_name():
+    """No comparison with a built-in algorithm's name in the app outside its spec table."""
+    import ast
+
+    import esmaml_jax.app as app_pkg
+
+    names = {"zero_order", "first_order", "pg_maml"}
+    found = []
+    for path in sorted(Path(app_pkg.__file__).parent.glob("*.py")):
+        if path.name == "algorithms.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                consts = [c for c in (node.left, *node.comparators)
+                          if isinstance(c, ast.Constant) and c.value in names]
+                if consts:
+                    found.append(f"{path.name}:{node.lineno}")
+            if isinstance(node, ast.Dict) and any(
+                    isinstance(k, ast.Constant) and k.value in names for k in node.keys) and (
+                    path.name != "cli.py"):
+                found.append(f"{path.name}:{node.lineno} (a table keyed by algorithm name)")
+    assert found == []

@@ -19,6 +19,7 @@ import envs
 from esmaml_jax import paper
 from esmaml_jax.algorithms import Algorithm
 from esmaml_jax.app import registry
+from esmaml_jax.app.algorithms import Parts
 from esmaml_jax.app.config import Component, Config, RunSettings
 from esmaml_jax.objectives import regression_objective, rl_objective
 
@@ -42,14 +43,6 @@ RECOMMENDED_PATHS = {
 }
 RL_OBJECTIVE = ("horizon", "normalize_observations")
 SUPERVISED_OBJECTIVE = ("num_shots",)
-# first_order's inner step is an ES gradient: these adaptation settings reach first_order(...)
-FIRST_ORDER_INNER = ("num_queries", "sigma", "step_size", "shaping")
-# pg_maml's inner step is a policy-gradient step (adaptation block "policy_gradient"): K
-# trajectories and the step size alpha reach pg_maml(...)
-PG_INNER = ("num_queries", "step_size")
-PG_ADAPTATION = "policy_gradient"
-# pg_maml's VPG outer update without an optimizer given: Adam 1e-3 (ProMP's VPG-MAML)
-PG_VPG_OPTIMIZER = Component("adam", {"learning_rate": 1e-3})
 
 
 class Built(NamedTuple):
@@ -161,19 +154,17 @@ def _recommendations(config: Config, family, supervised: bool) -> dict[str, Any]
                 applied[path] = value
     cfg = _apply(config, applied)
     algorithm = _component(cfg, "algorithm").name
-    registry.lookup("algorithm", algorithm)
+    inner = registry.algorithm(algorithm).inner
     adaptation = _component(cfg, "adaptation").name
 
     def applies(path):
         block, _, key = path.partition(".")
         if block == "algorithm":
             return key in registry.settings("algorithm", algorithm)
-        if block == "adaptation" and algorithm == "pg_maml":
-            # ES-operator suggestions do not carry over, except K (queries = trajectories, A.5)
-            return key == "num_queries"
+        if block == "adaptation" and inner is not None:
+            return key in inner.recommended
         if block == "adaptation" and key != "name":
-            return key in registry.settings("adaptation", adaptation) and (
-                algorithm != "first_order" or key in FIRST_ORDER_INNER)
+            return key in registry.settings("adaptation", adaptation)
         if block == "objective":
             return key in (SUPERVISED_OBJECTIVE if supervised else RL_OBJECTIVE)
         return True
@@ -210,90 +201,40 @@ def _policy(cfg: Config, env_name: str, supervised: bool) -> Component:
 
 
 def _inner_and_outer(cfg: Config) -> tuple[Component, Component]:
-    """(adaptation, algorithm), checked; first_order takes its inner step's settings from the
-    adaptation block (which must then be es_gradient)."""
-    algorithm, adaptation = _component(cfg, "algorithm"), _component(cfg, "adaptation")
-    if algorithm.name == "pg_maml":
-        return _pg_inner(cfg, algorithm)
-    registry.lookup("adaptation", adaptation.name)
-    if algorithm.name != "first_order":
+    """(adaptation, algorithm), checked. An algorithm with a fixed inner step (its spec's
+    ``inner``) takes that step's settings from the adaptation block, with its own defaults."""
+    algorithm = _component(cfg, "algorithm")
+    inner = registry.algorithm(algorithm.name).inner
+    if inner is None:
+        adaptation = _component(cfg, "adaptation")
+        registry.lookup("adaptation", adaptation.name)
         return (Component(adaptation.name, _check_settings("adaptation", adaptation)),
                 Component(algorithm.name, _check_settings("algorithm", algorithm)))
-    if adaptation.name != "es_gradient":
-        raise ValueError(f"first_order adapts with the ES gradient only (Alg. 5), not "
-                         f"{adaptation.name!r}")
-    _check_inner_split(
-        adaptation.options, algorithm.options, FIRST_ORDER_INNER,
-        lambda bad: (f"first_order's inner step is one forward-FD Gaussian ES step: adaptation "
-                     f"setting(s) {bad} do not apply (it takes {', '.join(FIRST_ORDER_INNER)})"),
-        lambda moved: (f"first_order takes no setting(s) {moved}: it has no outer smoothing, "
-                       f"its inner step's settings are adaptation.{{num_queries, sigma, "
-                       f"step_size, shaping}} (-K, --inner-sigma, --alpha, --inner-shaping)"))
-    full = _check_settings("adaptation", adaptation)
-    return (Component("es_gradient", {k: full[k] for k in FIRST_ORDER_INNER}),
-            Component(algorithm.name, _check_settings("algorithm", algorithm)))
-
-
-def _check_inner_split(adaptation_options, algorithm_options, inner, bad_message,
-                       moved_message) -> None:
-    """For an algorithm whose inner step takes the settings ``inner`` from the adaptation
-    block: a one-line error for adaptation settings outside ``inner`` and for ``inner``
-    settings given in the algorithm block (messages built from the comma-joined names)."""
-    bad = sorted(set(adaptation_options) - set(inner))
-    if bad:
-        raise ValueError(bad_message(", ".join(bad)))
-    moved = sorted(set(algorithm_options) & set(inner))
-    if moved:
-        raise ValueError(moved_message(", ".join(moved)))
-
-
-def _pg_inner(cfg: Config, algorithm: Component) -> tuple[Component, Component]:
-    """pg_maml: the adaptation block is its policy-gradient step (K, alpha); no ES operator."""
     given = cfg.adaptation
-    if given is not None and given.name and given.name != PG_ADAPTATION:
-        raise ValueError(f"pg_maml adapts with a policy-gradient step (adaptation "
-                         f"'{PG_ADAPTATION}'), not {given.name!r}")
+    if given is not None and given.name and given.name != inner.operator:
+        raise ValueError(inner.wrong_operator.format(name=given.name))
     options = dict(given.options) if given is not None else {}
-    _check_inner_split(
-        options, algorithm.options, PG_INNER,
-        lambda bad: (f"pg_maml's inner step is one policy-gradient step on K trajectories: "
-                     f"adaptation setting(s) {bad} do not apply (it takes "
-                     f"{', '.join(PG_INNER)}: -K, --alpha)"),
-        lambda moved: (f"pg_maml takes {moved} from the adaptation block (-K, --alpha), not the "
-                       f"algorithm block"))
-    defaults = inspect.signature(registry.lookup("algorithm", "pg_maml").factory).parameters
-    inner = {}
-    for k in PG_INNER:
-        inner[k] = (_checked_type(f"adaptation {PG_ADAPTATION!r}: setting {k}", options[k],
-                                  defaults[k].default) if k in options else defaults[k].default)
-    return (Component(PG_ADAPTATION, inner),
-            Component(algorithm.name, _check_settings("algorithm", algorithm)))
-
-
-# pg_maml settings of its TRPO outer step: inapplicable with --outer vpg
-PG_TRPO_ONLY = ("max_kl", "cg_iters", "cg_damping", "line_search_steps", "backtrack_ratio")
+    bad = sorted(set(options) - set(inner.settings))
+    if bad:
+        raise ValueError(inner.bad_setting.format(bad=", ".join(bad)))
+    moved = sorted(set(algorithm.options) & set(inner.settings))
+    if moved:
+        raise ValueError(inner.moved_setting.format(moved=", ".join(moved)))
+    defaults = inspect.signature(registry.lookup("algorithm", algorithm.name).factory).parameters
+    return (Component(inner.operator, {
+        k: _checked_type(f"adaptation {inner.operator!r}: setting {k}", options[k],
+                         defaults[k].default) if k in options else defaults[k].default
+        for k in inner.settings}),
+        Component(algorithm.name, _check_settings("algorithm", algorithm)))
 
 
 def _optimizer(cfg: Config, algorithm: Component) -> Component | None:
-    """The outer optimizer; None for pg_maml's TRPO (its step is set by the KL bound)."""
-    given = cfg.optimizer
-    if algorithm.name == "pg_maml" and algorithm.options["outer"] != "trpo":
-        user = cfg.algorithm.options if cfg.algorithm is not None else {}
-        bad = [k for k in PG_TRPO_ONLY if k in user]
-        if bad:
-            raise ValueError(f"pg_maml with outer {algorithm.options['outer']!r} takes no "
-                             f"{', '.join(bad)} (TRPO's settings; --outer trpo uses them)")
-    if algorithm.name == "pg_maml":
-        if algorithm.options["outer"] == "trpo":
-            if given is not None:
-                raise ValueError("pg_maml's TRPO outer step takes no optimizer or learning rate "
-                                 "(its size is set by algorithm.max_kl); use --outer vpg for "
-                                 "an optimizer")
-            return None
-        if given is None:
-            given = PG_VPG_OPTIMIZER
-        elif not given.name:  # e.g. --lr alone: VPG's optimizer at that rate
-            given = Component(PG_VPG_OPTIMIZER.name, given.options)
+    """The outer optimizer, by the algorithm's rule; None when it takes none."""
+    user = cfg.algorithm.options if cfg.algorithm is not None else {}
+    takes, given = registry.algorithm(algorithm.name).optimizer(algorithm.options, cfg.optimizer,
+                                                               user)
+    if not takes:
+        return None
     optimizer = given if given is not None and given.name else _component(cfg, "optimizer")
     return Component(optimizer.name, _check_settings("optimizer", optimizer))
 
@@ -311,8 +252,8 @@ def resolve(config: Config, family=None) -> tuple[Config, Any, dict]:
     applied = _recommendations(config, family, supervised)
     cfg = _apply(config, applied)
     adaptation, algorithm = _inner_and_outer(cfg)
-    if algorithm.name == "pg_maml" and supervised:
-        raise ValueError(f"pg_maml needs an RL task family; {env.name} is supervised")
+    if registry.algorithm(algorithm.name).rl_only and supervised:
+        raise ValueError(f"{algorithm.name} needs an RL task family; {env.name} is supervised")
     optimizer = _optimizer(cfg, algorithm)
     run_fields = {f.name for f in dataclasses.fields(RunSettings)}
     bad = sorted(set(cfg.run) - run_fields)
@@ -332,34 +273,28 @@ def build(config: Config | None = None, mesh=None, family=None) -> Built:
     config, family, applied = resolve(config or Config(), family)
     supervised = is_supervised(family)
     pol = config.component("policy")
-    entry = registry.lookup("policy", pol.name)
+    policy = registry.lookup("policy", pol.name).factory(family.observation_size,
+                                                         family.action_size, **pol.options)
     if supervised:
-        model = entry.factory(family.observation_size, family.action_size, **pol.options)
-        objective = regression_objective(family, model, **config.objective)
+        objective = regression_objective(family, policy, **config.objective)
     else:
-        policy = entry.factory(family.observation_size, family.action_size, **pol.options)
         objective = rl_objective(family, policy, **config.objective)
     optimizer = None
     if config.optimizer is not None:
         opt = config.component("optimizer")
         optimizer = registry.lookup("optimizer", opt.name).factory(**opt.options)
     alg = config.component("algorithm")
-    factory = registry.lookup("algorithm", alg.name).factory
-    if alg.name == "pg_maml":
-        if mesh is not None:
-            raise ValueError("sharding (--shard) applies to the zero_order algorithm")
-        algo = factory(family, policy, optimizer=optimizer, **config.objective,
-                       **config.component("adaptation").options, **alg.options)
-    elif alg.name == "first_order":
-        if mesh is not None:
-            raise ValueError("sharding (--shard) applies to the zero_order algorithm")
-        algo = factory(objective, optimizer=optimizer,
-                       **config.component("adaptation").options, **alg.options)
-    else:
-        adapt = registry.lookup("adaptation", config.component("adaptation").name).factory(
-            **config.component("adaptation").options)
-        kwargs = dict(alg.options)
-        if mesh is not None:
-            kwargs["mesh"] = mesh
-        algo = factory(objective, adapt, optimizer=optimizer, **kwargs)
+    entry = registry.lookup("algorithm", alg.name)
+    spec = entry.spec
+    if mesh is not None and spec.axis_setting is None:
+        raise ValueError(f"sharding (--shard) splits an algorithm's perturbation axis; "
+                         f"{alg.name} has none")
+    ad = config.component("adaptation")
+    adapt = (registry.lookup("adaptation", ad.name).factory(**ad.options)
+             if spec.inner is None else None)
+    algo = spec.construct(entry.factory, Parts(
+        family=family, policy=policy, objective=objective,
+        objective_settings=dict(config.objective), adaptation=adapt,
+        inner=dict(ad.options) if spec.inner is not None else {}, options=dict(alg.options),
+        optimizer=optimizer, mesh=mesh))
     return Built(config, family, algo, RunSettings(**config.run), applied)

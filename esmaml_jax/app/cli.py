@@ -294,8 +294,7 @@ def _cmd_eval(args) -> int:
     post = np.asarray(ev["post"]).reshape(seeds, -1, args.repeats)
     env_name = built.config.component("env").name
     alg = built.config.component("algorithm")
-    policy = (f", {alg.options['evaluation']} Gaussian policy (algorithm.evaluation)"
-              if alg.name == "pg_maml" else "")
+    policy = registry.algorithm(alg.name).policy_note(alg.options)
     several = f", {seeds} seeds" if seeds > 1 else ""
     print(f"{args.run_dir}: {env_name}, meta-step {step}, {pre.shape[1]} test tasks x "
           f"{args.repeats} adaptations{several}{policy}")
@@ -338,15 +337,14 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from esmaml_jax.app import bench
-
     if args.compile_cache:
         enable_compile_cache()
-    if args.algorithm == "pg_maml":
-        if args.operator is not None:
-            raise ValueError("--operator is for --algorithm zero_order (PG-MAML adapts by its "
-                             "own policy-gradient step)")
-        return _bench_pg(args)
+    return BENCHES[args.algorithm](args)
+
+
+def _bench_es(args) -> int:
+    from esmaml_jax.app import bench
+
     cfg = bench.BenchConfig(env=args.env or "four_corners", policy=args.policy or "linear",
                             num_perturbations=args.perturbations,
                             num_queries=args.queries, tasks_per_perturbation=args.tasks,
@@ -389,6 +387,10 @@ def _cmd_bench(args) -> int:
 def _bench_pg(args) -> int:
     from esmaml_jax.app import bench
 
+    if args.operator is not None:
+        raise ValueError("--operator is for --algorithm zero_order (PG-MAML adapts by its "
+                         "own policy-gradient step)")
+
     env = "navigation_2d" if args.env is None else args.env
     policy = "mlp" if args.policy is None else args.policy
     cfg = bench.PGBenchConfig(env=env, policy=policy, num_tasks=args.num_tasks,
@@ -413,6 +415,10 @@ def _bench_pg(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
     return 0
+
+
+# esmaml bench --algorithm: the report each algorithm's benchmark prints
+BENCHES = {"zero_order": _bench_es, "pg_maml": _bench_pg}
 
 
 def _cmd_plot(args) -> int:
@@ -517,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--x", default="step", choices=["step", "env_steps", "wall_time"])
     p_cmp.set_defaults(func=_cmd_compare)
     p_bench = sub.add_parser("bench", help="throughput: fused vs bare-rollout limit vs unfused")
-    p_bench.add_argument("--algorithm", default="zero_order", choices=["zero_order", "pg_maml"],
+    p_bench.add_argument("--algorithm", default="zero_order", choices=sorted(BENCHES),
                          help="pg_maml: PG-MAML's fused step (TRPO, VPG) vs the stochastic "
                               "bare-rollout limit and ES-MAML on the same env")
     p_bench.add_argument("--env", default=None,

@@ -23,21 +23,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from esmaml_jax.app.component import Component, _jsonable
+
 BLOCKS = ("env", "policy", "objective", "adaptation", "algorithm", "optimizer", "run")
 COMPONENT_BLOCKS = ("env", "policy", "adaptation", "algorithm", "optimizer")
 # The objective block: rl_objective's and regression_objective's settings.
 OBJECTIVE_SETTINGS = ("horizon", "normalize_observations", "num_shots")
-
-
-@dataclasses.dataclass(frozen=True)
-class Component:
-    """A registry name and the settings given for it."""
-
-    name: str
-    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return {"name": self.name, **{k: _jsonable(v) for k, v in self.options.items()}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,10 +145,6 @@ class Config:
 _UNSET = ""  # a component whose settings were given before (or without) its name
 
 
-def _jsonable(v: Any) -> Any:
-    return list(v) if isinstance(v, tuple) else v
-
-
 def _from_jsonable(v: Any) -> Any:
     return tuple(v) if isinstance(v, list) else v
 
@@ -212,13 +199,10 @@ def from_legacy(flat: dict) -> Config:
             return not (block == "policy" and supervised)
         if block == "objective":
             return (setting == "num_shots") == supervised
-        if algorithm == "first_order":
-            if block == "algorithm" and setting in ("num_queries", "sigma", "step_size",
-                                                    "shaping"):
-                return False
-            if block == "adaptation" and setting not in ("num_queries", "sigma", "step_size",
-                                                         "shaping"):
-                return False
+        inner = registry.algorithm(algorithm).inner
+        if inner is not None and block in ("algorithm", "adaptation") and (
+                (block == "algorithm") == (setting in inner.settings)):
+            return False  # a fixed inner step's settings are adaptation settings only
         return setting in registry.settings(block, names[block])
 
     config = Config()

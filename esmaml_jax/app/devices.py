@@ -88,7 +88,10 @@ def auto_shard(built) -> bool:
 
     if jax.default_backend() != "cpu" or jax.device_count() < 2 or jax.process_count() > 1:
         return False
+    from esmaml_jax.app import registry
+
     alg = built.config.component("algorithm")
-    if alg.name != "zero_order" or built.run.seeds > 1:
+    axis = registry.algorithm(alg.name).axis_setting
+    if axis is None or built.run.seeds > 1:
         return False
-    return int(alg.options["num_perturbations"]) % jax.device_count() == 0
+    return int(alg.options[axis]) % jax.device_count() == 0

@@ -19,7 +19,7 @@ import numpy as np
 
 from esmaml_jax import compiler
 from esmaml_jax.algorithms import base
-from esmaml_jax.app import memory, multihost, rundir
+from esmaml_jax.app import memory, multihost, registry, rundir
 from esmaml_jax.app.build import Built, build
 from esmaml_jax.app.checkpoint import Checkpointer
 from esmaml_jax.app.config import Config
@@ -36,7 +36,8 @@ def _fit_memory(built: Built, state, mesh, budget: int):
         reset = lambda k, t: family.env.reset_task(k, jax.tree.map(lambda x: x[0], t))
         state_bytes = memory.tree_bytes(jax.eval_shape(reset, key, tasks))
     estimate = memory.estimate_bytes(algo.rollouts_per_step, state_bytes, state.params.shape[0])
-    perturbations = built.config.component("algorithm").options["num_perturbations"]
+    alg = built.config.component("algorithm")
+    perturbations = alg.options[registry.algorithm(alg.name).axis_setting]
 
     def program_bytes(chunk):
         return memory.compiled_bytes(compiler.jit(_chunked(built, chunk, mesh).algorithm.step)
@@ -47,31 +48,15 @@ def _fit_memory(built: Built, state, mesh, budget: int):
 
 def _chunked(built: Built, chunk: int | None, mesh) -> Built:
     """``built`` with the perturbation axis in chunks of ``chunk`` (same family object)."""
-    return build(built.config.set("algorithm.chunk_size", chunk), mesh, family=built.family)
+    setting = registry.algorithm(built.config.component("algorithm").name).chunk_setting
+    return build(built.config.set(f"algorithm.{setting}", chunk), mesh, family=built.family)
 
 
 def describe(built: Built) -> str:
     """One line naming every component and its main sizes."""
     c, algo = built.config, built.algorithm
     alg, ad = c.component("algorithm"), c.component("adaptation")
-    if alg.name == "pg_maml":
-        o = alg.options
-        what = (f"pg_maml({o['outer']}" + (f" max_kl={o['max_kl']}" if o["outer"] == "trpo"
-                                          else "") +
-                f", n={o['num_tasks']}, {o['meta_gradient']} meta-gradient, Gaussian policy "
-                f"init_std={o['init_std']}, evaluation={o['evaluation']}) inner policy-gradient "
-                f"step K={ad.options['num_queries']} trajectories alpha={ad.options['step_size']}")
-    elif alg.name == "first_order":
-        o = alg.options
-        k_h = o["hessian_queries"] or ad.options["num_queries"]
-        hess = (f"{o['hessian_estimator']} Hessian, K_H={k_h} {o['hessian_samples']}"
-                if o["hessian"] else "no Hessian")
-        what = f"first_order(n={o['num_tasks']}, {hess}) inner K={ad.options['num_queries']}"
-    else:
-        o = alg.options
-        what = (f"zero_order(P={o['num_perturbations']} {o['estimator']}, "
-                f"T={o['tasks_per_perturbation']}) adaptation={ad.name}"
-                + (f"(K={ad.options['num_queries']})" if "num_queries" in ad.options else ""))
+    what = registry.algorithm(alg.name).describe(alg.options, ad)
     pol = c.component("policy")
     hidden = list(pol.options["hidden_sizes"]) if "hidden_sizes" in pol.options else ""
     horizon = (f"H={algo.objective.steps_per_query}" if algo.objective.steps_per_query
@@ -184,7 +169,8 @@ def _fit_or_refuse(built: Built, state, mesh, memory_budget, seeds: int = 1):
     one-line refusal, naming the flags that help, when even chunks of one would not fit.
     ``state``: one seed's; ``seeds`` of them run side by side, so each gets 1/seeds of it."""
     alg = built.config.component("algorithm")
-    if alg.name != "zero_order" or alg.options["chunk_size"] is not None:
+    chunk_setting = registry.algorithm(alg.name).chunk_setting
+    if chunk_setting is None or alg.options[chunk_setting] is not None:
         return built, None
     budget = memory_budget if memory_budget is not None else memory.available_bytes() // 2
     budget //= seeds

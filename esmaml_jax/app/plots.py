@@ -12,6 +12,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from esmaml_jax.app import registry
+from esmaml_jax.app.algorithms import AlgorithmSpec
+
 
 def _pyplot():
     try:
@@ -65,9 +68,9 @@ def learning_curve(run_dir: str | Path) -> Path:
         algorithm = json.loads((run_dir / "config.json").read_text())["algorithm"]["name"]
     except (OSError, ValueError, KeyError, TypeError):
         algorithm = None
-    train_label = {"pg_maml": "train: post-adaptation sampled trajectories",
-                   "first_order": "train: adapted policies"}.get(
-        algorithm, "train: adapted perturbed policies")
+    known = algorithm in registry.names("algorithm")
+    train_label = (registry.algorithm(algorithm).train_label if known
+                   else AlgorithmSpec._field_defaults["train_label"])
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (key, label, style) in enumerate([
             ("post_return", train_label, ":"),
@@ -132,10 +135,8 @@ def trajectories(run_dir: str | Path, num_tasks: int = 4, num_adaptations: int =
     built, state = load_run(run_dir)
     state = first_seed(state, built.run)  # the pictures show the first seed
     env_name = built.config.component("env").name
-    title = None
-    if built.config.component("algorithm").name == "pg_maml":
-        title = (f"{env_name}, PG-MAML meta-step {int(state.step)} (paths of the Gaussian "
-                 f"policies' mean actions)")
+    paths_title = registry.algorithm(built.config.component("algorithm").name).paths_title
+    title = f"{env_name}, " + paths_title.format(step=int(state.step)) if paths_title else None
     return trajectory_figure(env_name, built.algorithm, state, run_dir / "trajectories.png",
                              num_tasks=num_tasks, num_adaptations=num_adaptations, title=title)
 

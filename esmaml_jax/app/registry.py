@@ -19,6 +19,7 @@ KINDS = ("env", "policy", "adaptation", "algorithm", "optimizer")
 class Entry(NamedTuple):
     factory: Callable[..., Any]
     injected: frozenset[str] = frozenset()
+    spec: Any = None  # an algorithm's `algorithms.AlgorithmSpec`: what the app needs to know
 
 
 _EXTRA: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
@@ -41,18 +42,10 @@ def _builtin(kind: str) -> dict[str, Entry]:
                 "regressor": Entry(policies.regressor,
                                    frozenset({"input_size", "output_size"}))}
     if kind == "algorithm":
-        from esmaml_jax.algorithms import first_order, pg_maml, zero_order
+        from esmaml_jax.app import algorithms
 
-        return {"zero_order": Entry(zero_order, frozenset({"objective", "adaptation",
-                                                           "optimizer", "mesh"})),
-                # first_order's inner step is the adaptation block's es_gradient settings
-                "first_order": Entry(first_order, frozenset({
-                    "objective", "optimizer", "num_queries", "sigma", "step_size", "shaping"})),
-                # PG-MAML: K and alpha come from the adaptation block (policy_gradient), the
-                # rollout settings from the objective block
-                "pg_maml": Entry(pg_maml, frozenset({
-                    "family", "policy", "optimizer", "horizon", "normalize_observations",
-                    "num_queries", "step_size"}))}
+        return {name: Entry(factory, algorithms.BUILTIN[name].injected, algorithms.BUILTIN[name])
+                for name, factory in algorithms.factories().items()}
     if kind == "optimizer":
         import optax
 
@@ -62,10 +55,17 @@ def _builtin(kind: str) -> dict[str, Entry]:
 
 
 def register(kind: str, name: str, factory: Callable[..., Any],
-             injected: frozenset[str] = frozenset()) -> None:
-    """Make ``factory`` available as component ``name`` of ``kind`` (e.g. an optimizer)."""
+             injected: frozenset[str] = frozenset(), spec: Any = None) -> None:
+    """Make ``factory`` available as component ``name`` of ``kind`` (e.g. an optimizer). An
+    algorithm needs its ``spec`` (`esmaml_jax.app.algorithms.AlgorithmSpec`), whose
+    ``injected`` it uses."""
     _builtin(kind)  # checks the kind
-    _EXTRA[kind][name] = Entry(factory, frozenset(injected))
+    if kind == "algorithm":
+        if spec is None:
+            raise ValueError(f"algorithm {name!r} needs a spec (esmaml_jax.app.algorithms."
+                             f"AlgorithmSpec): how it is built and what the app may do with it")
+        injected = spec.injected
+    _EXTRA[kind][name] = Entry(factory, frozenset(injected), spec)
 
 
 def table(kind: str) -> dict[str, Entry]:
@@ -82,6 +82,11 @@ def lookup(kind: str, name: str) -> Entry:
     if name not in entries:
         raise ValueError(f"unknown {kind} {name!r}; known: {', '.join(sorted(entries))}")
     return entries[name]
+
+
+def algorithm(name: str):
+    """The `AlgorithmSpec` of algorithm ``name`` (a one-line error for an unknown name)."""
+    return lookup("algorithm", name).spec
 
 
 def settings(kind: str, name: str) -> dict[str, Any]:
