@@ -47,7 +47,7 @@ def family_row(env: str) -> dict:
     adapt = cfg.component("adaptation").options
     alg = cfg.component("algorithm").options
     queries = algo.adaptation.num_queries + 1
-    signs = 2 if alg.get("estimator", "antithetic") == "antithetic" else 1
+    signs = 2 if alg.get("estimator", "antithetic") == "antithetic" else 1  # config names
     n = signs * alg["num_perturbations"] * alg["tasks_per_perturbation"] * queries
     obj = algo.objective
     params = state.params + 0.1 * jax.random.normal(key, (n, state.params.shape[0]))

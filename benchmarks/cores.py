@@ -30,7 +30,8 @@ import jax, numpy as np, optax
 import envs, esmaml_jax as ej
 env, pol, p, k, h, steps = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
 fam = envs.make(env, horizon=h)
-policy = ej.policies.make(pol, fam.observation_size, fam.action_size, (32,))
+policy = (ej.policies.mlp(fam.observation_size, fam.action_size, (32,)) if pol == "mlp"
+          else ej.policies.linear(fam.observation_size, fam.action_size))
 n = jax.device_count()
 mesh = jax.sharding.Mesh(np.array(jax.devices()), ("p",)) if n > 1 else None
 algo = ej.zero_order(ej.rl_objective(fam, policy), ej.adaptation.es_gradient(num_queries=k),

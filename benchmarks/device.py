@@ -35,7 +35,7 @@ def _algo(env: str, policy: str, size: dict, horizon: int):
     import esmaml_jax as ej
 
     fam = envs.make(env)
-    pol = ej.policies.make(policy, fam.observation_size, fam.action_size)
+    pol = getattr(ej.policies, policy)(fam.observation_size, fam.action_size)
     obj = ej.rl_objective(fam, pol, horizon=horizon)
     return ej.zero_order(obj, ej.adaptation.es_gradient(num_queries=size["k"]),
                          num_perturbations=size["p"])

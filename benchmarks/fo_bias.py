@@ -33,7 +33,7 @@ def mean_step(dim, offset, hessian, samples, shaping, estimator="mc"):
     obj = ej.blackbox_objective(f, jnp.zeros(dim), lambda k, n: jnp.tile(centers, (n // 2, 1)))
     algo = ej.first_order(obj, num_tasks=2, num_queries=20, sigma=SIGMA, step_size=ALPHA,
                           hessian=hessian, hessian_estimator=estimator, hessian_samples=samples,
-                          shaping=shaping, optimizer=optax.sgd(1.0))
+                          shaping=getattr(ej.shaping, shaping), optimizer=optax.sgd(1.0))
     state = algo.init(jax.random.PRNGKey(0))
     steps = np.asarray(ej.jit(jax.vmap(lambda k: algo.step(state, k)[0].params))(
         jax.random.split(jax.random.PRNGKey(1), KEYS)))

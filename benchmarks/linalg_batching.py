@@ -59,7 +59,7 @@ def compiled_step(op_name, p, k, h):
     ops = {"rbo": lambda: ej.adaptation.rbo(num_queries=k),
            "dpp_es": lambda: ej.adaptation.dpp_es(num_queries=k),
            "es_gradient_orthogonal": lambda: ej.adaptation.es_gradient(num_queries=k,
-                                                                       sampler="orthogonal")}
+                                                                       sampler=ej.estimators.orthogonal)}
     algo = ej.zero_order(ej.rl_objective(fam, policy), ops[op_name](), num_perturbations=p)
     state, key = algo.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1)
     step = ej.jit(algo.step).lower(state, key).compile()

@@ -125,7 +125,7 @@ def es_trainer(k, cfg: Config, operator: str):
         op = ej.adaptation.autodiff_gradient(ALPHA)
     else:
         op = ej.adaptation.es_gradient(num_queries=20, sigma=cfg.es_sigma, step_size=ALPHA,
-                                       shaping="none")
+                                       shaping=ej.shaping.none)
     algo = ej.zero_order(obj, op, num_perturbations=cfg.perturbations,
                          tasks_per_perturbation=cfg.es_tasks, sigma=cfg.es_sigma,
                          optimizer=optax.adam(cfg.es_lr))

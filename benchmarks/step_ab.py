@@ -59,7 +59,7 @@ def _build(lib, case: dict):
     import envs
 
     fam = envs.make(case["env"])
-    pol = lib.policies.make(case["policy"], fam.observation_size, fam.action_size)
+    pol = getattr(lib.policies, case["policy"])(fam.observation_size, fam.action_size)
     obj = lib.rl_objective(fam, pol, horizon=case["horizon"])
     algo = lib.zero_order(obj, lib.adaptation.es_gradient(num_queries=case["k"]),
                           num_perturbations=case["p"])

@@ -178,8 +178,10 @@ def identity() -> Adaptation:
 
 def es_gradient(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
                 step_size: float = paper.INNER_STEP_SIZE,
-                estimator: str = "forward_fd", shaping: str = "zscore",
-                sampler: str = "gaussian", num_steps: int = 1, corrupt_fraction: float = 0.0,
+                estimator: estimators.Estimator = estimators.forward_fd,
+                shaping: shaping_lib.Shaper = shaping_lib.zscore,
+                sampler: estimators.Sampler = estimators.gaussian, num_steps: int = 1,
+                corrupt_fraction: float = 0.0,
                 corrupt_scale: float = 1e3) -> Adaptation:
     """U(theta, T) = theta + alpha * ESGRAD(f_T, theta, K, sigma) (Alg. 3, lines 4-5).
 
@@ -195,11 +197,9 @@ def es_gradient(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA
     num_steps = _check_count("num_steps", num_steps)
     _check_positive("inner sigma", sigma)
     _check_positive("step size (alpha)", step_size, allow_zero=True)
-    estimators.check_estimator(estimator)
+    estimators.checked(estimator, shaping, sampler)
     n = estimators.num_directions(estimator, k)
-    shaper = shaping_lib.get(shaping)
-    sample = estimators.get_sampler(sampler)
-    use_center = estimator == "forward_fd"
+    shaper, sample, use_center = shaping, sampler, estimator.uses_center
     _check_corruption(corrupt_fraction, corrupt_scale)
     per_round = k + (1 if use_center else 0)
 
@@ -337,7 +337,8 @@ RBO_REGRESSIONS = ("ridge", "lasso", "l1")
 
 def rbo(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
         step_size: float = paper.INNER_STEP_SIZE,
-        regression: str = "ridge", regularization: float = 0.01, shaping: str = "zscore",
+        regression: str = "ridge", regularization: float = 0.01,
+        shaping: shaping_lib.Shaper = shaping_lib.zscore,
         iterations: int = 300, corrupt_fraction: float = 0.0,
         corrupt_scale: float = 1e3) -> Adaptation:
     """Regression-based gradient (RBO, A.3.2): f(theta + d) - f(theta) ~ grad . d, so the
@@ -359,7 +360,8 @@ def rbo(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
     if regression not in RBO_REGRESSIONS:
         raise ValueError(f"unknown RBO regression {regression!r}; known: "
                          f"{', '.join(RBO_REGRESSIONS)}")
-    shaper = shaping_lib.get(shaping)
+    shaper = shaping
+    estimators.checked(estimators.forward_fd, shaper)
     _check_corruption(corrupt_fraction, corrupt_scale)
 
     def gradient(z, dy, lam):
@@ -431,7 +433,8 @@ ASEBO_FORMS = ("published", "projection")
 def asebo(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
           step_size: float = paper.INNER_STEP_SIZE,
           history: int = 32, explained_variance: float = 0.95, min_mix: float = 0.05,
-          warmup: int = 4, per_step: int = 4, shaping: str = "zscore", form: str = "published",
+          warmup: int = 4, per_step: int = 4, shaping: shaping_lib.Shaper = shaping_lib.zscore,
+          form: str = "published",
           adaptive_samples: bool = True, min_samples: int = 2) -> Adaptation:
     """Active-subspace ES (ASEBO, Choromanski et al., 2019; A.3.1) as an adaptation operator.
 
@@ -463,7 +466,8 @@ def asebo(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
         raise ValueError("explained_variance and min_mix must be in (0, 1]")
     if form not in ASEBO_FORMS:
         raise ValueError(f"unknown ASEBO form {form!r}; known: {', '.join(ASEBO_FORMS)}")
-    shaper = shaping_lib.get(shaping)
+    shaper = shaping
+    estimators.checked(estimators.forward_fd, shaper)
     published = form == "published"
 
     def init_state(num_params):
@@ -507,7 +511,7 @@ def asebo(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
     def tell(carry, r, values, grads, hparams, state):
         center, values = values[k], values[:k]
         values = jnp.where(jnp.arange(k) < carry["used"], values, jnp.nan)  # unused: dropped
-        grad, _ = estimators.estimate(values, carry["eps"], hparams["sigma"], "forward_fd",
+        grad, _ = estimators.estimate(values, carry["eps"], hparams["sigma"], estimators.forward_fd,
                                       shaper, center)
         return {**carry, "theta": carry["theta"] + hparams["step_size"] * grad, "grad": grad,
                 "pre": center}
@@ -559,57 +563,14 @@ def autodiff_gradient(step_size: float = 0.01, num_steps: int = 1) -> Adaptation
 
 def dpp_es(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
            step_size: float = paper.INNER_STEP_SIZE,
-           estimator: str = "forward_fd", shaping: str = "zscore",
-           radial: str = "chi") -> Adaptation:
+           estimator: estimators.Estimator = estimators.forward_fd,
+           shaping: shaping_lib.Shaper = shaping_lib.zscore, radial: str = "chi") -> Adaptation:
     """DPP-ES (Sec. 3.3.1): the ES-gradient step with directions chosen by a k-DPP with the
     authors' kernel (`estimators.dpp`). ``radial="chi"`` redraws the chosen directions' lengths
     so the estimator stays unbiased; ``"selected"`` uses the chosen candidates as the reference
     does (the gradient is then overestimated by E[|g|^2] / D, 1.33x at D = 6, sigma = 0.1)."""
     if radial not in ("chi", "selected"):
         raise ValueError(f"unknown DPP radial mode {radial!r}; known: chi, selected")
-    sampler = "dpp" if radial == "chi" else "dpp_reference"
+    sampler = estimators.dpp if radial == "chi" else estimators.dpp_reference
     op = es_gradient(num_queries, sigma, step_size, estimator, shaping, sampler=sampler)
     return op._replace(name="dpp_es")
-
-
-_FACTORIES: dict[str, Callable[..., Adaptation]] = {
-    "asebo": asebo,
-    "autodiff_gradient": autodiff_gradient,
-    "dpp_es": dpp_es,
-    "es_gradient": es_gradient,
-    "hill_climb": hill_climb,
-    "identity": identity,
-    "rbo": rbo,
-}
-
-
-def register(name: str, factory: Callable[..., Adaptation]) -> None:
-    """Make ``factory(**options) -> Adaptation`` available as ``make(name)`` and in the CLI."""
-    _FACTORIES[name] = factory
-
-
-def names() -> list[str]:
-    """Registered operator names, sorted."""
-    return sorted(_FACTORIES)
-
-
-def factory(name: str) -> Callable[..., Adaptation]:
-    """The factory registered as ``name`` (its keyword arguments are the operator's settings)."""
-    if name not in _FACTORIES:
-        raise ValueError(f"unknown adaptation operator {name!r}; known: {', '.join(names())}")
-    return _FACTORIES[name]
-
-
-def make(name: str, **kwargs) -> Adaptation:
-    """Build a registered operator; options the operator does not take are an error."""
-    import inspect
-
-    if name not in _FACTORIES:
-        raise ValueError(f"unknown adaptation operator {name!r}; known: {', '.join(names())}")
-    factory = _FACTORIES[name]
-    accepted = inspect.signature(factory).parameters
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ValueError(f"adaptation {name!r} takes no option(s) {unknown}; "
-                         f"it takes {sorted(accepted)}")
-    return factory(**kwargs)

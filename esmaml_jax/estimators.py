@@ -15,6 +15,7 @@ the sum is divided by the number of valid directions. Query costs: vanilla n, fo
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +24,6 @@ from esmaml_jax import linalg
 from esmaml_jax import shaping as shaping_lib
 from esmaml_jax.types import Array, Key
 
-ESTIMATORS = ("vanilla", "forward_fd", "antithetic")
 Sampler = Callable[..., Array]  # (key, num, dim, sigma) -> [num, dim] directions
 
 
@@ -135,43 +135,57 @@ def dpp_reference(key: Key, num: int, dim: int, sigma: Array | float = 0.1) -> A
     return dpp(key, num, dim, sigma, radial="selected")
 
 
-SAMPLERS: dict[str, Sampler] = {"gaussian": gaussian, "orthogonal": orthogonal, "dpp": dpp,
-                                "dpp_reference": dpp_reference}
+class Estimator(NamedTuple):
+    """An ES-gradient estimator (Sec. 3.1) as data: ``signs`` evaluations per direction (2:
+    the antithetic pair theta +- sigma g), whether it needs the centre f(theta), and its
+    per-direction weights ``weights(shaped, valid, n) -> (w [n], ok [n])`` from the shaped
+    values laid out as `estimate` documents."""
+    name: str
+    signs: int
+    uses_center: bool
+    weights: Callable[[Array, Array, int], tuple[Array, Array]]
 
 
-def get_sampler(name: str) -> Sampler:
-    """The sampler registered as ``name`` (gaussian, orthogonal, dpp, dpp_reference)."""
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown perturbation sampler {name!r}; known: {', '.join(SAMPLERS)}")
-    return SAMPLERS[name]
+vanilla = Estimator("vanilla", 1, False, lambda s, ok, n: (s[:n], ok[:n]))
+forward_fd = Estimator("forward_fd", 1, True,
+                       lambda s, ok, n: (s[:n] - s[n], ok[:n] & ok[n]))
+antithetic = Estimator(
+    "antithetic", 2, False,
+    lambda s, ok, n: ((s[:n] - s[n:2 * n]) / 2.0, ok[:n] & ok[n:2 * n]))
 
 
-def check_estimator(name: str) -> str:
-    """``name`` if it is a known estimator, else a ValueError listing them."""
-    if name not in ESTIMATORS:
-        raise ValueError(f"unknown ES estimator {name!r}; known: {', '.join(ESTIMATORS)}")
-    return name
+def checked(estimator: Estimator, shaper: Callable = shaping_lib.none,
+            sampler: Callable = gaussian) -> Estimator:
+    """``estimator`` if it is an `Estimator` and ``shaper`` / ``sampler`` are callables, else a
+    one-line TypeError; a name gets a pointer to the object to pass instead."""
+    for what, value, ok, example in (
+            ("estimator", estimator, isinstance(estimator, Estimator), "estimators.antithetic"),
+            ("shaping", shaper, callable(shaper), "shaping.zscore"),
+            ("sampler", sampler, callable(sampler), "estimators.gaussian")):
+        if not ok:
+            hint = f" (the object, e.g. {example}, not its name)" if isinstance(value, str) else ""
+            kind = "an Estimator" if what == "estimator" else "a callable"
+            raise TypeError(f"{what} must be {kind}{hint}, got {value!r}")
+    return estimator
 
 
-def num_directions(estimator: str, num_queries: int) -> int:
+def num_directions(estimator: Estimator, num_queries: int) -> int:
     """Directions that ``num_queries`` evaluations buy (antithetic spends two per direction)."""
-    if estimator == "antithetic":
-        if num_queries % 2:
-            raise ValueError(f"the antithetic estimator needs an even number of queries, "
-                             f"got {num_queries}")
-        return num_queries // 2
-    return num_queries
+    if num_queries % estimator.signs:
+        raise ValueError(f"the {estimator.name} estimator spends {estimator.signs} queries per "
+                         f"direction: it needs an even number of queries, got {num_queries}")
+    return num_queries // estimator.signs
 
 
-def perturbed_points(theta: Array, eps: Array, sigma: Array, estimator: str) -> Array:
+def perturbed_points(theta: Array, eps: Array, sigma: Array, estimator: Estimator) -> Array:
     """theta + sigma eps: [n, D], or [2, n, D] (plus, minus) for antithetic."""
     plus = theta + sigma * eps
-    if estimator == "antithetic":
+    if estimator.signs == 2:
         return jnp.stack([plus, theta - sigma * eps])
     return plus
 
 
-def estimate(values: Array, eps: Array, sigma: Array, estimator: str,
+def estimate(values: Array, eps: Array, sigma: Array, estimator: Estimator,
              shaper: shaping_lib.Shaper = shaping_lib.none,
              center: Array | None = None) -> tuple[Array, Array]:
     """ES-gradient estimate from evaluated perturbations.
@@ -180,7 +194,7 @@ def estimate(values: Array, eps: Array, sigma: Array, estimator: str,
       values: [n] returns at theta + sigma eps_i, or [2, n] (plus, minus) for antithetic.
       eps: [n, D] directions.
       sigma: smoothing radius.
-      estimator: one of ESTIMATORS.
+      estimator: `vanilla`, `forward_fd` or `antithetic` (an `Estimator`).
       shaper: fitness shaping applied to the values (with ``center`` appended when given, as the
         reference z-scores the current value together with the perturbed ones).
       center: f(theta), required by forward_fd.
@@ -188,22 +202,13 @@ def estimate(values: Array, eps: Array, sigma: Array, estimator: str,
       (gradient [D], number of valid directions [] int32).
     """
     n = eps.shape[0]
+    if estimator.uses_center and center is None:
+        raise ValueError(f"{estimator.name} needs the centre value f(theta)")
     flat = values.reshape(-1)
     if center is not None:
         flat = jnp.concatenate([flat, jnp.reshape(center, (1,))])
     shaped, valid = shaper(flat)
-    if estimator == "antithetic":
-        s = shaped[: 2 * n].reshape(2, n)
-        ok = valid[: 2 * n].reshape(2, n).all(axis=0)
-        weights = (s[0] - s[1]) / 2.0
-    elif estimator == "forward_fd":
-        if center is None:
-            raise ValueError("forward_fd needs the centre value f(theta)")
-        ok = valid[:n] & valid[n]
-        weights = shaped[:n] - shaped[n]
-    else:
-        ok = valid[:n]
-        weights = shaped[:n]
+    weights, ok = estimator.weights(shaped, valid, n)
     weights = jnp.where(ok, weights, 0.0)
     num_valid = jnp.sum(ok)
     grad = weights @ eps / (jnp.maximum(num_valid, 1) * sigma)  # Alg. 1, line 3
@@ -211,14 +216,14 @@ def estimate(values: Array, eps: Array, sigma: Array, estimator: str,
 
 
 def es_gradient(key: Key, f: Callable[[Array], Array], theta: Array, num_directions: int,
-                sigma: Array, estimator: str = "antithetic",
+                sigma: Array, estimator: Estimator = antithetic,
                 shaper: shaping_lib.Shaper = shaping_lib.none,
                 sampler: Sampler = gaussian) -> tuple[Array, Array]:
     """Alg. 1 end to end for a scalar function ``f([D]) -> []``: returns (gradient [D], valid)."""
     eps = sampler(key, num_directions, theta.shape[0], sigma)
     points = perturbed_points(theta, eps, sigma, estimator)
     values = jax.vmap(f)(points.reshape(-1, theta.shape[0])).reshape(points.shape[:-1])
-    center = f(theta) if estimator == "forward_fd" else None
+    center = f(theta) if estimator.uses_center else None
     return estimate(values, eps, sigma, estimator, shaper, center)
 
 

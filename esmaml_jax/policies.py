@@ -286,16 +286,6 @@ def mlp(observation_size: int, action_size: int, hidden_sizes: Sequence[int] = (
                        observation_size)
 
 
-def make(name: str, observation_size: int, action_size: int,
-         hidden_sizes: Sequence[int] = (32,), init: str = "zero_output") -> Policy:
-    """``name`` in {"linear", "mlp"}; ``init`` in POLICY_INITS."""
-    if name == "linear":
-        return linear(observation_size, action_size, init)
-    if name == "mlp":
-        return mlp(observation_size, action_size, hidden_sizes, init)
-    raise ValueError(f"unknown policy {name!r}; known policies: linear, mlp")
-
-
 class GaussianPolicy(NamedTuple):
     """A stochastic policy N(mean(params, obs), diag(exp(log_std(params)))^2) over a flat vector:
     the mean network's parameters followed by one state-independent log standard deviation per

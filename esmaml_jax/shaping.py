@@ -54,13 +54,3 @@ def centered_rank(values: Array) -> tuple[Array, Array]:
     ranks = ranks - (values.shape[0] - num_valid)
     shaped = ranks / jnp.maximum(num_valid - 1, 1) - 0.5
     return jnp.where(valid, shaped, 0.0), valid
-
-
-SHAPERS: dict[str, Shaper] = {"zscore": zscore, "centered_rank": centered_rank, "none": none}
-
-
-def get(name: str) -> Shaper:
-    """The shaper registered as ``name`` (zscore, centered_rank, none)."""
-    if name not in SHAPERS:
-        raise ValueError(f"unknown fitness shaping {name!r}; known: {', '.join(SHAPERS)}")
-    return SHAPERS[name]

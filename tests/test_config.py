@@ -225,9 +225,11 @@ def test_inapplicable_settings_are_errors_naming_the_component(pairs, message):
 
 def test_registered_operator_reaches_the_cli(tmp_path):
     from esmaml_jax import adaptation
+    from esmaml_jax.app import registry
 
-    adaptation.register("half_step", lambda num_queries=4, sigma=0.1, step_size=0.025:
-                        adaptation.es_gradient(num_queries, sigma, step_size))
+    registry.register("adaptation", "half_step",
+                      lambda num_queries=4, sigma=0.1, step_size=0.025:
+                      adaptation.es_gradient(num_queries, sigma, step_size))
     try:
         out = tmp_path / "run"
         assert cli.main(["train", "--adaptation", "half_step", "--set", "adaptation.step_size=0.5",
@@ -238,7 +240,7 @@ def test_registered_operator_reaches_the_cli(tmp_path):
         assert saved["adaptation"] == {"name": "half_step", "num_queries": 2, "sigma": 0.1,
                                        "step_size": 0.5}
     finally:
-        adaptation._FACTORIES.pop("half_step")
+        registry._EXTRA["adaptation"].pop("half_step")
 
 
 # Parameters of runs recorded with the CLI on one device (tests/recorded_runs.py), stored as

@@ -28,7 +28,7 @@ def _grad(key, f, n, estimator, sigma=0.1, sampler=estimators.gaussian):
 
 
 def test_antithetic_on_constant_is_exactly_zero(key):
-    g, valid = _grad(key, lambda t: jnp.float32(3.7), 64, "antithetic")
+    g, valid = _grad(key, lambda t: jnp.float32(3.7), 64, estimators.antithetic)
     assert valid == 64
     assert jnp.all(g == 0.0)
 
@@ -38,7 +38,7 @@ def test_antithetic_on_linear_recovers_weights(key, sampler):
     # (f(t + s g) - f(t - s g)) / (2 s) g = (w . g) g, whose mean is w and whose per-coordinate
     # standard deviation is about |w|: the error of the mean of n shrinks like |w| sqrt(D / n).
     for n in (256, 4096):
-        g, _ = _grad(key, linear_f, n, "antithetic", sampler=sampler)
+        g, _ = _grad(key, linear_f, n, estimators.antithetic, sampler=sampler)
         err = jnp.linalg.norm(g - W)
         assert err < 3.0 * jnp.linalg.norm(W) * np.sqrt(D / n), (n, err)
 
@@ -47,7 +47,7 @@ def test_antithetic_on_quadratic_recovers_a_theta_plus_b(key):
     # The smoothing of a quadratic has the same gradient A theta + b; antithetic differences
     # cancel the even (curvature) terms exactly.
     true = A @ THETA + B
-    g, _ = _grad(key, quadratic_f, 8192, "antithetic")
+    g, _ = _grad(key, quadratic_f, 8192, estimators.antithetic)
     assert jnp.linalg.norm(g - true) < 3.0 * jnp.linalg.norm(true) * np.sqrt(D / 8192)
 
 
@@ -57,7 +57,7 @@ def test_forward_fd_and_vanilla_agree_in_expectation():
     true = A @ THETA + B
     keys = jax.random.split(jax.random.PRNGKey(1), 64)
     est = lambda kind: jax.vmap(lambda k: _grad(k, quadratic_f, 512, kind)[0])(keys).mean(0)
-    fd, van = est("forward_fd"), est("vanilla")
+    fd, van = est(estimators.forward_fd), est(estimators.vanilla)
     n_total = 64 * 512
     scale = jnp.linalg.norm(true) * np.sqrt(D / n_total)
     assert jnp.linalg.norm(fd - true) < 4.0 * scale
@@ -68,14 +68,14 @@ def test_forward_fd_and_vanilla_agree_in_expectation():
 def test_nonfinite_values_are_dropped():
     eps = jnp.eye(4)
     values = jnp.array([[1.0, jnp.nan, 3.0, 4.0], [0.0, 0.0, jnp.inf, 1.0]])
-    g, valid = estimators.estimate(values, eps, 1.0, "antithetic")
+    g, valid = estimators.estimate(values, eps, 1.0, estimators.antithetic)
     assert int(valid) == 2  # pairs 1 and 2 are dropped, not zeroed into the average
     np.testing.assert_allclose(g, jnp.array([0.5, 0.0, 0.0, 1.5]) / 2)
 
 
 def test_forward_fd_requires_center():
     with pytest.raises(ValueError, match="centre"):
-        estimators.estimate(jnp.ones(3), jnp.eye(3), 1.0, "forward_fd")
+        estimators.estimate(jnp.ones(3), jnp.eye(3), 1.0, estimators.forward_fd)
 
 
 def test_orthogonal_sampler_blocks_are_orthogonal_and_isotropic(key):
@@ -89,13 +89,17 @@ def test_orthogonal_sampler_blocks_are_orthogonal_and_isotropic(key):
     np.testing.assert_allclose(many.T @ many / many.shape[0], jnp.eye(D), atol=0.05)
 
 
-def test_unknown_names_are_rejected():
-    with pytest.raises(ValueError, match="unknown ES estimator"):
-        estimators.check_estimator("central")
-    with pytest.raises(ValueError, match="unknown perturbation sampler"):
-        estimators.get_sampler("sobol")
+def test_names_instead_of_objects_are_rejected_with_a_pointer():
+    """The library takes estimators, shapers and samplers as objects (the app's registry maps
+    config names to them); a name is a one-line error saying what to pass."""
+    with pytest.raises(TypeError, match=r"estimators\.antithetic, not its name"):
+        estimators.checked("antithetic")
+    with pytest.raises(TypeError, match=r"shaping\.zscore, not its name"):
+        estimators.checked(estimators.antithetic, "zscore")
+    with pytest.raises(TypeError, match=r"estimators\.gaussian, not its name"):
+        estimators.checked(estimators.antithetic, shaping.zscore, "sobol")
     with pytest.raises(ValueError, match="even"):
-        estimators.num_directions("antithetic", 5)
+        estimators.num_directions(estimators.antithetic, 5)
 
 
 def test_zscore_invariant_to_offset_and_scale():

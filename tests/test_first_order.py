@@ -79,7 +79,7 @@ def fo_gradient(hessian, num_queries, key):
                                 CENTERS)
     algo = ej.first_order(obj, num_tasks=2, num_queries=num_queries, sigma=SIGMA,
                           step_size=ALPHA, hessian=hessian, hessian_estimator="antithetic",
-                          shaping="none", optimizer=optax.sgd(1.0))
+                          shaping=ej.shaping.none, optimizer=optax.sgd(1.0))
     state = algo.init(key)
     new, _ = jax.jit(algo.step)(state, key)
     return new.params - state.params
@@ -153,8 +153,8 @@ def mean_fo_step(offset, estimator, samples):
     obj = ej.blackbox_objective(lambda p, c, key: offset_task(p, c, offset), THETA,
                                 lambda k, n: jnp.tile(CENTERS, (n // 2, 1)))
     algo = ej.first_order(obj, num_tasks=2, num_queries=20, sigma=SIGMA, step_size=ALPHA,
-                          hessian_estimator=estimator, hessian_samples=samples, shaping="none",
-                          optimizer=optax.sgd(1.0))
+                          hessian_estimator=estimator, hessian_samples=samples,
+                          shaping=ej.shaping.none, optimizer=optax.sgd(1.0))
     state = algo.init(jax.random.PRNGKey(0))
     steps = np.asarray(jax.jit(jax.vmap(lambda k: algo.step(state, k)[0].params - state.params))(
         jax.random.split(jax.random.PRNGKey(1), BIAS_KEYS)))

@@ -20,7 +20,7 @@ from esmaml_jax import adaptation
 OPERATORS = {
     "es_gradient": lambda: adaptation.es_gradient(),
     "hill_climb": lambda: adaptation.hill_climb(),
-    "dpp": lambda: adaptation.es_gradient(sampler="dpp"),
+    "dpp": lambda: adaptation.es_gradient(sampler=ej.estimators.dpp),
     "rbo": lambda: adaptation.rbo(step_size=0.4),
 }
 # The default run keeps one (es_gradient); the others run with -m slow (CI runs them).

@@ -7,7 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from esmaml_jax import adaptation, estimators
+from esmaml_jax import adaptation, estimators, shaping
+
+
+def _make(name, **settings):
+    """The built-in operator ``name`` (the library has no name table: that is the app's)."""
+    return getattr(adaptation, name)(**settings)
 
 D = 6
 
@@ -132,7 +137,7 @@ W = jnp.array([1.0, -2.0, 0.5, 3.0, 0.0, -1.0])
 
 def _rbo_grad(regression, key, f, k=20, lam=1e-4):
     op = adaptation.rbo(num_queries=k, sigma=0.1, step_size=1.0, regression=regression,
-                        shaping="none", regularization=lam)
+                        shaping=shaping.none, regularization=lam)
     _, info = op.adapt(key, jnp.zeros(D), counting(f), op.init_hparams(), ())
     return info["grad"]
 
@@ -156,7 +161,7 @@ def test_rbo_l1_survives_corrupted_queries_where_mc_does_not():
     keys = jax.random.split(jax.random.PRNGKey(5), 20)
     rbo_err = jax.vmap(lambda k: jnp.linalg.norm(
         _rbo_grad("l1", k, corrupted, k=40) - W))(keys)
-    mc = adaptation.es_gradient(num_queries=40, sigma=0.1, step_size=1.0, shaping="none")
+    mc = adaptation.es_gradient(num_queries=40, sigma=0.1, step_size=1.0, shaping=shaping.none)
 
     def mc_err(k):
         adapted, _ = mc.adapt(k, jnp.zeros(D), counting(corrupted), mc.init_hparams(), ())
@@ -228,9 +233,9 @@ def test_asebo_projection_learns_a_low_rank_gradient_subspace():
     dim, k = 40, 10
     _, w = _low_rank_problem(dim)
     f = counting(lambda p: w @ p)
-    op = adaptation.asebo(num_queries=k, sigma=0.1, step_size=1.0, shaping="none", warmup=2,
+    op = adaptation.asebo(num_queries=k, sigma=0.1, step_size=1.0, shaping=shaping.none, warmup=2,
                           per_step=1, form="projection")
-    iso = adaptation.es_gradient(num_queries=k, sigma=0.1, step_size=1.0, shaping="none")
+    iso = adaptation.es_gradient(num_queries=k, sigma=0.1, step_size=1.0, shaping=shaping.none)
     hp, state = op.init_hparams(), op.init_state(dim)
     theta = jnp.zeros(dim)
 
@@ -263,12 +268,12 @@ def test_asebo_published_samples_in_the_subspace_and_spends_its_rank():
     dim, k = 40, 10
     basis, w = _low_rank_problem(dim)
     f = counting(lambda p: w @ p)
-    op = adaptation.asebo(num_queries=k, sigma=0.1, step_size=1.0, shaping="none", warmup=2,
+    op = adaptation.asebo(num_queries=k, sigma=0.1, step_size=1.0, shaping=shaping.none, warmup=2,
                           history=4, form="published")
     state = op.init_state(dim)
     state = state._replace(history=state.history.at[:2].set(basis.T * 2.0),
                            count=jnp.int32(2), last_grad=w)
-    iso = adaptation.es_gradient(num_queries=k, sigma=0.1, step_size=1.0, shaping="none")
+    iso = adaptation.es_gradient(num_queries=k, sigma=0.1, step_size=1.0, shaping=shaping.none)
     cos = lambda g: jnp.dot(g, w) / (jnp.linalg.norm(g) * jnp.linalg.norm(w))
     keys = jax.random.split(jax.random.PRNGKey(1), 50)
     info = jax.vmap(lambda kk: op.adapt(kk, jnp.zeros(dim), f, op.init_hparams(), state)[1])(keys)
@@ -284,7 +289,7 @@ def test_asebo_published_covariance_is_isotropic_before_warmup_and_rank_one_afte
     # and a last gradient inside it (a = min_mix), C = 0.05 I + 0.95 D e e^T. For a linear f the
     # forward-FD estimate with many directions is C grad f, which reads C off column by column.
     dim, k = 8, 20000
-    op = adaptation.asebo(num_queries=k, warmup=1, min_mix=0.05, history=4, shaping="none",
+    op = adaptation.asebo(num_queries=k, warmup=1, min_mix=0.05, history=4, shaping=shaping.none,
                           adaptive_samples=False)
     cold = op.init_state(dim)
     axis = jnp.zeros(dim).at[3].set(1.0)
@@ -303,11 +308,11 @@ def test_asebo_published_covariance_is_isotropic_before_warmup_and_rank_one_afte
 
 OPERATORS = {
     "es_gradient": lambda: adaptation.es_gradient(num_queries=4),
-    "es_gradient_dpp": lambda: adaptation.es_gradient(num_queries=4, sampler="dpp"),
+    "es_gradient_dpp": lambda: adaptation.es_gradient(num_queries=4, sampler=estimators.dpp),
     "es_gradient_orthogonal": lambda: adaptation.es_gradient(num_queries=4,
-                                                             sampler="orthogonal"),
+                                                             sampler=estimators.orthogonal),
     "es_gradient_antithetic": lambda: adaptation.es_gradient(num_queries=4,
-                                                             estimator="antithetic"),
+                                                             estimator=estimators.antithetic),
     "hill_climb": lambda: adaptation.hill_climb(num_queries=4),
     "hill_climb_batch": lambda: adaptation.hill_climb(num_queries=4, parallel_evaluations=2,
                                                       mode="batch"),
@@ -355,15 +360,15 @@ def test_corrupt_queries_hits_the_fraction_asked_with_noise_of_the_scale_asked()
 @pytest.mark.parametrize("name", ["es_gradient", "rbo"])
 def test_corruption_reaches_the_queries_and_never_the_centre(name):
     flat = lambda p: jnp.float32(3.0)  # every clean finite difference is 0, so is the step
-    kw = {"regression": "l1"} if name == "rbo" else {"shaping": "none"}
-    clean = adaptation.make(name, num_queries=8, **kw)
-    dirty = adaptation.make(name, num_queries=8, corrupt_fraction=1.0, corrupt_scale=10.0, **kw)
+    kw = {"regression": "l1"} if name == "rbo" else {"shaping": shaping.none}
+    clean = _make(name, num_queries=8, **kw)
+    dirty = _make(name, num_queries=8, corrupt_fraction=1.0, corrupt_scale=10.0, **kw)
     key, theta = jax.random.PRNGKey(1), jnp.zeros(D)
     a_clean, i_clean = clean.adapt(key, theta, counting(flat), clean.init_hparams(), ())
     a_dirty, i_dirty = dirty.adapt(key, theta, counting(flat), dirty.init_hparams(), ())
     assert float(jnp.abs(a_clean).max()) == 0.0 and float(jnp.abs(a_dirty).max()) > 0.0
     assert float(i_clean["pre_value"]) == float(i_dirty["pre_value"]) == 3.0  # the centre
-    none = adaptation.make(name, num_queries=8, corrupt_fraction=0.0, **kw)
+    none = _make(name, num_queries=8, corrupt_fraction=0.0, **kw)
     a_none, _ = none.adapt(key, theta + 0.1, counting(bumpy), none.init_hparams(), ())
     a_ref, _ = clean.adapt(key, theta + 0.1, counting(bumpy), clean.init_hparams(), ())
     np.testing.assert_array_equal(a_none, a_ref)  # fraction 0: today's operator, bit for bit
@@ -374,8 +379,8 @@ def test_a_quarter_of_corrupted_queries_breaks_mc_but_not_rbo_l1():
     noise of scale 1e4; on a linear f the L1 regression still recovers the gradient."""
     lin = counting(lambda p: W @ p)
     rbo = adaptation.rbo(num_queries=40, sigma=0.1, step_size=1.0, regression="l1",
-                         shaping="none", corrupt_fraction=0.25, corrupt_scale=1e4)
-    mc = adaptation.es_gradient(num_queries=40, sigma=0.1, step_size=1.0, shaping="none",
+                         shaping=shaping.none, corrupt_fraction=0.25, corrupt_scale=1e4)
+    mc = adaptation.es_gradient(num_queries=40, sigma=0.1, step_size=1.0, shaping=shaping.none,
                                 corrupt_fraction=0.25, corrupt_scale=1e4)
     keys = jax.random.split(jax.random.PRNGKey(5), 20)
     err = lambda op: jax.vmap(lambda k: jnp.linalg.norm(
@@ -389,6 +394,6 @@ def test_a_quarter_of_corrupted_queries_breaks_mc_but_not_rbo_l1():
                                  {"corrupt_scale": -1.0}, {"corrupt_fraction": float("nan")}])
 def test_corruption_settings_are_checked(bad):
     for name in ("es_gradient", "rbo"):
-        adaptation.make(name, corrupt_fraction=0.25, corrupt_scale=1e4)  # good ones pass
+        _make(name, corrupt_fraction=0.25, corrupt_scale=1e4)  # good ones pass
         with pytest.raises(ValueError, match="corrupt"):
-            adaptation.make(name, **bad)
+            _make(name, **bad)

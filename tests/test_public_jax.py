@@ -40,7 +40,7 @@ def test_no_jax_internals_are_imported_anywhere():
 
 def _step(policy="mlp", num_perturbations=4, num_queries=4, horizon=10):
     fam = envs.make("four_corners")
-    pol = ej.policies.make(policy, fam.observation_size, fam.action_size)
+    pol = getattr(ej.policies, policy)(fam.observation_size, fam.action_size)
     obj = ej.rl_objective(fam, pol, horizon=horizon)
     algo = ej.zero_order(obj, ej.adaptation.es_gradient(num_queries=num_queries),
                          num_perturbations=num_perturbations)

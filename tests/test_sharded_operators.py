@@ -21,7 +21,8 @@ SCRIPT = textwrap.dedent("""
     obj = ej.rl_objective(fam, ej.policies.linear(2, 2))
     ad = ej.adaptation
     ops = {"es_gradient": ad.es_gradient(num_queries=4),
-           "es_gradient_orthogonal": ad.es_gradient(num_queries=4, sampler="orthogonal"),
+           "es_gradient_orthogonal": ad.es_gradient(num_queries=4,
+                                                    sampler=ej.estimators.orthogonal),
            "hill_climb": ad.hill_climb(num_queries=4),
            "dpp_es": ad.dpp_es(num_queries=4),
            "rbo": ad.rbo(num_queries=4),

@@ -32,13 +32,13 @@ def fixed_key(op):
     return op._replace(start=lambda key, *args: op.start(FIXED_INNER, *args))
 
 
-INNER = adaptation.es_gradient(num_queries=8, sigma=0.1, step_size=0.3, shaping="none")
+INNER = adaptation.es_gradient(num_queries=8, sigma=0.1, step_size=0.3, shaping=ej.shaping.none)
 
 
 def meta_gradient(num_perturbations, key):
     algo = ej.zero_order(quadratic_objective(), fixed_key(INNER),
                          num_perturbations=num_perturbations, tasks_per_perturbation=3,
-                         sigma=0.1, optimizer=optax.sgd(1.0), shaping="none")
+                         sigma=0.1, optimizer=optax.sgd(1.0), shaping=ej.shaping.none)
     state = algo.init(key)
     new, _ = jax.jit(algo.step)(state, key)
     return new.params - state.params  # SGD(1) on -grad: the ES meta-gradient itself
@@ -139,8 +139,8 @@ def test_partially_nonfinite_returns_are_dropped():
     # one of each pair would be NaN, and every pair would rightly be dropped.)
     f = lambda p, t, k: jnp.where(p[0] > 0, jnp.nan, -jnp.sum((p - 1.0) ** 2))
     obj = ej.blackbox_objective(f, jnp.zeros(3), lambda key, n: jnp.zeros(n))
-    algo = ej.zero_order(obj, adaptation.identity(), num_perturbations=64, shaping="none",
-                         estimator="vanilla")
+    algo = ej.zero_order(obj, adaptation.identity(), num_perturbations=64, shaping=ej.shaping.none,
+                         estimator=ej.estimators.vanilla)
     new, m = jax.jit(algo.step)(algo.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
     assert 0 < int(m["num_valid_directions"]) < 64
     assert bool(jnp.all(jnp.isfinite(new.params))) and not bool(m["skipped_update"])
@@ -149,25 +149,33 @@ def test_partially_nonfinite_returns_are_dropped():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(num_perturbations=0), "num_perturbations"),
     (dict(sigma=-0.1), "sigma"),
-    (dict(estimator="central"), "unknown ES estimator"),
-    (dict(shaping="rank"), "unknown fitness shaping"),
+    (dict(estimator="central"), "estimators.antithetic, not its name"),
+    (dict(shaping="rank"), "shaping.zscore, not its name"),
+    (dict(sampler=None), "sampler must be a callable"),
     (dict(tasks_per_perturbation=2.5), "tasks_per_perturbation"),
 ])
 def test_bad_configuration_is_rejected(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         ej.zero_order(quadratic_objective(), adaptation.identity(), **kwargs)
 
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(num_queries=0), "num_queries"),
     (dict(sigma=0.0), "sigma"),
-    (dict(estimator="antithetic", num_queries=5), "even"),
+    (dict(estimator=ej.estimators.antithetic, num_queries=5), "even"),
 ])
 def test_bad_operator_is_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         adaptation.es_gradient(**kwargs)
-    with pytest.raises(ValueError, match="unknown adaptation operator"):
-        adaptation.make("newton")
+
+
+def test_unknown_component_names_are_one_line_errors_of_the_registry():
+    from esmaml_jax.app import registry
+
+    for kind, name in (("adaptation", "newton"), ("estimator", "central"),
+                       ("sampler", "sobol"), ("shaping", "rank")):
+        with pytest.raises(ValueError, match=f"unknown {kind} '{name}'; known: "):
+            registry.lookup(kind, name)
 
 
 @pytest.mark.slow

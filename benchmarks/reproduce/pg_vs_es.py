@@ -48,7 +48,9 @@ def algorithms(env: str, k: int, perturbations: int, tasks: int, vpg_lr: float,
                policy_name: str = "mlp", horizon: int | None = None,
                task_sets: str = "fixed", hidden: tuple[int, ...] = (32,)):
     family = family_of(env, horizon, task_sets)
-    policy = ej.policies.make(policy_name, family.observation_size, family.action_size, hidden)
+    policy = (ej.policies.mlp(family.observation_size, family.action_size, hidden)
+              if policy_name == "mlp" else
+              ej.policies.linear(family.observation_size, family.action_size))
     # Brax: as benchmarks/reproduce/locomotion.py (T = the family's recommended tasks per
     # perturbation: 2 for forward-backward, A.7.2; SGD 0.01)
     brax = is_brax(env)

@@ -48,7 +48,7 @@ def first_order(objective: Objective, *, num_tasks: int = 50,
                 hessian_estimator: str = "mc", hessian_queries: int | None = None,
                 hessian_samples: str = "independent",
                 optimizer: optax.GradientTransformation | None = None,
-                shaping: str = "zscore") -> Algorithm:
+                shaping: shaping_lib.Shaper = shaping_lib.zscore) -> Algorithm:
     """Build first-order ES-MAML (Alg. 5).
 
     Args:
@@ -77,7 +77,8 @@ def first_order(objective: Objective, *, num_tasks: int = 50,
     if hessian_samples not in HESSIAN_SAMPLES:
         raise ValueError(f"unknown hessian_samples {hessian_samples!r}; known: "
                          f"{', '.join(HESSIAN_SAMPLES)}")
-    shaper = shaping_lib.get(shaping)
+    shaper = shaping
+    estimators.checked(estimators.forward_fd, shaper)
     optimizer = optimizer or base.default_optimizer()
     # Test-time adaptation is the same one-step ES-gradient operator (Alg. 5, line 6).
     adaptation = es_gradient(num_queries=k, sigma=sigma, step_size=step_size, shaping=shaping)
@@ -100,7 +101,7 @@ def first_order(objective: Objective, *, num_tasks: int = 50,
 
     def fd(values, center, eps, sig):
         """(d [D], valid []) of one forward-FD gradient from its shaped query set."""
-        d, num_valid = estimators.estimate(values, eps, sig, "forward_fd", shaper, center)
+        d, num_valid = estimators.estimate(values, eps, sig, estimators.forward_fd, shaper, center)
         return d, (num_valid == eps.shape[0]) & jnp.isfinite(center)
 
     def hessian_vp(plus, minus, center, eps, sig, vector):
@@ -152,7 +153,7 @@ def first_order(objective: Objective, *, num_tasks: int = 50,
         if hessian and shared:
             v_plus, v0 = values[:kh], values[kh + (kh if antithetic_h else 0)]
             sh, valid = shaper(jnp.concatenate([v_plus, v0[None]]))
-            d1, _ = estimators.estimate(sh[:k], eps1[:k], sig, "forward_fd", center=sh[kh])
+            d1, _ = estimators.estimate(sh[:k], eps1[:k], sig, estimators.forward_fd, center=sh[kh])
             ok1 = jnp.all(valid)
         else:
             v0 = values[k]

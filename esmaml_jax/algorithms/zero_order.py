@@ -31,8 +31,9 @@ def zero_order(objective: Objective, adaptation: Adaptation, *,
                num_perturbations: int = paper.NUM_PERTURBATIONS,
                tasks_per_perturbation: int = 1, sigma: float = paper.SIGMA,
                optimizer: optax.GradientTransformation | None = None,
-               estimator: str = "antithetic", shaping: str = "zscore",
-               sampler: str = "gaussian", chunk_size: int | None = None,
+               estimator: estimators.Estimator = estimators.antithetic,
+               shaping: shaping_lib.Shaper = shaping_lib.zscore,
+               sampler: estimators.Sampler = estimators.gaussian, chunk_size: int | None = None,
                mesh: jax.sharding.Mesh | None = None) -> Algorithm:
     """Build the zero-order ES-MAML algorithm.
 
@@ -47,9 +48,10 @@ def zero_order(objective: Objective, adaptation: Adaptation, *,
         takes extra arguments (``optax.GradientTransformationExtraArgs``, e.g.
         ``optax.contrib.reduce_on_plateau``) receives ``value=`` the negated mean
         post-adaptation return of the step (a loss: optax minimises).
-      estimator: outer ES estimator, "antithetic" (default), "forward_fd" or "vanilla".
-      shaping: fitness shaping of the outer values ("zscore", "centered_rank", "none").
-      sampler: outer direction sampler ("gaussian" or "orthogonal").
+      estimator: outer ES estimator, `estimators.antithetic` (default), `forward_fd` or
+        `vanilla`.
+      shaping: fitness shaping of the outer values (`shaping.zscore`, `centered_rank`, `none`).
+      sampler: outer direction sampler (`estimators.gaussian` or `orthogonal`).
       chunk_size: process the perturbation axis in chunks of this many directions inside the
         same program (``lax.map``), bounding memory; None evaluates all at once.
       mesh: shard the perturbation axis over ALL the devices of this mesh (every axis of it,
@@ -65,11 +67,10 @@ def zero_order(objective: Objective, adaptation: Adaptation, *,
     if chunk_size is not None:
         chunk_size = base.check_positive_int("chunk_size", chunk_size)
     base.check_sigma(sigma)
-    estimators.check_estimator(estimator)
-    shaper = shaping_lib.get(shaping)
-    sample = estimators.get_sampler(sampler)
+    estimators.checked(estimator, shaping, sampler)
+    shaper, sample = shaping, sampler
     optimizer = optimizer or base.default_optimizer()
-    num_signs = 2 if estimator == "antithetic" else 1
+    num_signs = estimator.signs
     queries = adaptation.num_queries + 1
     rollouts = num_signs * num_p * num_t * queries
     q, rounds = adaptation.round_size, adaptation.num_rounds
@@ -83,10 +84,10 @@ def zero_order(objective: Objective, adaptation: Adaptation, *,
     else:
         batches = (batches_of(chunk_size * items_per_dir, num_p // chunk_size)
                    + batches_of((num_p % chunk_size) * items_per_dir))
-    if estimator == "forward_fd":
+    if estimator.uses_center:
         batches += batches_of(num_t)
     evaluate = batch_evaluator(objective)
-    if estimator == "forward_fd":
+    if estimator.uses_center:
         rollouts += num_t * queries
 
     def init(key) -> MetaState:
@@ -158,7 +159,7 @@ def zero_order(objective: Objective, adaptation: Adaptation, *,
         pre = infos["pre_value"]
         per_dir = values.mean(axis=2).T.reshape((num_signs, num_p) if num_signs == 2 else (-1,))
         center = None
-        if estimator == "forward_fd":
+        if estimator.uses_center:
             c_tasks = objective.sample_train_tasks(k_center, num_t)
             kc = jax.random.split(k_center, (2, num_t))
             c_vals, _, c_aux = score(state, (jnp.broadcast_to(theta, (num_t, dim)), c_tasks,

@@ -42,7 +42,7 @@ import optax
 import envs
 from esmaml_jax import adaptation, compiler, estimators, paper, policies, shaping
 from esmaml_jax.algorithms import zero_order
-from esmaml_jax.app import minimal
+from esmaml_jax.app import minimal, registry
 from esmaml_jax.objectives import batch_evaluator, rl_objective
 
 
@@ -55,10 +55,19 @@ class BenchConfig:
     num_queries: int = paper.NUM_QUERIES
     tasks_per_perturbation: int = 1
     horizon: int = 100
-    operator: str = "es_gradient"  # any name of `esmaml_jax.adaptation.names()`
+    operator: str = "es_gradient"  # any registered adaptation (`registry.names("adaptation")`)
     repeats: int = 5
     unfused_repeats: int = 1
     chunk_size: int | None = None
+
+
+def _policy(name: str, family, hidden: int):
+    """The registered policy ``name`` for ``family`` (one hidden layer of ``hidden`` units
+    where it has hidden layers)."""
+    has_hidden = "hidden_sizes" in registry.settings("policy", name)
+    sizes = {"hidden_sizes": (hidden,)} if has_hidden else {}
+    return registry.lookup("policy", name).factory(family.observation_size, family.action_size,
+                                                   **sizes)
 
 
 def _time(fn, *args, repeats):
@@ -112,17 +121,16 @@ def _unfused_step(objective, op, state, key, cfg: BenchConfig, one):
             for j in range(t):
                 task = jax.tree.map(lambda x, idx=i * t + j: x[idx], tasks)
                 values[s, i, j] = float(one(state, point, task, ka[i, j], ke[i, j]))
-    grad, _ = estimators.estimate(jnp.asarray(values.mean(axis=2)), eps, sig, "antithetic",
-                                  shaping.zscore)
+    grad, _ = estimators.estimate(jnp.asarray(values.mean(axis=2)), eps, sig,
+                                  estimators.antithetic, shaping.zscore)
     return theta + 0.01 * grad
 
 
 def run(cfg: BenchConfig) -> dict:
     family = envs.make(cfg.env, horizon=cfg.horizon)
-    policy = policies.make(cfg.policy, family.observation_size, family.action_size,
-                           (cfg.hidden,))
+    policy = _policy(cfg.policy, family, cfg.hidden)
     objective = rl_objective(family, policy)
-    op = adaptation.make(cfg.operator, num_queries=cfg.num_queries)
+    op = registry.lookup("adaptation", cfg.operator).factory(num_queries=cfg.num_queries)
     meta = lambda obj: zero_order(obj, op, num_perturbations=cfg.num_perturbations,
                                   tasks_per_perturbation=cfg.tasks_per_perturbation,
                                   optimizer=optax.sgd(paper.OUTER_LEARNING_RATE),
@@ -362,8 +370,7 @@ def scaling(cfg: BenchConfig, axis: str, values) -> list[dict]:
     for v in values:
         c = dataclasses.replace(cfg, **{axis: v})
         family = envs.make(c.env, horizon=c.horizon)
-        policy = policies.make(c.policy, family.observation_size, family.action_size,
-                               (c.hidden,))
+        policy = _policy(c.policy, family, c.hidden)
         objective = rl_objective(family, policy)
         algo = zero_order(objective, adaptation.es_gradient(num_queries=c.num_queries),
                           num_perturbations=c.num_perturbations,
@@ -407,8 +414,7 @@ def run_pg(cfg: PGBenchConfig) -> dict:
     from esmaml_jax.algorithms import pg_maml
 
     family = envs.make(cfg.env, horizon=cfg.horizon)
-    policy = policies.make(cfg.policy, family.observation_size, family.action_size,
-                           (cfg.hidden,))
+    policy = _policy(cfg.policy, family, cfg.hidden)
     key = jax.random.PRNGKey(1)
     programs: dict[str, tuple] = {}
     compile_s, algos = {}, {}

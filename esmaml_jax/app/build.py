@@ -98,6 +98,8 @@ def _check_settings(block: str, comp: Component) -> dict:
         if k in comp.options:
             out[k] = _checked_type(f"{block} {comp.name!r}: setting {k}", comp.options[k],
                                    default)
+            if k in registry.VALUE_SETTINGS and isinstance(out[k], str):
+                registry.lookup(registry.VALUE_SETTINGS[k], out[k])  # a known name
         elif default is inspect.Parameter.empty:
             raise ValueError(f"{block} {comp.name!r} needs a value for {k}")
         else:
@@ -221,10 +223,14 @@ def _inner_and_outer(cfg: Config) -> tuple[Component, Component]:
     if moved:
         raise ValueError(inner.moved_setting.format(moved=", ".join(moved)))
     defaults = inspect.signature(registry.lookup("algorithm", algorithm.name).factory).parameters
-    return (Component(inner.operator, {
-        k: _checked_type(f"adaptation {inner.operator!r}: setting {k}", options[k],
-                         defaults[k].default) if k in options else defaults[k].default
-        for k in inner.settings}),
+    values = {}
+    for k in inner.settings:
+        default = registry.name_of(k, defaults[k].default)
+        values[k] = (_checked_type(f"adaptation {inner.operator!r}: setting {k}", options[k],
+                                   default) if k in options else default)
+        if k in registry.VALUE_SETTINGS:
+            registry.lookup(registry.VALUE_SETTINGS[k], values[k])  # a known name
+    return (Component(inner.operator, values),
         Component(algorithm.name, _check_settings("algorithm", algorithm)))
 
 
@@ -290,11 +296,11 @@ def build(config: Config | None = None, mesh=None, family=None) -> Built:
         raise ValueError(f"sharding (--shard) splits an algorithm's perturbation axis; "
                          f"{alg.name} has none")
     ad = config.component("adaptation")
-    adapt = (registry.lookup("adaptation", ad.name).factory(**ad.options)
+    adapt = (registry.lookup("adaptation", ad.name).factory(**registry.objects(ad.options))
              if spec.inner is None else None)
     algo = spec.construct(entry.factory, Parts(
         family=family, policy=policy, objective=objective,
         objective_settings=dict(config.objective), adaptation=adapt,
-        inner=dict(ad.options) if spec.inner is not None else {}, options=dict(alg.options),
-        optimizer=optimizer, mesh=mesh))
+        inner=registry.objects(ad.options) if spec.inner is not None else {},
+        options=registry.objects(alg.options), optimizer=optimizer, mesh=mesh))
     return Built(config, family, algo, RunSettings(**config.run), applied)

@@ -6,7 +6,7 @@ else comes from ``--config``, the task family's recommendation or the constructo
 resolved by `esmaml_jax.app.build` exactly as `train(config)` from Python does. A flag that does
 not apply to the chosen components is a one-line error (exit 2). ``--set block.name=value``
 reaches any setting of any component, including operators added with
-`esmaml_jax.adaptation.register`.
+`esmaml_jax.app.registry.register("adaptation", name, factory)`.
 """
 
 from __future__ import annotations
