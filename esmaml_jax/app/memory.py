@@ -20,6 +20,10 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
+from esmaml_jax import compiler
+from esmaml_jax.app import multihost, registry
+from esmaml_jax.app.build import Built, build
+
 # Bytes in flight per rollout = SAFETY * (env state + parameter vector). Measured here: XLA's
 # buffers were 0.7 MB for 6,300 four_corners rollouts and 2.4 MB for 480 halfcheetah ones, under
 # 2x and 3x of the bare state + parameter bytes; 8 leaves room for other envs and backends.
@@ -100,3 +104,55 @@ def pick_chunk_size(num_perturbations: int, program_bytes: Callable[[int | None]
     verdict = "" if got is None or got <= budget else " (still over the budget)"
     return chunk, (f"the whole axis needs {_size(full)} of {_size(budget)}: "
                    f"chunks of {chunk} perturbations need {what}{verdict}")
+
+
+def _fit_memory(built: Built, state, mesh, budget: int):
+    """(chunk size or None, reason) for the zero-order step under ``budget`` bytes."""
+    family, algo = built.family, built.algorithm
+    key = jax.random.PRNGKey(0)
+    state_bytes = 0
+    if hasattr(family, "env"):  # RL: one rollout's scan carry is its env state
+        tasks = jax.eval_shape(lambda k: algo.objective.sample_train_tasks(k, 1), key)
+        reset = lambda k, t: family.env.reset_task(k, jax.tree.map(lambda x: x[0], t))
+        state_bytes = tree_bytes(jax.eval_shape(reset, key, tasks))
+    estimate = estimate_bytes(algo.rollouts_per_step, state_bytes, state.params.shape[0])
+    alg = built.config.component("algorithm")
+    perturbations = alg.options[registry.algorithm(alg.name).axis_setting]
+
+    def program_bytes(chunk):
+        return compiled_bytes(compiler.jit(chunked(built, chunk, mesh).algorithm.step)
+                                     .lower(state, key).compile())
+
+    return pick_chunk_size(perturbations, program_bytes, budget, estimate=estimate)
+
+
+def chunked(built: Built, chunk: int | None, mesh) -> Built:
+    """``built`` with the perturbation axis in chunks of ``chunk`` (same family object)."""
+    setting = registry.algorithm(built.config.component("algorithm").name).chunk_setting
+    return build(built.config.set(f"algorithm.{setting}", chunk), mesh, family=built.family)
+
+
+def fit_or_refuse(built: Built, state, mesh, memory_budget, seeds: int = 1):
+    """(built, note): the perturbation axis chunked when the step would not fit in memory; a
+    one-line refusal, naming the flags that help, when even chunks of one would not fit.
+    ``state``: one seed's; ``seeds`` of them run side by side, so each gets 1/seeds of it."""
+    alg = built.config.component("algorithm")
+    chunk_setting = registry.algorithm(alg.name).chunk_setting
+    if chunk_setting is None or alg.options[chunk_setting] is not None:
+        return built, None
+    budget = memory_budget if memory_budget is not None else available_bytes() // 2
+    budget //= seeds
+    try:
+        chunk_size, note = _fit_memory(built, state, mesh, budget)
+    except Exception as e:  # noqa: BLE001 - XLA cannot even size the program
+        first = str(e).splitlines()[0][:160] if str(e) else ""
+        raise ValueError(f"the meta-step cannot be built at this size ({type(e).__name__}: "
+                         f"{first}); lower -P, -K, -T or --horizon") from None
+    if "still over the budget" in note:
+        raise ValueError(f"the meta-step does not fit in memory even one perturbation at a time "
+                         f"({note}); lower -P, -K, -T or --horizon, or raise --memory-budget-mb")
+    # every process must compile the same program: process 0's choice holds
+    chunk_size = multihost.from_primary(chunk_size or 0) or None
+    if chunk_size is not None:
+        built = chunked(built, chunk_size, mesh)
+    return built, note
