@@ -26,6 +26,8 @@ pre/post returns cost nothing extra.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -95,115 +97,16 @@ def first_order(objective: Objective, *, num_tasks: int = 50,
         queries = kh + 1 + k + 1 + (kh if antithetic_h else 0)
     else:
         queries = 2 * (k + 1) + (2 * kh + 1 if antithetic_h else kh)
+    plan = _Plan(n, k, kh, hessian, shared, antithetic_h, shaper)
 
     def init(key) -> MetaState:
         return base.init_state(objective, adaptation, optimizer, key, {})
 
-    def fd(values, center, eps, sig):
-        """(d [D], valid []) of one forward-FD gradient from its shaped query set."""
-        d, num_valid = estimators.estimate(values, eps, sig, estimators.forward_fd, shaper, center)
-        return d, (num_valid == eps.shape[0]) & jnp.isfinite(center)
-
-    def hessian_vp(plus, minus, center, eps, sig, vector):
-        """(H v [D], valid []) for the ES Hessian from the directions ``eps`` and the values
-        at theta + sigma eps (and theta - sigma eps and the centre when antithetic, or the
-        centre alone when given with MC: the shared form's set)."""
-        if antithetic_h:
-            sh, val = shaper(jnp.concatenate([plus, minus, center[None]]))
-            m = eps.shape[0]
-            hv = estimators.hessian_vector_product(sh[:2 * m].reshape(2, m), eps, sig, vector,
-                                                   center=sh[2 * m])
-        else:
-            vals = plus if center is None else jnp.concatenate([plus, center[None]])
-            sh, val = shaper(vals)
-            hv = estimators.hessian_vector_product(sh[:eps.shape[0]], eps, sig, vector)
-        return hv, jnp.all(val)
-
-    def with_center(theta, eps, sig, minus=False):
-        """theta + sig eps [M], (theta - sig eps [M]), theta: one query set's points."""
-        parts = [theta + sig * eps] + ([theta - sig * eps] if minus else []) + [theta[None]]
-        return jnp.concatenate(parts)
-
-    def first_queries(theta, key, sig):
-        """Every query at theta of one task (Alg. 5, lines 4-5): d1's set and H's, which do
-        not depend on each other, as one list: (keys [Q1], points [Q1, D], draws)."""
-        k1, k2, kh_key, e1, e2, eh = jax.random.split(key, 6)
-        dim = theta.shape[0]
-        share = lambda kk, m: jnp.broadcast_to(kk, (m, *kk.shape))
-        if hessian and shared:  # the released code: d1 from the first K of H's directions
-            eps1 = jax.random.normal(e1, (kh, dim))
-            points = with_center(theta, eps1, sig, minus=antithetic_h)
-            keys = share(k1, points.shape[0])
-            eps_h = eps1
-        else:
-            eps1 = jax.random.normal(e1, (k, dim))
-            points, keys = with_center(theta, eps1, sig), share(k1, k + 1)
-            eps_h = jax.random.normal(eh, (kh, dim))
-            if hessian:  # line 5: ESHESS with its own directions and rollout key
-                h_points = (with_center(theta, eps_h, sig, minus=True) if antithetic_h
-                            else theta + sig * eps_h)
-                points = jnp.concatenate([points, h_points])
-                keys = jnp.concatenate([keys, share(kh_key, h_points.shape[0])])
-        return keys, points, (eps1, eps_h, k2, e2)
-
-    def adapted_queries(theta, values, draws, sig, alpha):
-        """d1 from the first set (line 4), theta' = theta + alpha d1 (line 6) and d2's query
-        set at theta' (line 7): (keys [K + 1], points [K + 1, D], d1 valid, f(theta))."""
-        eps1, _, k2, e2 = draws
-        if hessian and shared:
-            v_plus, v0 = values[:kh], values[kh + (kh if antithetic_h else 0)]
-            sh, valid = shaper(jnp.concatenate([v_plus, v0[None]]))
-            d1, _ = estimators.estimate(sh[:k], eps1[:k], sig, estimators.forward_fd, center=sh[kh])
-            ok1 = jnp.all(valid)
-        else:
-            v0 = values[k]
-            d1, ok1 = fd(values[:k], v0, eps1, sig)
-        theta_adapted = theta + alpha * d1
-        eps2 = jax.random.normal(e2, (k, theta.shape[0]))
-        points = with_center(theta_adapted, eps2, sig)
-        return jnp.broadcast_to(k2, (k + 1, *k2.shape)), points, (ok1, v0, eps2)
-
-    def meta_gradient(values1, values2, draws, second, sig, alpha):
-        """(I + alpha H) d2 (line 9; d2 alone for FO-NoHessian), valid, f(theta'), per task."""
-        _, eps_h, _, _ = draws
-        ok1, _, eps2 = second
-        d2, ok2 = fd(values2[:k], values2[k], eps2, sig)
-        ok = ok1 & ok2
-        if not hessian:
-            return d2, ok, values2[k]
-        m = kh
-        if shared:
-            plus, center = values1[:m], values1[-1]
-            minus = values1[m:2 * m] if antithetic_h else None
-            hv, ok_h = hessian_vp(plus, minus, center, eps_h, sig, d2)
-        else:
-            h = values1[k + 1:]
-            if antithetic_h:
-                hv, ok_h = hessian_vp(h[:m], h[m:2 * m], h[2 * m], eps_h, sig, d2)
-            else:
-                hv, ok_h = hessian_vp(h, None, None, eps_h, sig, d2)
-        return d2 + alpha * hv, ok & ok_h, values2[k]
-
-    def per_task(state: MetaState, tasks, keys):
-        """The n tasks' meta-gradients: two flat batches of queries (the first set at theta,
-        then d2's at each task's theta')."""
-        hp = state.hparams["adapt"]
-        sig, alpha = hp["sigma"], hp["step_size"]
-        query = query_batch(objective, tasks, state.norm)
-        theta = jnp.broadcast_to(state.params, (n, state.params.shape[0]))
-        qkeys, points, draws = jax.vmap(first_queries, (0, 0, None))(theta, keys, sig)
-        values1, aux1 = query(qkeys, points)
-        qkeys, points, second = jax.vmap(adapted_queries, (0, 0, 0, None, None))(
-            theta, values1, draws, sig, alpha)
-        values2, aux2 = query(qkeys, points)
-        grads, ok, post = jax.vmap(meta_gradient, (0, 0, 0, 0, None, None))(
-            values1, values2, draws, second, sig, alpha)
-        return grads, ok, second[1], post, base.sum_aux((aux1, 0), (aux2, 0))
-
     def step(state: MetaState, key) -> tuple[MetaState, dict]:
         k_task, k_run = jax.random.split(key)
         tasks = objective.sample_train_tasks(k_task, n)
-        grads, ok, pre, post, aux = per_task(state, tasks, jax.random.split(k_run, n))
+        grads, ok, pre, post, aux = _per_task(objective, plan, state, tasks,
+                                              jax.random.split(k_run, n))
         num_valid = jnp.sum(ok)
         grad = jnp.sum(jnp.where(ok[:, None], grads, 0.0), 0) / jnp.maximum(num_valid, 1)
         good = num_valid > 0
@@ -231,3 +134,126 @@ def first_order(objective: Objective, *, num_tasks: int = 50,
                      adapt=base.adapter(objective, adaptation),
                      rollout_batches=base.batch_counts((n * (queries - k - 1), 1),
                                                        (n * (k + 1), 1)))
+
+
+class _Plan(NamedTuple):
+    """The step's static choices: n tasks, K and K_H queries, FO-Hessian or not, shared
+    samples, the antithetic Hessian, the fitness shaping."""
+    n: int
+    k: int
+    kh: int
+    hessian: bool
+    shared: bool
+    antithetic_h: bool
+    shaper: Callable
+
+
+def _fd(c: _Plan, values, center, eps, sig):
+    """(d [D], valid []) of one forward-FD gradient from its shaped query set."""
+    d, num_valid = estimators.estimate(values, eps, sig, estimators.forward_fd, c.shaper, center)
+    return d, (num_valid == eps.shape[0]) & jnp.isfinite(center)
+
+
+def _hessian_vp(c: _Plan, plus, minus, center, eps, sig, vector):
+    """(H v [D], valid []) for the ES Hessian from the directions ``eps`` and the values at
+    theta + sigma eps (and theta - sigma eps and the centre when antithetic, or the centre
+    alone when given with MC: the shared form's set)."""
+    if c.antithetic_h:
+        sh, val = c.shaper(jnp.concatenate([plus, minus, center[None]]))
+        m = eps.shape[0]
+        hv = estimators.hessian_vector_product(sh[:2 * m].reshape(2, m), eps, sig, vector,
+                                               center=sh[2 * m])
+    else:
+        vals = plus if center is None else jnp.concatenate([plus, center[None]])
+        sh, val = c.shaper(vals)
+        hv = estimators.hessian_vector_product(sh[:eps.shape[0]], eps, sig, vector)
+    return hv, jnp.all(val)
+
+
+def _with_center(theta, eps, sig, minus=False):
+    """theta + sig eps [M], (theta - sig eps [M]), theta: one query set's points."""
+    parts = [theta + sig * eps] + ([theta - sig * eps] if minus else []) + [theta[None]]
+    return jnp.concatenate(parts)
+
+
+def _first_queries(c: _Plan, theta, key, sig):
+    """Every query at theta of one task (Alg. 5, lines 4-5): d1's set and H's, which do not
+    depend on each other, as one list: (keys [Q1], points [Q1, D], draws)."""
+    k1, k2, kh_key, e1, e2, eh = jax.random.split(key, 6)
+    dim = theta.shape[0]
+    share = lambda kk, m: jnp.broadcast_to(kk, (m, *kk.shape))
+    if c.hessian and c.shared:  # the released code: d1 from the first K of H's directions
+        eps1 = jax.random.normal(e1, (c.kh, dim))
+        points = _with_center(theta, eps1, sig, minus=c.antithetic_h)
+        keys = share(k1, points.shape[0])
+        eps_h = eps1
+    else:
+        eps1 = jax.random.normal(e1, (c.k, dim))
+        points, keys = _with_center(theta, eps1, sig), share(k1, c.k + 1)
+        eps_h = jax.random.normal(eh, (c.kh, dim))
+        if c.hessian:  # line 5: ESHESS with its own directions and rollout key
+            h_points = (_with_center(theta, eps_h, sig, minus=True) if c.antithetic_h
+                        else theta + sig * eps_h)
+            points = jnp.concatenate([points, h_points])
+            keys = jnp.concatenate([keys, share(kh_key, h_points.shape[0])])
+    return keys, points, (eps1, eps_h, k2, e2)
+
+
+def _adapted_queries(c: _Plan, theta, values, draws, sig, alpha):
+    """d1 from the first set (line 4), theta' = theta + alpha d1 (line 6) and d2's query set
+    at theta' (line 7): (keys [K + 1], points [K + 1, D], d1 valid, f(theta))."""
+    eps1, _, k2, e2 = draws
+    k, kh = c.k, c.kh
+    if c.hessian and c.shared:
+        v_plus, v0 = values[:kh], values[kh + (kh if c.antithetic_h else 0)]
+        sh, valid = c.shaper(jnp.concatenate([v_plus, v0[None]]))
+        d1, _ = estimators.estimate(sh[:k], eps1[:k], sig, estimators.forward_fd,
+                                    center=sh[kh])
+        ok1 = jnp.all(valid)
+    else:
+        v0 = values[k]
+        d1, ok1 = _fd(c, values[:k], v0, eps1, sig)
+    theta_adapted = theta + alpha * d1
+    eps2 = jax.random.normal(e2, (k, theta.shape[0]))
+    points = _with_center(theta_adapted, eps2, sig)
+    return jnp.broadcast_to(k2, (k + 1, *k2.shape)), points, (ok1, v0, eps2)
+
+
+def _meta_gradient(c: _Plan, values1, values2, draws, second, sig, alpha):
+    """(I + alpha H) d2 (line 9; d2 alone for FO-NoHessian), valid, f(theta'), per task."""
+    _, eps_h, _, _ = draws
+    ok1, _, eps2 = second
+    k, m = c.k, c.kh
+    d2, ok2 = _fd(c, values2[:k], values2[k], eps2, sig)
+    ok = ok1 & ok2
+    if not c.hessian:
+        return d2, ok, values2[k]
+    if c.shared:
+        plus, center = values1[:m], values1[-1]
+        minus = values1[m:2 * m] if c.antithetic_h else None
+        hv, ok_h = _hessian_vp(c, plus, minus, center, eps_h, sig, d2)
+    else:
+        h = values1[k + 1:]
+        if c.antithetic_h:
+            hv, ok_h = _hessian_vp(c, h[:m], h[m:2 * m], h[2 * m], eps_h, sig, d2)
+        else:
+            hv, ok_h = _hessian_vp(c, h, None, None, eps_h, sig, d2)
+    return d2 + alpha * hv, ok & ok_h, values2[k]
+
+
+def _per_task(objective: Objective, c: _Plan, state: MetaState, tasks, keys):
+    """The n tasks' meta-gradients: two flat batches of queries (the first set at theta, then
+    d2's at each task's theta')."""
+    hp = state.hparams["adapt"]
+    sig, alpha = hp["sigma"], hp["step_size"]
+    query = query_batch(objective, tasks, state.norm)
+    theta = jnp.broadcast_to(state.params, (c.n, state.params.shape[0]))
+    qkeys, points, draws = jax.vmap(functools.partial(_first_queries, c), (0, 0, None))(
+        theta, keys, sig)
+    values1, aux1 = query(qkeys, points)
+    qkeys, points, second = jax.vmap(functools.partial(_adapted_queries, c),
+                                     (0, 0, 0, None, None))(theta, values1, draws, sig, alpha)
+    values2, aux2 = query(qkeys, points)
+    grads, ok, post = jax.vmap(functools.partial(_meta_gradient, c), (0, 0, 0, 0, None, None))(
+        values1, values2, draws, second, sig, alpha)
+    return grads, ok, second[1], post, base.sum_aux((aux1, 0), (aux2, 0))

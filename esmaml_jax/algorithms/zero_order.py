@@ -14,6 +14,7 @@ MAXIMISE return; optax minimises, so the optimizer receives the negated ES gradi
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -68,128 +69,38 @@ def zero_order(objective: Objective, adaptation: Adaptation, *,
         chunk_size = base.check_positive_int("chunk_size", chunk_size)
     base.check_sigma(sigma)
     estimators.checked(estimator, shaping, sampler)
-    shaper, sample = shaping, sampler
     optimizer = optimizer or base.default_optimizer()
-    num_signs = estimator.signs
-    queries = adaptation.num_queries + 1
-    rollouts = num_signs * num_p * num_t * queries
-    q, rounds = adaptation.round_size, adaptation.num_rounds
-
-    def batches_of(items: int, times: int = 1) -> list[tuple[int, int]]:
-        return [(items * q, rounds * times), (items, times)]  # the rounds, then f(U(.))
-
-    items_per_dir = num_signs * num_t
-    if chunk_size is None:
-        batches = batches_of(num_p * items_per_dir)
-    else:
-        batches = (batches_of(chunk_size * items_per_dir, num_p // chunk_size)
-                   + batches_of((num_p % chunk_size) * items_per_dir))
+    sizes = _Sizes(num_p, estimator.signs, num_t, chunk_size)
+    rollouts = sizes.signs * num_p * num_t * (adaptation.num_queries + 1)
     if estimator.uses_center:
-        batches += batches_of(num_t)
-    evaluate = batch_evaluator(objective)
-    if estimator.uses_center:
-        rollouts += num_t * queries
+        rollouts += num_t * (adaptation.num_queries + 1)
+    score = functools.partial(_score, objective, adaptation, batch_evaluator(objective))
 
     def init(key) -> MetaState:
         return base.init_state(objective, adaptation, optimizer, key,
                                {"sigma": hparam(sigma)})
 
-    def chunked(fn, items):
-        """``fn`` over the items in chunks of ``chunk_size`` directions (``lax.map``: one chunk
-        in memory at a time), the remainder in one more call; results concatenated, aux summed."""
-        per = num_signs * num_t
-        full = (num_p // chunk_size) * chunk_size * per
-        head = jax.tree.map(lambda x: x[:full].reshape(-1, chunk_size * per, *x.shape[1:]),
-                            items)
-        values, infos, aux = jax.lax.map(fn, head)
-        flat = lambda x: x.reshape(-1, *x.shape[2:])
-        values, infos, aux = flat(values), jax.tree.map(flat, infos), base.sum_aux((aux, 1))
-        if full < num_p * per:
-            v, i, a = fn(jax.tree.map(lambda x: x[full:], items))
-            values = jnp.concatenate([values, v])
-            infos = jax.tree.map(lambda x, y: jnp.concatenate([x, y]), infos, i)
-            aux = base.sum_aux((aux, 0), (a, 0))
-        return values, infos, aux
-
-    def shard_leading(x):
-        # every axis of the mesh: a (1, 4) or (2, 2) grid shards over its 4 devices
-        spec = jax.sharding.PartitionSpec(tuple(mesh.axis_names))
-        return jax.lax.with_sharding_constraint(x, jax.sharding.NamedSharding(mesh, spec))
-
-    def score(state: MetaState, items):
-        """f_T(U(point, T)) for a flat batch of B items (point [B, D], task [B], adaptation and
-        evaluation keys [B]; Alg. 3, lines 4-6): every round of the operator's queries and the
-        evaluation of the adapted points are each ONE flat batch of rollouts."""
-        points, tasks, k_adapt, k_eval = items
-        adapted, info, aux = adapt_batch(adaptation, k_adapt, points,
-                                         query_batch(objective, tasks, state.norm),
-                                         state.hparams["adapt"], state.adapt_state)
-        values, eval_aux = evaluate(k_eval, adapted, tasks, state.norm)
-        return values, info, base.sum_aux((aux, 0), (eval_aux, 1))
-
-    def flat_items(points, tasks, ka, ke):
-        """[P, S, D] points, [P, T] tasks and keys -> the P S T items, direction-major (a
-        direction's items are contiguous: chunks and device shards split between directions)."""
-        expand = lambda x, axis: jnp.expand_dims(x, axis)
-        spread = lambda x, axis: jnp.broadcast_to(
-            expand(x, axis), (num_p, num_signs, num_t, *x.shape[2:])).reshape(-1, *x.shape[2:])
-        return (spread(points, 2), jax.tree.map(lambda t: spread(t, 1), tasks),
-                spread(ka, 1), spread(ke, 1))
-
     def step(state: MetaState, key) -> tuple[MetaState, dict]:
         k_eps, k_task, k_adapt, k_eval, k_center = jax.random.split(key, 5)
         theta, sig = state.params, state.hparams["sigma"]
-        dim = theta.shape[0]
-        eps = sample(k_eps, num_p, dim, sig)  # Alg. 3, line 2
-        points = estimators.perturbed_points(theta, eps, sig, estimator)
-        points = points.reshape(num_signs, num_p, dim).swapaxes(0, 1)  # [P, S, D]
-        tasks = jax.tree.map(lambda x: x.reshape(num_p, num_t, *x.shape[1:]),
-                             objective.sample_train_tasks(k_task, num_p * num_t))
-        ka = jax.random.split(k_adapt, (num_p, num_t))
-        ke = jax.random.split(k_eval, (num_p, num_t))
-        items = flat_items(points, tasks, ka, ke)
+        eps = sampler(k_eps, num_p, theta.shape[0], sig)  # Alg. 3, line 2
+        items = _items(objective, estimator, sizes, theta, eps, sig, k_task, k_adapt, k_eval)
         if mesh is not None:
-            items = jax.tree.map(shard_leading, items)
+            items = jax.tree.map(functools.partial(_shard_leading, mesh), items)
         if chunk_size is None:
             values, infos, total_aux = score(state, items)
         else:
-            values, infos, total_aux = chunked(functools.partial(score, state), items)
+            values, infos, total_aux = _chunked(functools.partial(score, state), items, sizes)
         # values [P S T]: a direction's value is its mean over tasks (NaN if any is NaN).
-        values = values.reshape(num_p, num_signs, num_t)
-        pre = infos["pre_value"]
-        per_dir = values.mean(axis=2).T.reshape((num_signs, num_p) if num_signs == 2 else (-1,))
+        values = values.reshape(num_p, sizes.signs, num_t)
+        per_dir = values.mean(axis=2).T.reshape((2, num_p) if sizes.signs == 2 else (-1,))
         center = None
         if estimator.uses_center:
-            c_tasks = objective.sample_train_tasks(k_center, num_t)
-            kc = jax.random.split(k_center, (2, num_t))
-            c_vals, _, c_aux = score(state, (jnp.broadcast_to(theta, (num_t, dim)), c_tasks,
-                                             kc[0], kc[1]))
-            center = c_vals.mean()
+            center, c_aux = _center(objective, score, state, k_center, num_t)
             total_aux = base.sum_aux((total_aux, 0), (c_aux, 0))
-        grad, num_valid = estimators.estimate(per_dir, eps, sig, estimator, shaper, center)
-
-        # A step in which every direction diverged changes nothing (not even optimizer moments).
-        ok = num_valid > 0
-        new_params, opt_state = base.outer_update(optimizer, state, grad,
-                                                  base.finite_mean(values), ok)
-        norm, norm_skipped = base.update_norm(objective, state.norm, total_aux)
-        new_state = state.replace(
-            params=new_params,
-            opt_state=opt_state,
-            norm=norm,
-            adapt_state=adaptation.update_state(state.adapt_state, infos),
-            step=state.step + 1,
-        )
-        metrics = {
-            "pre_return": base.finite_mean(pre),
-            "post_return": base.finite_mean(values),
-            "num_valid_directions": num_valid,
-            "num_nonfinite": jnp.sum(~jnp.isfinite(values)).astype(jnp.int32),
-            "skipped_update": ~ok,
-            "norm_skipped": norm_skipped,
-            "grad_norm": jnp.linalg.norm(grad),
-        }
-        return new_state, metrics
+        grad, num_valid = estimators.estimate(per_dir, eps, sig, estimator, shaping, center)
+        return _update(objective, adaptation, optimizer, state, grad, num_valid, values,
+                       infos, total_aux)
 
     return Algorithm(
         init=init,
@@ -200,5 +111,121 @@ def zero_order(objective: Objective, adaptation: Adaptation, *,
         rollouts_per_step=rollouts,
         env_steps_per_step=rollouts * objective.steps_per_query,
         adapt=base.adapter(objective, adaptation),
-        rollout_batches=base.batch_counts(*batches),
+        rollout_batches=base.batch_counts(*_batches(adaptation, sizes, estimator.uses_center)),
     )
+
+
+class _Sizes(NamedTuple):
+    """The step's static sizes: P directions, S signs (2 when antithetic), T tasks each, and
+    the directions per chunk (None: all at once)."""
+    p: int
+    signs: int
+    t: int
+    chunk: int | None
+
+
+def _batches(adaptation: Adaptation, n: _Sizes, uses_center: bool) -> list[tuple[int, int]]:
+    """(rollout batch size, executions) of every batch a step evaluates."""
+    q, rounds = adaptation.round_size, adaptation.num_rounds
+
+    def batches_of(items: int, times: int = 1) -> list[tuple[int, int]]:
+        return [(items * q, rounds * times), (items, times)]  # the rounds, then f(U(.))
+
+    per_dir = n.signs * n.t
+    if n.chunk is None:
+        batches = batches_of(n.p * per_dir)
+    else:
+        batches = (batches_of(n.chunk * per_dir, n.p // n.chunk)
+                   + batches_of((n.p % n.chunk) * per_dir))
+    return batches + (batches_of(n.t) if uses_center else [])
+
+
+def _score(objective: Objective, adaptation: Adaptation, evaluate, state: MetaState, items):
+    """f_T(U(point, T)) for a flat batch of B items (point [B, D], task [B], adaptation and
+    evaluation keys [B]; Alg. 3, lines 4-6): every round of the operator's queries and the
+    evaluation of the adapted points are each ONE flat batch of rollouts."""
+    points, tasks, k_adapt, k_eval = items
+    adapted, info, aux = adapt_batch(adaptation, k_adapt, points,
+                                     query_batch(objective, tasks, state.norm),
+                                     state.hparams["adapt"], state.adapt_state)
+    values, eval_aux = evaluate(k_eval, adapted, tasks, state.norm)
+    return values, info, base.sum_aux((aux, 0), (eval_aux, 1))
+
+
+def _items(objective: Objective, estimator, n: _Sizes, theta, eps, sig, k_task, k_adapt,
+           k_eval):
+    """The P S T items (point, task, adaptation key, evaluation key), direction-major (a
+    direction's items are contiguous: chunks and device shards split between directions);
+    antithetic pairs share their tasks and keys."""
+    dim = theta.shape[0]
+    points = estimators.perturbed_points(theta, eps, sig, estimator)
+    points = points.reshape(n.signs, n.p, dim).swapaxes(0, 1)  # [P, S, D]
+    tasks = jax.tree.map(lambda x: x.reshape(n.p, n.t, *x.shape[1:]),
+                         objective.sample_train_tasks(k_task, n.p * n.t))
+    ka = jax.random.split(k_adapt, (n.p, n.t))
+    ke = jax.random.split(k_eval, (n.p, n.t))
+    spread = lambda x, axis: jnp.broadcast_to(
+        jnp.expand_dims(x, axis), (n.p, n.signs, n.t, *x.shape[2:])).reshape(-1, *x.shape[2:])
+    return (spread(points, 2), jax.tree.map(lambda t: spread(t, 1), tasks),
+            spread(ka, 1), spread(ke, 1))
+
+
+def _shard_leading(mesh, x):
+    # every axis of the mesh: a (1, 4) or (2, 2) grid shards over its 4 devices
+    spec = jax.sharding.PartitionSpec(tuple(mesh.axis_names))
+    return jax.lax.with_sharding_constraint(x, jax.sharding.NamedSharding(mesh, spec))
+
+
+def _chunked(fn, items, n: _Sizes):
+    """``fn`` over the items in chunks of ``n.chunk`` directions (``lax.map``: one chunk in
+    memory at a time), the remainder in one more call; results concatenated, aux summed."""
+    per, chunk = n.signs * n.t, n.chunk
+    assert chunk is not None
+    full = (n.p // chunk) * chunk * per
+    head = jax.tree.map(lambda x: x[:full].reshape(-1, chunk * per, *x.shape[1:]), items)
+    values, infos, aux = jax.lax.map(fn, head)
+    flat = lambda x: x.reshape(-1, *x.shape[2:])
+    values, infos, aux = flat(values), jax.tree.map(flat, infos), base.sum_aux((aux, 1))
+    if full < n.p * per:
+        v, i, a = fn(jax.tree.map(lambda x: x[full:], items))
+        values = jnp.concatenate([values, v])
+        infos = jax.tree.map(lambda x, y: jnp.concatenate([x, y]), infos, i)
+        aux = base.sum_aux((aux, 0), (a, 0))
+    return values, infos, aux
+
+
+def _center(objective: Objective, score, state: MetaState, key, num_t: int):
+    """(f(theta) averaged over ``num_t`` fresh tasks, its statistics): forward_fd's centre."""
+    theta = state.params
+    c_tasks = objective.sample_train_tasks(key, num_t)
+    kc = jax.random.split(key, (2, num_t))
+    c_vals, _, c_aux = score(state, (jnp.broadcast_to(theta, (num_t, theta.shape[0])), c_tasks,
+                                     kc[0], kc[1]))
+    return c_vals.mean(), c_aux
+
+
+def _update(objective: Objective, adaptation: Adaptation, optimizer, state: MetaState, grad,
+            num_valid, values, infos, total_aux) -> tuple[MetaState, dict]:
+    """The outer step and the step's metrics. A step in which every direction diverged
+    changes nothing (not even optimizer moments)."""
+    ok = num_valid > 0
+    new_params, opt_state = base.outer_update(optimizer, state, grad, base.finite_mean(values),
+                                              ok)
+    norm, norm_skipped = base.update_norm(objective, state.norm, total_aux)
+    new_state = state.replace(
+        params=new_params,
+        opt_state=opt_state,
+        norm=norm,
+        adapt_state=adaptation.update_state(state.adapt_state, infos),
+        step=state.step + 1,
+    )
+    metrics = {
+        "pre_return": base.finite_mean(infos["pre_value"]),
+        "post_return": base.finite_mean(values),
+        "num_valid_directions": num_valid,
+        "num_nonfinite": jnp.sum(~jnp.isfinite(values)).astype(jnp.int32),
+        "skipped_update": ~ok,
+        "norm_skipped": norm_skipped,
+        "grad_norm": jnp.linalg.norm(grad),
+    }
+    return new_state, metrics
