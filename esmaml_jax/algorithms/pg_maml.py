@@ -26,6 +26,8 @@ updated from every trajectory after it, as in ES-MAML.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -71,15 +73,55 @@ def pg_maml(family, policy: Policy, *, horizon: int | None = None,
     num_t = base.check_positive_int("num_tasks", num_tasks)
     k = base.check_positive_int("num_queries (K trajectories per adaptation)", num_queries)
     horizon = int(family.horizon if horizon is None else horizon)
-    if outer not in OUTERS:
-        raise ValueError(f"unknown outer update {outer!r}; known: {', '.join(OUTERS)}")
-    if meta_gradient not in pg.META_GRADIENTS:
-        raise ValueError(f"unknown meta_gradient {meta_gradient!r}; known: "
-                         f"{', '.join(pg.META_GRADIENTS)}")
-    if baseline not in pg.BASELINES:
-        raise ValueError(f"unknown baseline {baseline!r}; known: {', '.join(pg.BASELINES)}")
-    if evaluation not in EVALUATIONS:
-        raise ValueError(f"unknown evaluation {evaluation!r}; known: {', '.join(EVALUATIONS)}")
+    _check(outer, meta_gradient, baseline, evaluation, max_kl, step_size, discount,
+           backtrack_ratio, cg_damping)
+    if optimizer is not None and outer == "trpo":
+        raise ValueError("the TRPO outer step takes no optimizer (its size is set by max_kl); "
+                         "use outer='vpg' for an optimizer")
+    stoch = gaussian(policy, family.action_size, init_std)
+    c = _PG(
+        stoch=stoch,
+        # the deterministic (mean-action) view: evaluation of the mean, plots, the objective slot
+        objective=rl_objective(family, stoch.deterministic, horizon, normalize_observations),
+        sample=pg.sampler(family, stoch, horizon, normalize_observations), k=k, num_t=num_t,
+        discount=discount, baseline=baseline, normalize_advantages=normalize_advantages,
+        meta_gradient=meta_gradient, outer=outer,
+        cg_iters=base.check_positive_int("cg_iters", cg_iters), cg_damping=cg_damping,
+        line_search_steps=base.check_positive_int("line_search_steps", line_search_steps),
+        backtrack_ratio=backtrack_ratio, evaluation=evaluation,
+        optimizer=optimizer or optax.adam(1e-3))
+    rollouts = 2 * num_t * k
+
+    def init(key) -> MetaState:
+        params = stoch.init(key)
+        return MetaState(params=params,
+                         opt_state=c.optimizer.init(params) if outer == "vpg" else (),
+                         norm=c.objective.init_norm(), adapt_state=(),
+                         hparams={"max_kl": hparam(max_kl),
+                                  "adapt": {"step_size": hparam(step_size)}},
+                         step=jnp.zeros((), jnp.int32))
+
+    return Algorithm(
+        init=init,
+        step=functools.partial(_step, c),
+        evaluate=functools.partial(_evaluate, c),
+        objective=c.objective,
+        adaptation=None,
+        rollouts_per_step=rollouts,
+        env_steps_per_step=rollouts * horizon,
+        adapt=functools.partial(_adapt, c),
+    )
+
+
+def _check(outer, meta_gradient, baseline, evaluation, max_kl, step_size, discount,
+           backtrack_ratio, cg_damping) -> None:
+    """One-line errors for settings out of range or unknown."""
+    for name, value, known in (("outer update", outer, OUTERS),
+                               ("meta_gradient", meta_gradient, pg.META_GRADIENTS),
+                               ("baseline", baseline, pg.BASELINES),
+                               ("evaluation", evaluation, EVALUATIONS)):
+        if value not in known:
+            raise ValueError(f"unknown {name} {value!r}; known: {', '.join(known)}")
     for name, v in (("max_kl", max_kl), ("step_size", step_size)):
         if not (v > 0 and jnp.isfinite(v)):
             raise ValueError(f"{name} must be > 0 and finite, got {v}")
@@ -89,144 +131,142 @@ def pg_maml(family, policy: Policy, *, horizon: int | None = None,
         raise ValueError(f"backtrack_ratio must be in (0, 1), got {backtrack_ratio}")
     if cg_damping < 0:
         raise ValueError(f"cg_damping must be >= 0, got {cg_damping}")
-    cg_iters = base.check_positive_int("cg_iters", cg_iters)
-    line_search_steps = base.check_positive_int("line_search_steps", line_search_steps)
-    if optimizer is not None and outer == "trpo":
-        raise ValueError("the TRPO outer step takes no optimizer (its size is set by max_kl); "
-                         "use outer='vpg' for an optimizer")
-    optimizer = optimizer or optax.adam(1e-3)
-    stoch = gaussian(policy, family.action_size, init_std)
-    # the deterministic (mean-action) view: evaluation of the mean, plots, the objective slot
-    objective = rl_objective(family, stoch.deterministic, horizon, normalize_observations)
-    sample = pg.sampler(family, stoch, horizon, normalize_observations)
-    rollouts = 2 * num_t * k
 
-    def init(key) -> MetaState:
-        params = stoch.init(key)
-        return MetaState(params=params,
-                         opt_state=optimizer.init(params) if outer == "vpg" else (),
-                         norm=objective.init_norm(), adapt_state=(),
-                         hparams={"max_kl": hparam(max_kl),
-                                  "adapt": {"step_size": hparam(step_size)}},
-                         step=jnp.zeros((), jnp.int32))
 
-    def advantages(batch):
-        return pg.advantages(batch, discount, baseline, normalize_advantages)
+class _PG(NamedTuple):
+    """PG-MAML's static parts: the Gaussian policy, its mean-action objective and trajectory
+    sampler, K and n, and the estimator and outer-step settings."""
+    stoch: Any
+    objective: Any
+    sample: Callable
+    k: int
+    num_t: int
+    discount: float
+    baseline: str
+    normalize_advantages: bool
+    meta_gradient: str
+    outer: str
+    cg_iters: int
+    cg_damping: float
+    line_search_steps: int
+    backtrack_ratio: float
+    evaluation: str
+    optimizer: optax.GradientTransformation
 
-    def adapt_on(params, batch, alpha):
-        return pg.adapt(stoch, params, batch, advantages(batch), alpha, meta_gradient)
 
-    def collect(state: MetaState, task, key):
-        """One task: pre-adaptation batch, adapted params, post-adaptation batch."""
-        k_pre, k_post = jax.random.split(key)
-        pre = sample(k_pre, state.params, task, state.norm, k)
-        adapted = adapt_on(state.params, pre, state.hparams["adapt"]["step_size"])
-        post = sample(k_post, adapted, task, state.norm, k)
-        return pre, adapted, post
+def _advantages(c: _PG, batch):
+    return pg.advantages(batch, c.discount, c.baseline, c.normalize_advantages)
 
-    def step(state: MetaState, key) -> tuple[MetaState, dict]:
-        k_task, k_roll = jax.random.split(key)
-        tasks = objective.sample_train_tasks(k_task, num_t)
-        pre, adapted, post = jax.vmap(functools.partial(collect, state))(
-            tasks, jax.random.split(k_roll, num_t))
-        alpha = state.hparams["adapt"]["step_size"]
-        post_adv = jax.vmap(advantages)(post)
-        old_lp = jax.vmap(lambda p, b: pg.log_probs(stoch, p, b))(adapted, post)
-        old_lp = jax.lax.stop_gradient(old_lp)
 
-        def per_task_adapted(params):
-            return jax.vmap(lambda b: adapt_on(params, b, alpha))(pre)
+def _adapt_on(c: _PG, params, batch, alpha):
+    return pg.adapt(c.stoch, params, batch, _advantages(c, batch), alpha, c.meta_gradient)
 
-        def surrogate_of(new):  # of the post-adaptation params [n, D]
-            return jnp.mean(jax.vmap(functools.partial(pg.outer_objective, stoch))(
-                new, post, post_adv, old_lp))
 
-        def kl_of(new):
-            return jnp.mean(jax.vmap(functools.partial(pg.mean_kl, stoch))(
-                jax.lax.stop_gradient(adapted), new, post))
+def _collect(c: _PG, state: MetaState, task, key):
+    """One task: pre-adaptation batch, adapted params, post-adaptation batch."""
+    k_pre, k_post = jax.random.split(key)
+    pre = c.sample(k_pre, state.params, task, state.norm, c.k)
+    adapted = _adapt_on(c, state.params, pre, state.hparams["adapt"]["step_size"])
+    post = c.sample(k_post, adapted, task, state.norm, c.k)
+    return pre, adapted, post
 
-        def surrogate(params):
-            return surrogate_of(per_task_adapted(params))
 
-        def surrogate_and_kl(params):  # one inner step per task for both
-            new = per_task_adapted(params)
-            return surrogate_of(new), kl_of(new)
+def _step(c: _PG, state: MetaState, key) -> tuple[MetaState, dict]:
+    k_task, k_roll = jax.random.split(key)
+    tasks = c.objective.sample_train_tasks(k_task, c.num_t)
+    pre, adapted, post = jax.vmap(functools.partial(_collect, c, state))(
+        tasks, jax.random.split(k_roll, c.num_t))
+    alpha = state.hparams["adapt"]["step_size"]
+    post_adv = jax.vmap(functools.partial(_advantages, c))(post)
+    old_lp = jax.vmap(lambda p, b: pg.log_probs(c.stoch, p, b))(adapted, post)
+    old_lp = jax.lax.stop_gradient(old_lp)
 
-        theta = state.params
-        grad = jax.grad(surrogate)(theta)
-        finite = jnp.all(jnp.isfinite(grad))
-        grad = jnp.where(finite, grad, 0.0)
-        info = {}
-        if outer == "trpo":
-            max_kl_t = state.hparams["max_kl"]
-            fvp = pg.fisher_vector_product(stoch, per_task_adapted, theta, post, cg_damping)
-            direction = pg.conjugate_gradient(fvp, grad, cg_iters)
-            shs = 0.5 * jnp.dot(direction, fvp(direction))
-            full = direction * jnp.sqrt(max_kl_t / jnp.maximum(shs, 1e-20))
-            full = jnp.where(jnp.all(jnp.isfinite(full)) & finite, full, 0.0)
-            new_params, accepted, j, kl = pg.line_search(
-                surrogate_and_kl, theta, full, max_kl_t, line_search_steps, backtrack_ratio,
-                expected_improvement=jnp.dot(grad, full))
-            new_params = jnp.where(accepted & finite, new_params, theta)
-            opt_state = state.opt_state
-            # a rejected line search is TRPO working as designed (no step it could trust)
-            info = {"kl": jnp.where(accepted & finite, kl, 0.0),
-                    "line_search_steps": j.astype(jnp.int32),
-                    "line_search_rejected": ~accepted & finite}
-        else:
-            new_params, opt_state = base.outer_update(optimizer, state, grad,
-                                                      jnp.mean(post.returns), finite)
-        aux = base.sum_aux(({"obs": pre.moments}, 1), ({"obs": post.moments}, 1))
-        norm, norm_skipped = base.update_norm(objective, state.norm, aux)
-        values = post.returns
-        metrics = {
-            "pre_return": base.finite_mean(pre.returns),
-            "post_return": base.finite_mean(values),
-            "num_nonfinite": (jnp.sum(~jnp.isfinite(values))
-                              + jnp.sum(~jnp.isfinite(pre.returns))).astype(jnp.int32),
-            "skipped_update": ~finite,  # no finite meta-gradient: nothing changed
-            "norm_skipped": norm_skipped,
-            "grad_norm": jnp.linalg.norm(grad),
-            "std": jnp.mean(jnp.exp(stoch.log_std(new_params))),
-            **info,
-        }
-        new_state = state.replace(params=new_params, opt_state=opt_state, norm=norm,
-                                  step=state.step + 1)
-        return new_state, metrics
+    def per_task_adapted(params):
+        return jax.vmap(lambda b: _adapt_on(c, params, b, alpha))(pre)
 
-    def adapt(state: MetaState, key, task):
-        """The adapted parameters of one task (K sampled trajectories, one inner step)."""
-        batch = sample(key, state.params, task, state.norm, k)
-        return adapt_on(state.params, batch, state.hparams["adapt"]["step_size"])
+    def surrogate_of(new):  # of the post-adaptation params [n, D]
+        return jnp.mean(jax.vmap(functools.partial(pg.outer_objective, c.stoch))(
+            new, post, post_adv, old_lp))
 
-    def evaluate(state: MetaState, key, num_tasks: int | None = None,
-                 num_repeats: int = 1, draw=None) -> dict:
-        """Pre/post-adaptation returns on the test tasks, ``evaluation`` style (one episode
-        each, like ES-MAML's f_T; the adaptation spends K sampled trajectories). ``draw``: as
-        in `base.evaluate`."""
-        tasks, keys = (draw if draw is not None else
-                       base.evaluation_draw(objective, key, num_tasks, num_repeats))
+    def surrogate_and_kl(params):  # one inner step per task for both
+        new = per_task_adapted(params)
+        return surrogate_of(new), jnp.mean(jax.vmap(functools.partial(pg.mean_kl, c.stoch))(
+            jax.lax.stop_gradient(adapted), new, post))
 
-        def episode(kk, params, task):
-            if evaluation == "mean":
-                return objective.evaluate(kk, params, task, state.norm)[0]
-            return sample(kk, params, task, state.norm, 1).returns[0]
+    theta = state.params
+    grad = jax.grad(lambda params: surrogate_of(per_task_adapted(params)))(theta)
+    finite = jnp.all(jnp.isfinite(grad))
+    grad = jnp.where(finite, grad, 0.0)
+    info = {}
+    if c.outer == "trpo":
+        new_params, info = _trpo(c, state, grad, finite, per_task_adapted, surrogate_and_kl,
+                                 post)
+        opt_state = state.opt_state
+    else:
+        new_params, opt_state = base.outer_update(c.optimizer, state, grad,
+                                                  jnp.mean(post.returns), finite)
+    aux = base.sum_aux(({"obs": pre.moments}, 1), ({"obs": post.moments}, 1))
+    norm, norm_skipped = base.update_norm(c.objective, state.norm, aux)
+    values = post.returns
+    metrics = {
+        "pre_return": base.finite_mean(pre.returns),
+        "post_return": base.finite_mean(values),
+        "num_nonfinite": (jnp.sum(~jnp.isfinite(values))
+                          + jnp.sum(~jnp.isfinite(pre.returns))).astype(jnp.int32),
+        "skipped_update": ~finite,  # no finite meta-gradient: nothing changed
+        "norm_skipped": norm_skipped,
+        "grad_norm": jnp.linalg.norm(grad),
+        "std": jnp.mean(jnp.exp(c.stoch.log_std(new_params))),
+        **info,
+    }
+    new_state = state.replace(params=new_params, opt_state=opt_state, norm=norm,
+                              step=state.step + 1)
+    return new_state, metrics
 
-        def one(task, kk):
-            adapted = adapt(state, kk[1], task)
-            return episode(kk[0], state.params, task), episode(kk[2], adapted, task)
 
-        pre, post = jax.vmap(lambda t, ks: jax.vmap(lambda kk: one(t, kk))(ks))(tasks, keys)
-        return {"pre": pre, "post": post, "pre_mean": base.finite_mean(pre),
-                "post_mean": base.finite_mean(post)}
+def _trpo(c: _PG, state: MetaState, grad, finite, per_task_adapted, surrogate_and_kl, post):
+    """TRPO's outer step: the natural-gradient direction (CG on the Fisher-vector product
+    through the inner step), scaled to the KL bound, then the backtracking line search.
+    (new params, info)."""
+    theta, max_kl_t = state.params, state.hparams["max_kl"]
+    fvp = pg.fisher_vector_product(c.stoch, per_task_adapted, theta, post, c.cg_damping)
+    direction = pg.conjugate_gradient(fvp, grad, c.cg_iters)
+    shs = 0.5 * jnp.dot(direction, fvp(direction))
+    full = direction * jnp.sqrt(max_kl_t / jnp.maximum(shs, 1e-20))
+    full = jnp.where(jnp.all(jnp.isfinite(full)) & finite, full, 0.0)
+    new_params, accepted, j, kl = pg.line_search(
+        surrogate_and_kl, theta, full, max_kl_t, c.line_search_steps, c.backtrack_ratio,
+        expected_improvement=jnp.dot(grad, full))
+    new_params = jnp.where(accepted & finite, new_params, theta)
+    # a rejected line search is TRPO working as designed (no step it could trust)
+    return new_params, {"kl": jnp.where(accepted & finite, kl, 0.0),
+                        "line_search_steps": j.astype(jnp.int32),
+                        "line_search_rejected": ~accepted & finite}
 
-    return Algorithm(
-        init=init,
-        step=step,
-        evaluate=evaluate,
-        objective=objective,
-        adaptation=None,
-        rollouts_per_step=rollouts,
-        env_steps_per_step=rollouts * horizon,
-        adapt=adapt,
-    )
+
+def _adapt(c: _PG, state: MetaState, key, task):
+    """The adapted parameters of one task (K sampled trajectories, one inner step)."""
+    batch = c.sample(key, state.params, task, state.norm, c.k)
+    return _adapt_on(c, state.params, batch, state.hparams["adapt"]["step_size"])
+
+
+def _evaluate(c: _PG, state: MetaState, key, num_tasks: int | None = None,
+              num_repeats: int = 1, draw=None) -> dict:
+    """Pre/post-adaptation returns on the test tasks, ``evaluation`` style (one episode each,
+    like ES-MAML's f_T; the adaptation spends K sampled trajectories). ``draw``: as in
+    `base.evaluate`."""
+    tasks, keys = (draw if draw is not None else
+                   base.evaluation_draw(c.objective, key, num_tasks, num_repeats))
+
+    def episode(kk, params, task):
+        if c.evaluation == "mean":
+            return c.objective.evaluate(kk, params, task, state.norm)[0]
+        return c.sample(kk, params, task, state.norm, 1).returns[0]
+
+    def one(task, kk):
+        adapted = _adapt(c, state, kk[1], task)
+        return episode(kk[0], state.params, task), episode(kk[2], adapted, task)
+
+    pre, post = jax.vmap(lambda t, ks: jax.vmap(lambda kk: one(t, kk))(ks))(tasks, keys)
+    return {"pre": pre, "post": post, "pre_mean": base.finite_mean(pre),
+            "post_mean": base.finite_mean(post)}
