@@ -107,98 +107,13 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
         raise ValueError(f"unroll must be >= 1, got {unroll}")
     obs_size = family.observation_size
     _check_fits(policy, obs_size, family.action_size)
-
-    def episodes(keys, params, tasks, norm: RunningStats, record: str | None,
-                 batch_last: bool = False):
-        """N episodes. record: None, "obs" (observations) or "states" (whole env states).
-        ``batch_last``: every array of the rollout [..., N] (the env stepped by ``jax.vmap``
-        with ``in_axes=-1, out_axes=-1``, the policy's `Policy.bind_batch_last`): on a CPU,
-        contiguous rows of N numbers instead of rows of a point's 2 coordinates."""
-        bind_last = policy.bind_batch_last
-        batch_last = batch_last and bind_last is not None
-        ax = -1 if batch_last else 0
-        state = jax.vmap(family.reset, out_axes=ax)(keys, tasks)
-        if bind_last is not None and batch_last:
-            act = bind_last(params)
-        else:
-            act = policies.bind_many(policy, params)  # layers prepared once
-        n = params.shape[0]
-        # An env that never ends an episode (its ``done`` a constant, e.g. the point-mass
-        # tasks) keeps ONE alive flag for the whole batch, which XLA folds: measured 1.5x
-        # faster per linear four-corners meta-step than a per-rollout mask.
-        ends = _done_varies(state, act(state.obs), ax)
-        step = jax.vmap(_split_done(family.env.step), in_axes=(ax, ax),
-                        out_axes=(ax, ax if ends else None))
-        col = (lambda v: v[None, :]) if batch_last else (lambda v: v[:, None])
-        stat = (lambda v: v[:, None]) if batch_last else (lambda v: v)
-
-        def body(carry, _):
-            state, ret, alive, moments = carry
-            w = col(alive) if ends else alive
-            seen = jnp.where(w > 0, state.obs, 0.0)
-            moments = Moments(moments.count + alive, moments.total + w * seen,
-                              moments.total_sq + w * seen**2)
-            obs = ((state.obs - stat(norm.mean)) / stat(norm.std) if normalize_observations
-                   else state.obs)
-            nxt, done = step(state, act(obs))
-            ret = ret + jnp.where(alive > 0, nxt.reward, 0.0)
-            alive = alive * (1.0 - done)
-            out = {None: None, "obs": nxt.obs, "states": nxt}[record]
-            return vma.like((nxt, ret, alive, moments), *inputs), out
-
-        shape = (obs_size, n) if batch_last else (n, obs_size)
-        zeros = Moments(jnp.zeros(n), jnp.zeros(shape), jnp.zeros(shape))
-        # (under a user's shard_map the carry varies as the inputs do, constants included)
-        inputs = (keys, params, tasks, norm)
-        alive = jnp.ones(n if ends else ())
-        init = vma.like((state, jnp.zeros(n), alive, zeros), *inputs)
-        (_, ret, _, moments), seq = jax.lax.scan(body, init, None, length=horizon,
-                                                   unroll=unroll)
-        if batch_last:
-            moments = Moments(moments.count, moments.total.T, moments.total_sq.T)
-        return ret, moments, state, seq
-
-    def _done_varies(state, action, axis: int) -> bool:
-        """Whether the env's ``done`` depends on the state (vmap says so: an output that does
-        not depend on the batch may stay unbatched, ``out_axes=None``)."""
-        try:
-            jax.eval_shape(jax.vmap(lambda s, a: family.env.step(s, a).done,
-                                    in_axes=(axis, axis), out_axes=None), state, action)
-        except ValueError:
-            return True
-        return False
-
-    def returns(keys, params, tasks, norm, batch_last=False):
-        ret, moments, _, _ = episodes(keys, params, tasks, norm, None, batch_last)
-        return ret, {"obs": moments}
-
-    def evaluate_batch(keys, params, tasks, norm):
-        if policy.bind_batch_last is None:
-            return returns(keys, params, tasks, norm)
-        # the batch-last MLP where it pays (a CPU); only the chosen branch is compiled
-        return jax.lax.platform_dependent(
-            keys, params, tasks, norm, cpu=functools.partial(returns, batch_last=True),
-            default=returns)
-
-    def evaluate(key, params, task, norm):
-        return _first(evaluate_batch(key[None], params[None], batch_of_one(task), norm))
-
-    def rollout(key, params, task, norm):
-        """Observations along one episode: [horizon + 1, O] (the first is the reset's)."""
-        _, _, first, obs_seq = episodes(key[None], params[None], batch_of_one(task), norm, "obs")
-        return jnp.concatenate([first.obs, obs_seq[:, 0]])
-
-    def states(key, params, task, norm):
-        """The env states along one episode, stacked [horizon + 1] (the first is the reset's),
-        with its return: (states, return). For pictures and Brax's HTML viewer."""
-        ret, _, first, seq = episodes(key[None], params[None], batch_of_one(task), norm, "states")
-        return jax.tree.map(lambda a, b: jnp.concatenate([a, b[:, 0]]), first, seq), ret[0]
+    r = _Rollout(family, policy, horizon, unroll, normalize_observations)
 
     def update_norm(norm: RunningStats, aux) -> RunningStats:
         return norm.merge(aux["obs"]) if normalize_observations else norm
 
     return Objective(
-        evaluate=evaluate,
+        evaluate=functools.partial(_evaluate_one, r),
         init_params=policy.init,
         num_params=policy.num_params,
         sample_train_tasks=family.sample_train_tasks,
@@ -206,10 +121,116 @@ def rl_objective(family, policy: Policy, horizon: int | None = None,
         init_norm=lambda: RunningStats.zeros(obs_size),
         update_norm=update_norm,
         steps_per_query=horizon,
-        rollout=rollout,
-        states=states,
-        evaluate_batch=evaluate_batch,
+        rollout=functools.partial(_rollout, r),
+        states=functools.partial(_states, r),
+        evaluate_batch=functools.partial(_evaluate_batch, r),
     )
+
+
+class _Rollout(NamedTuple):
+    """What `rl_objective`'s rollouts close over: the family, the policy, the horizon, the
+    loop's unroll and whether observations are normalized."""
+    family: Any
+    policy: Policy
+    horizon: int
+    unroll: int
+    normalize_observations: bool
+
+
+def _episodes(r: _Rollout, keys, params, tasks, norm: RunningStats, record: str | None,
+              batch_last: bool = False):
+    """N episodes. record: None, "obs" (observations) or "states" (whole env states).
+    ``batch_last``: every array of the rollout [..., N] (the env stepped by ``jax.vmap`` with
+    ``in_axes=-1, out_axes=-1``, the policy's `Policy.bind_batch_last`): on a CPU, contiguous
+    rows of N numbers instead of rows of a point's 2 coordinates."""
+    family, policy = r.family, r.policy
+    bind_last = policy.bind_batch_last
+    batch_last = batch_last and bind_last is not None
+    ax = -1 if batch_last else 0
+    state = jax.vmap(family.reset, out_axes=ax)(keys, tasks)
+    if bind_last is not None and batch_last:
+        act = bind_last(params)
+    else:
+        act = policies.bind_many(policy, params)  # layers prepared once
+    n = params.shape[0]
+    # An env that never ends an episode (its ``done`` a constant, e.g. the point-mass tasks)
+    # keeps ONE alive flag for the whole batch, which XLA folds: measured 1.5x faster per
+    # linear four-corners meta-step than a per-rollout mask.
+    ends = _done_varies(family, state, act(state.obs), ax)
+    step = jax.vmap(_split_done(family.env.step), in_axes=(ax, ax),
+                    out_axes=(ax, ax if ends else None))
+    col = (lambda v: v[None, :]) if batch_last else (lambda v: v[:, None])
+    stat = (lambda v: v[:, None]) if batch_last else (lambda v: v)
+
+    def body(carry, _):
+        state, ret, alive, moments = carry
+        w = col(alive) if ends else alive
+        seen = jnp.where(w > 0, state.obs, 0.0)
+        moments = Moments(moments.count + alive, moments.total + w * seen,
+                          moments.total_sq + w * seen**2)
+        obs = ((state.obs - stat(norm.mean)) / stat(norm.std) if r.normalize_observations
+               else state.obs)
+        nxt, done = step(state, act(obs))
+        ret = ret + jnp.where(alive > 0, nxt.reward, 0.0)
+        alive = alive * (1.0 - done)
+        out = {None: None, "obs": nxt.obs, "states": nxt}[record]
+        return vma.like((nxt, ret, alive, moments), *inputs), out
+
+    obs_size = family.observation_size
+    shape = (obs_size, n) if batch_last else (n, obs_size)
+    zeros = Moments(jnp.zeros(n), jnp.zeros(shape), jnp.zeros(shape))
+    # (under a user's shard_map the carry varies as the inputs do, constants included)
+    inputs = (keys, params, tasks, norm)
+    alive = jnp.ones(n if ends else ())
+    init = vma.like((state, jnp.zeros(n), alive, zeros), *inputs)
+    (_, ret, _, moments), seq = jax.lax.scan(body, init, None, length=r.horizon,
+                                               unroll=r.unroll)
+    if batch_last:
+        moments = Moments(moments.count, moments.total.T, moments.total_sq.T)
+    return ret, moments, state, seq
+
+
+def _done_varies(family, state, action, axis: int) -> bool:
+    """Whether the env's ``done`` depends on the state (vmap says so: an output that does not
+    depend on the batch may stay unbatched, ``out_axes=None``)."""
+    try:
+        jax.eval_shape(jax.vmap(lambda s, a: family.env.step(s, a).done,
+                                in_axes=(axis, axis), out_axes=None), state, action)
+    except ValueError:
+        return True
+    return False
+
+
+def _returns(r: _Rollout, keys, params, tasks, norm, batch_last=False):
+    ret, moments, _, _ = _episodes(r, keys, params, tasks, norm, None, batch_last)
+    return ret, {"obs": moments}
+
+
+def _evaluate_batch(r: _Rollout, keys, params, tasks, norm):
+    if r.policy.bind_batch_last is None:
+        return _returns(r, keys, params, tasks, norm)
+    # the batch-last MLP where it pays (a CPU); only the chosen branch is compiled
+    return jax.lax.platform_dependent(
+        keys, params, tasks, norm, cpu=functools.partial(_returns, r, batch_last=True),
+        default=functools.partial(_returns, r))
+
+
+def _evaluate_one(r: _Rollout, key, params, task, norm):
+    return _first(_evaluate_batch(r, key[None], params[None], batch_of_one(task), norm))
+
+
+def _rollout(r: _Rollout, key, params, task, norm):
+    """Observations along one episode: [horizon + 1, O] (the first is the reset's)."""
+    _, _, first, obs_seq = _episodes(r, key[None], params[None], batch_of_one(task), norm, "obs")
+    return jnp.concatenate([first.obs, obs_seq[:, 0]])
+
+
+def _states(r: _Rollout, key, params, task, norm):
+    """The env states along one episode, stacked [horizon + 1] (the first is the reset's),
+    with its return: (states, return). For pictures and Brax's HTML viewer."""
+    ret, _, first, seq = _episodes(r, key[None], params[None], batch_of_one(task), norm,
+                                   "states")
+    return jax.tree.map(lambda a, b: jnp.concatenate([a, b[:, 0]]), first, seq), ret[0]
 
 
 def _check_fits(policy: Policy, observation_size: int, action_size: int) -> None:
