@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from benchmarks._common import RESULTS
-from esmaml_jax.app import bench
+from esmaml_jax.app import bench, bench_pg
 
 SCALING = {
     "num_perturbations": [10, 30, 100, 300],
@@ -129,11 +129,11 @@ def main(argv=None) -> None:
             (out / "throughput_operators.json").write_text(json.dumps(results, indent=2) + "\n")
         return
     if args.pg:
-        cfg_pg = bench.PGBenchConfig()
+        cfg_pg = bench_pg.PGBenchConfig()
         if args.tiny:
-            cfg_pg = bench.PGBenchConfig(num_tasks=2, num_queries=2, horizon=10, rounds=2,
+            cfg_pg = bench_pg.PGBenchConfig(num_tasks=2, num_queries=2, horizon=10, rounds=2,
                                          es_perturbations=2)
-        result = bench.run_pg(cfg_pg)
+        result = bench_pg.run_pg(cfg_pg)
         print(json.dumps(result, indent=2), flush=True)
         Path(args.out_dir).mkdir(parents=True, exist_ok=True)
         Path(args.out_dir, "pg_throughput.json").write_text(json.dumps(result, indent=2) + "\n")

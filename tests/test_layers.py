@@ -110,3 +110,20 @@ def test_the_papers_constants_are_the_constructors_defaults():
                ej.adaptation.dpp_es, ej.first_order):
         assert default(op, "step_size") == paper.INNER_STEP_SIZE == 0.05
     assert paper.OUTER_LEARNING_RATE == 0.01
+
+
+def test_functions_and_files_stay_small():
+    """Issue 33 item 5: no function over 80 lines (docstring and nested functions included)
+    and no file over 400 lines in the library, the app and the task families."""
+    long_functions, long_files = [], []
+    for pkg in ("esmaml_jax", "envs"):
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            text = path.read_text()
+            if text.count("\n") > 400:
+                long_files.append(f"{_module(path)}: {text.count(chr(10))} lines")
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    n = node.end_lineno - node.lineno + 1
+                    if n > 80:
+                        long_functions.append(f"{_module(path)}.{node.name}: {n} lines")
+    assert long_functions == [] and long_files == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -84,33 +85,15 @@ def asebo(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
         raise ValueError(f"unknown ASEBO form {form!r}; known: {', '.join(ASEBO_FORMS)}")
     shaper = shaping
     estimators.checked(estimators.forward_fd, shaper)
-    published = form == "published"
 
     def init_state(num_params):
         return AseboState(jnp.zeros((hist, num_params)), jnp.zeros((), jnp.int32),
                           jnp.zeros(num_params))
 
-    def directions(key, state, dim):
-        """(eps [K, D], number of directions the estimate uses [])."""
-        basis, rank = _active_subspace(state.history, state.count, explained_variance)
-        g = state.last_grad
-        inside = basis @ (basis.T @ g)
-        warm = state.count >= warmup
-        k_iso, k_sub = jax.random.split(key)
-        z = jax.random.normal(k_iso, (k, dim))
-        r = jnp.maximum(rank, 1).astype(jnp.float32)
-        if published:
-            ratio = jnp.linalg.norm(g - inside) / jnp.maximum(jnp.linalg.norm(inside), 1e-30)
-            mix = jnp.where(warm, jnp.clip(ratio, min_mix, 1.0), 1.0)
-            w = jax.random.normal(k_sub, (k, basis.shape[1]))
-            eps = jnp.sqrt(mix) * z + jnp.sqrt((1.0 - mix) * dim / r) * (w @ basis.T)
-            used = jnp.where(warm & adaptive_samples,
-                             jnp.clip(jnp.maximum(rank, min_samples), 1, k), k)
-            return eps, used
-        outside = jnp.sum((g - inside) ** 2) / jnp.maximum(jnp.sum(g**2), 1e-30)
-        mix = jnp.where(warm, jnp.clip(outside, min_mix, 1.0), 1.0)
-        zp = (z @ basis) @ basis.T * warm
-        return zp + jnp.sqrt(mix) * (z - zp), jnp.int32(k)
+    directions = functools.partial(
+        _directions, k=k, published=form == "published", warmup=warmup, min_mix=min_mix,
+        explained_variance=explained_variance, adaptive_samples=adaptive_samples,
+        min_samples=min_samples)
 
     def start(key, params, hparams, state):
         return {"theta": params, "key": key, "eps": jnp.zeros((k, params.shape[0])),
@@ -127,8 +110,8 @@ def asebo(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
     def tell(carry, r, values, grads, hparams, state):
         center, values = values[k], values[:k]
         values = jnp.where(jnp.arange(k) < carry["used"], values, jnp.nan)  # unused: dropped
-        grad, _ = estimators.estimate(values, carry["eps"], hparams["sigma"], estimators.forward_fd,
-                                      shaper, center)
+        grad, _ = estimators.estimate(values, carry["eps"], hparams["sigma"],
+                                      estimators.forward_fd, shaper, center)
         return {**carry, "theta": carry["theta"] + hparams["step_size"] * grad, "grad": grad,
                 "pre": center}
 
@@ -136,16 +119,44 @@ def asebo(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA,
         return carry["theta"], {"pre_value": carry["pre"], "grad": carry["grad"],
                                 "num_used": carry["used"]}
 
-    def update_state(state: AseboState, infos) -> AseboState:
-        grads = infos["grad"].reshape(-1, state.history.shape[1])[:per_step]
-        finite = jnp.all(jnp.isfinite(grads), axis=1)
-        grads = jnp.where(finite[:, None], grads, 0.0)
-        history = jnp.roll(state.history, grads.shape[0], axis=0).at[: grads.shape[0]].set(grads)
-        count = jnp.minimum(state.count + grads.shape[0], hist)
-        return AseboState(history, count, grads.mean(0))
-
     return Adaptation("asebo", start, ask, tell, finish,
                       init_hparams=lambda: {"sigma": hparam(sigma),
                                             "step_size": hparam(step_size)},
                       num_rounds=1, round_size=k + 1, init_state=init_state,
-                      update_state=update_state)
+                      update_state=functools.partial(_update_history, per_step, hist))
+
+
+def _directions(key, state: AseboState, dim: int, *, k: int, published: bool, warmup: int,
+                min_mix: float, explained_variance: float, adaptive_samples: bool,
+                min_samples: int):
+    """(eps [K, D], number of directions the estimate uses [])."""
+    basis, rank = _active_subspace(state.history, state.count, explained_variance)
+    g = state.last_grad
+    inside = basis @ (basis.T @ g)
+    warm = state.count >= warmup
+    k_iso, k_sub = jax.random.split(key)
+    z = jax.random.normal(k_iso, (k, dim))
+    r = jnp.maximum(rank, 1).astype(jnp.float32)
+    if published:
+        ratio = jnp.linalg.norm(g - inside) / jnp.maximum(jnp.linalg.norm(inside), 1e-30)
+        mix = jnp.where(warm, jnp.clip(ratio, min_mix, 1.0), 1.0)
+        w = jax.random.normal(k_sub, (k, basis.shape[1]))
+        eps = jnp.sqrt(mix) * z + jnp.sqrt((1.0 - mix) * dim / r) * (w @ basis.T)
+        used = jnp.where(warm & adaptive_samples,
+                         jnp.clip(jnp.maximum(rank, min_samples), 1, k), k)
+        return eps, used
+    outside = jnp.sum((g - inside) ** 2) / jnp.maximum(jnp.sum(g**2), 1e-30)
+    mix = jnp.where(warm, jnp.clip(outside, min_mix, 1.0), 1.0)
+    zp = (z @ basis) @ basis.T * warm
+    return zp + jnp.sqrt(mix) * (z - zp), jnp.int32(k)
+
+
+def _update_history(per_step: int, hist: int, state: AseboState, infos) -> AseboState:
+    """The history after a meta-step: ``per_step`` of its finite inner gradient estimates
+    appended (a ring buffer of ``hist`` entries)."""
+    grads = infos["grad"].reshape(-1, state.history.shape[1])[:per_step]
+    finite = jnp.all(jnp.isfinite(grads), axis=1)
+    grads = jnp.where(finite[:, None], grads, 0.0)
+    history = jnp.roll(state.history, grads.shape[0], axis=0).at[: grads.shape[0]].set(grads)
+    count = jnp.minimum(state.count + grads.shape[0], hist)
+    return AseboState(history, count, grads.mean(0))

@@ -58,27 +58,22 @@ def first_order(objective: Objective, *, num_tasks: int = 50,
       num_queries: K directions for each ES gradient.
       sigma, step_size: the smoothing radius and alpha (traced, in ``state.hparams["adapt"]``).
       hessian: FO-Hessian (True) or FO-NoHessian (False).
-      hessian_estimator: "mc" (Alg. 4) or "antithetic" (queries at theta +- sigma g, symmetric
-        differences with the centre f(theta) as control variate).
-      hessian_queries: K_H directions for the Hessian (default ``num_queries``). H's noise
-        grows like sqrt(D / K_H) * alpha / sigma^2, so it needs more queries than the gradient.
-      hessian_samples: "independent" (Alg. 5 as the paper states it: H has its own directions
-        and rollout key) or "shared" (the authors' released code: d1 reuses the first K of H's
-        directions and their values; biased, see the module docstring).
-      optimizer: optax transformation for the outer update (default SGD 0.01). One that takes
-        extra arguments (``optax.GradientTransformationExtraArgs``, e.g.
-        ``optax.contrib.reduce_on_plateau``) receives ``value=`` the negated mean
+      hessian_estimator: "mc" (Alg. 4) or "antithetic" (theta +- sigma g, centre f(theta)).
+      hessian_queries: K_H directions for the Hessian (default ``num_queries``; H's noise
+        grows like sqrt(D / K_H) alpha / sigma^2).
+      hessian_samples: "independent" (Alg. 5 as stated: H has its own directions and key)
+        or "shared" (the authors' code: d1 reuses the first K of H's; biased, see above).
+      optimizer: optax transformation for the outer update (default SGD 0.01); one taking
+        extra arguments (``optax.contrib.reduce_on_plateau``) gets ``value=`` the negated mean
         post-adaptation return of the step's tasks (a loss: optax minimises).
     """
     n = base.check_positive_int("num_tasks", num_tasks)
     k = base.check_positive_int("num_queries", num_queries)
     base.check_sigma(sigma)
-    if hessian_estimator not in HESSIAN_ESTIMATORS:
-        raise ValueError(f"unknown Hessian estimator {hessian_estimator!r}; known: "
-                         f"{', '.join(HESSIAN_ESTIMATORS)}")
-    if hessian_samples not in HESSIAN_SAMPLES:
-        raise ValueError(f"unknown hessian_samples {hessian_samples!r}; known: "
-                         f"{', '.join(HESSIAN_SAMPLES)}")
+    for name, value, known in (("Hessian estimator", hessian_estimator, HESSIAN_ESTIMATORS),
+                               ("hessian_samples", hessian_samples, HESSIAN_SAMPLES)):
+        if value not in known:
+            raise ValueError(f"unknown {name} {value!r}; known: {', '.join(known)}")
     shaper = shaping
     estimators.checked(estimators.forward_fd, shaper)
     optimizer = optimizer or base.default_optimizer()
@@ -91,13 +86,8 @@ def first_order(objective: Objective, *, num_tasks: int = 50,
         raise ValueError(f"with shared samples hessian_queries ({kh}) must be at least "
                          f"num_queries ({k}): d1 uses the first K of the Hessian's directions")
     antithetic_h = hessian and hessian_estimator == "antithetic"
-    if not hessian:
-        queries = 2 * (k + 1)
-    elif shared:
-        queries = kh + 1 + k + 1 + (kh if antithetic_h else 0)
-    else:
-        queries = 2 * (k + 1) + (2 * kh + 1 if antithetic_h else kh)
     plan = _Plan(n, k, kh, hessian, shared, antithetic_h, shaper)
+    queries = plan.queries_per_task()
 
     def init(key) -> MetaState:
         return base.init_state(objective, adaptation, optimizer, key, {})
@@ -146,6 +136,15 @@ class _Plan(NamedTuple):
     shared: bool
     antithetic_h: bool
     shaper: Callable
+
+    def queries_per_task(self) -> int:
+        """Rollouts per task and meta-step: d1's set, H's (unless shared with d1's), d2's."""
+        k, kh = self.k, self.kh
+        if not self.hessian:
+            return 2 * (k + 1)
+        if self.shared:
+            return kh + 1 + k + 1 + (kh if self.antithetic_h else 0)
+        return 2 * (k + 1) + (2 * kh + 1 if self.antithetic_h else kh)
 
 
 def _fd(c: _Plan, values, center, eps, sig):

@@ -42,26 +42,22 @@ def zero_order(objective: Objective, adaptation: Adaptation, *,
       objective: the blackbox f_T (see `esmaml_jax.objectives`).
       adaptation: the operator U(theta, T) (see `esmaml_jax.adaptation`).
       num_perturbations: P outer directions per meta-step.
-      tasks_per_perturbation: T tasks each perturbed policy is adapted to and scored on (its
-        value is the mean over them).
+      tasks_per_perturbation: T tasks per perturbed policy (its value: the mean over them).
       sigma: outer smoothing radius (initial value; traced, in ``state.hparams["sigma"]``).
-      optimizer: optax transformation for the outer update (default: SGD 0.01, A.7.2). One that
-        takes extra arguments (``optax.GradientTransformationExtraArgs``, e.g.
-        ``optax.contrib.reduce_on_plateau``) receives ``value=`` the negated mean
-        post-adaptation return of the step (a loss: optax minimises).
-      estimator: outer ES estimator, `estimators.antithetic` (default), `forward_fd` or
-        `vanilla`.
+      optimizer: optax transformation for the outer update (default: SGD 0.01, A.7.2); one
+        taking extra arguments (``optax.contrib.reduce_on_plateau``) gets ``value=`` the
+        negated mean post-adaptation return (a loss: optax minimises).
+      estimator: `estimators.antithetic` (default), `forward_fd` or `vanilla`.
       shaping: fitness shaping of the outer values (`shaping.zscore`, `centered_rank`, `none`).
       sampler: outer direction sampler (`estimators.gaussian` or `orthogonal`).
       chunk_size: process the perturbation axis in chunks of this many directions inside the
         same program (``lax.map``), bounding memory; None evaluates all at once.
       mesh: shard the perturbation axis over ALL the devices of this mesh (every axis of it,
-        e.g. ``jax.sharding.Mesh(jax.devices(), ("p",))``, or a ``("data", "p")`` grid); XLA
-        partitions the whole meta-step, and only
+        e.g. ``jax.sharding.Mesh(jax.devices(), ("p",))``, or a ``("data", "p")`` grid); only
         the final reductions (gradient, statistics) cross devices. Works across hosts after
         ``jax.distributed.initialize()``. Best with P a multiple of the device count.
-    Rollouts per step: S P T (Q + 1) with S = 2 if antithetic else 1 and Q the operator's queries,
-    plus T (Q + 1) for the centre when forward_fd.
+    Rollouts per step: S P T (Q + 1) (S = 2 if antithetic, Q the operator's queries), plus
+    T (Q + 1) for forward_fd's centre.
     """
     num_p = base.check_positive_int("num_perturbations", num_perturbations)
     num_t = base.check_positive_int("tasks_per_perturbation", tasks_per_perturbation)
@@ -71,9 +67,8 @@ def zero_order(objective: Objective, adaptation: Adaptation, *,
     estimators.checked(estimator, shaping, sampler)
     optimizer = optimizer or base.default_optimizer()
     sizes = _Sizes(num_p, estimator.signs, num_t, chunk_size)
-    rollouts = sizes.signs * num_p * num_t * (adaptation.num_queries + 1)
-    if estimator.uses_center:
-        rollouts += num_t * (adaptation.num_queries + 1)
+    batches = _batches(adaptation, sizes, estimator.uses_center)
+    rollouts = sum(size * times for size, times in batches)
     score = functools.partial(_score, objective, adaptation, batch_evaluator(objective))
 
     def init(key) -> MetaState:
@@ -111,7 +106,7 @@ def zero_order(objective: Objective, adaptation: Adaptation, *,
         rollouts_per_step=rollouts,
         env_steps_per_step=rollouts * objective.steps_per_query,
         adapt=base.adapter(objective, adaptation),
-        rollout_batches=base.batch_counts(*_batches(adaptation, sizes, estimator.uses_center)),
+        rollout_batches=base.batch_counts(*batches),
     )
 
 

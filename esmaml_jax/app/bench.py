@@ -40,7 +40,7 @@ import numpy as np
 import optax
 
 import envs
-from esmaml_jax import adaptation, compiler, estimators, paper, policies, shaping
+from esmaml_jax import adaptation, compiler, estimators, paper, shaping
 from esmaml_jax.algorithms import zero_order
 from esmaml_jax.app import minimal, registry
 from esmaml_jax.objectives import batch_evaluator, rl_objective
@@ -127,6 +127,7 @@ def _unfused_step(objective, op, state, key, cfg: BenchConfig, one):
 
 
 def run(cfg: BenchConfig) -> dict:
+    """The fused meta-step against its limits and the unfused loop, in interleaved rounds."""
     family = envs.make(cfg.env, horizon=cfg.horizon)
     policy = _policy(cfg.policy, family, cfg.hidden)
     objective = rl_objective(family, policy)
@@ -138,38 +139,44 @@ def run(cfg: BenchConfig) -> dict:
     algo = meta(objective)
     state = algo.init(jax.random.PRNGKey(0))
     key = jax.random.PRNGKey(1)
-    rollouts = algo.rollouts_per_step
-    env_steps = algo.env_steps_per_step
+    programs, compile_s = _programs(cfg, algo, meta, state, key)
+    compiled = programs["fused"][0]
+    unfused_round, unfused_t, unfused_first = _unfused_timer(objective, op, state, key, cfg)
+    load_before = os.getloadavg()
+    times = interleaved(programs, cfg.repeats, unfused_round)
+    breakdown = _unfused_breakdown(objective, state, key, cfg, compiled,
+                                   statistics.median(times["fused"]), algo.rollouts_per_step,
+                                   statistics.median(unfused_t))
+    result = _result(cfg, algo, compiled, times, unfused_t, compile_s)
+    result.update({"unfused_first_step_s": round(unfused_first, 2), "breakdown": breakdown,
+                   "load_average": [load_before, os.getloadavg()]})
+    return result
 
-    t0 = time.perf_counter()
-    compiled = compiler.jit(algo.step).lower(state, key).compile()
-    fused_compile = time.perf_counter() - t0
-    mem = compiled.memory_analysis()
-    xla_bytes = (mem.temp_size_in_bytes + mem.argument_size_in_bytes
-                 + mem.output_size_in_bytes) if mem is not None else float("nan")
 
-    programs: dict[str, tuple] = {"fused": (compiled, (state, key))}
-    compile_s = {"fused": fused_compile}
+def _programs(cfg: BenchConfig, algo, meta, state, key) -> tuple[dict, dict]:
+    """The compiled programs to time, (program, args) by name, and their compile times:
+    the fused step; (a) its limit, its own rollout batches bare (and as one flat batch), and
+    everything of the step but its rollouts; (b) the minimal program (four corners only)."""
+    objective = algo.objective
+    programs: dict[str, tuple] = {}
+    compile_s: dict[str, float] = {}
 
     def add(name, fn, *args):
         t0 = time.perf_counter()
         programs[name] = (compiler.jit(fn).lower(*args).compile(), args)
         compile_s[name] = time.perf_counter() - t0
 
-    # (a) the limit: the step's own rollout batches, nothing around them.
-    batches = rollout_batches(algo)
-    add("limit", *_limit_program(objective, state, batches, key))
-    # ... and as one flat batch of the same number of episodes.
+    add("fused", algo.step, state, key)
+    add("limit", *_limit_program(objective, state, rollout_batches(algo), key))
+    rollouts = algo.rollouts_per_step
     params = state.params + 0.1 * jax.random.normal(key, (rollouts, state.params.shape[0]))
     tasks = objective.sample_train_tasks(key, rollouts)
     keys = jax.random.split(key, rollouts)
     evaluate_batch = batch_evaluator(objective)
     add("flat_limit", lambda k, p, tk: evaluate_batch(k, p, tk, state.norm)[0],
         keys, params, tasks)
-    # ... and everything of the step but its rollouts: fused ~ limit + outside when the
-    # rollouts cost inside the step what they cost bare.
+    # fused ~ limit + outside when the rollouts cost inside the step what they cost bare
     add("outside", meta(without_rollouts(objective, state.norm)).step, state, key)
-    # (b) the minimal fused program of the same algorithm (four corners only).
     if (cfg.env == "four_corners" and cfg.tasks_per_perturbation == 1
             and cfg.operator == "es_gradient"):
         hidden = None if cfg.policy == "linear" else cfg.hidden
@@ -177,8 +184,12 @@ def run(cfg: BenchConfig) -> dict:
                                          num_queries=cfg.num_queries, horizon=cfg.horizon,
                                          hidden=hidden),
             jnp.zeros(minimal.num_params(hidden)), key)
+    return programs, compile_s
 
-    # (c) unfused: one dispatch per (sign, perturbation, task).
+
+def _unfused_timer(objective, op, state, key, cfg: BenchConfig):
+    """(round function, its times, first-call seconds) for (c): the unfused step, one
+    dispatch per (sign, perturbation, task), timed in the first ``unfused_repeats`` rounds."""
     def adapt_and_score(state, point, task, k_a, k_e):
         f = lambda k, p: objective.evaluate(k, p, task, state.norm)
         adapted, _ = op.adapt(k_a, point, f, state.hparams["adapt"], state.adapt_state)
@@ -187,8 +198,7 @@ def run(cfg: BenchConfig) -> dict:
     one = compiler.jit(adapt_and_score)
     t0 = time.perf_counter()
     _unfused_step(objective, op, state, key, cfg, one)  # warm-up (compiles the one call)
-    unfused_first = time.perf_counter() - t0
-    # Interleaved rounds, the unfused loop in the first ``unfused_repeats`` of them.
+    first = time.perf_counter() - t0
     unfused_t: list[float] = []
 
     def unfused_round(i):
@@ -197,62 +207,59 @@ def run(cfg: BenchConfig) -> dict:
             jax.block_until_ready(_unfused_step(objective, op, state, key, cfg, one))
             unfused_t.append(time.perf_counter() - t0)
 
-    load_before = os.getloadavg()
-    times = interleaved(programs, cfg.repeats, unfused_round)
+    return unfused_round, unfused_t, first
+
+
+def _result(cfg: BenchConfig, algo, compiled, times: dict, unfused_t, compile_s) -> dict:
+    """The report: medians, spreads and per-round ratios (other / fused time)."""
     fused_t, limit_t = times["fused"], times["limit"]
     fused, limit = statistics.median(fused_t), statistics.median(limit_t)
     unfused = statistics.median(unfused_t)
-    breakdown = _unfused_breakdown(objective, state, key, cfg, compiled, fused, rollouts,
-                                   unfused)
-    # Per-round throughput ratios: other / fused time (1 = as fast as the reference).
+    env_steps = algo.env_steps_per_step
+    mem = compiled.memory_analysis()
+    xla_bytes = (mem.temp_size_in_bytes + mem.argument_size_in_bytes
+                 + mem.output_size_in_bytes) if mem is not None else float("nan")
     ratio = lambda name: [o / f for f, o in zip(fused_t, times[name], strict=True)]
     # (limit + outside) / fused per round: 1 = the step costs its rollouts plus its own
     # arithmetic, nothing more
     sum_ratio = [a + b for a, b in zip(ratio("limit"), ratio("outside"), strict=True)]
+    median = lambda name: statistics.median(times[name])
     result = {
         "config": dataclasses.asdict(cfg),
-        "num_params": objective.num_params,
-        "rollouts_per_step": rollouts,
-        "rollout_batches": [{"size": n, "executions": c} for n, c in batches],
+        "num_params": algo.objective.num_params,
+        "rollouts_per_step": algo.rollouts_per_step,
+        "rollout_batches": [{"size": n, "executions": c} for n, c in rollout_batches(algo)],
         "env_steps_per_step": env_steps,
-        "fused_compile_s": round(fused_compile, 2),
-        "fused_step_s": fused,
-        "fused_meta_steps_per_s": 1.0 / fused,
+        "fused_compile_s": round(compile_s["fused"], 2),
+        "fused_step_s": fused, "fused_meta_steps_per_s": 1.0 / fused,
         "fused_env_steps_per_s": env_steps / fused,
         "limit_compile_s": round(compile_s["limit"], 2),
-        "limit_s": limit,
-        "limit_env_steps_per_s": env_steps / limit,
-        "flat_limit_s": statistics.median(times["flat_limit"]),
-        "outside_s": statistics.median(times["outside"]),
+        "limit_s": limit, "limit_env_steps_per_s": env_steps / limit,
+        "flat_limit_s": median("flat_limit"), "outside_s": median("outside"),
         "outside_s_spread": spread(times["outside"]),
         "ratio_fused_over_limit_plus_outside": statistics.median(sum_ratio),
         "ratio_fused_over_limit_plus_outside_spread": spread(sum_ratio),
-        "unfused_first_step_s": round(unfused_first, 2),
-        "unfused_step_s": unfused,
-        "unfused_env_steps_per_s": env_steps / unfused,
+        "unfused_step_s": unfused, "unfused_env_steps_per_s": env_steps / unfused,
         "ratio_fused_over_limit": limit / fused,
-        "ratio_fused_over_flat_limit": statistics.median(times["flat_limit"]) / fused,
+        "ratio_fused_over_flat_limit": median("flat_limit") / fused,
         "ratio_fused_over_unfused": unfused / fused,
         "fused_xla_buffer_mb": xla_bytes / 2**20,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "devices": [str(d) for d in jax.devices()],
         "compiler_options": compiler.compiler_options(),
-        "breakdown": breakdown,
         "rounds": cfg.repeats,
-        "fused_step_s_spread": spread(fused_t),
-        "limit_s_spread": spread(limit_t),
+        "fused_step_s_spread": spread(fused_t), "limit_s_spread": spread(limit_t),
         "flat_limit_s_spread": spread(times["flat_limit"]),
         "unfused_step_s_spread": spread(unfused_t),
         "ratio_fused_over_limit_spread": spread(ratio("limit")),
         "ratio_fused_over_flat_limit_spread": spread(ratio("flat_limit")),
         "compile_s": {k: round(v, 2) for k, v in compile_s.items()},
-        "load_average": [load_before, os.getloadavg()],
     }
     if "minimal" in times:
         result.update({
-            "minimal_step_s": statistics.median(times["minimal"]),
+            "minimal_step_s": median("minimal"),
             "minimal_step_s_spread": spread(times["minimal"]),
-            "ratio_fused_over_minimal": statistics.median(times["minimal"]) / fused,
+            "ratio_fused_over_minimal": median("minimal") / fused,
             "ratio_fused_over_minimal_spread": spread(ratio("minimal")),
         })
     return result
@@ -388,79 +395,3 @@ def scaling(cfg: BenchConfig, axis: str, values) -> list[dict]:
                      "env_steps_per_s": algo.env_steps_per_step / step_s,
                      "xla_buffer_mb": buffers})
     return rows
-
-
-@dataclasses.dataclass
-class PGBenchConfig:
-    env: str = "navigation_2d"
-    policy: str = "mlp"
-    hidden: int = 32
-    num_tasks: int = 40
-    num_queries: int = paper.NUM_QUERIES
-    horizon: int = 100
-    rounds: int = 5
-    # the ES-MAML row: zero_order, P antithetic, K = num_queries
-    es_perturbations: int = paper.NUM_PERTURBATIONS
-
-
-def run_pg(cfg: PGBenchConfig) -> dict:
-    """PG-MAML's fused meta-step (TRPO and VPG outer updates) against the bare-rollout limit:
-    one jitted, vmapped batch of the same 2 n K stochastic episodes with nothing around them;
-    and, for the cost comparison, ES-MAML's fused step (zero_order, es_gradient, P antithetic
-    perturbations, same K, same policy) on the same env. All are timed in interleaved rounds
-    (min / median / max over ``rounds``), after a warm-up call each; compile times apart. Each
-    row's env steps/s uses its own env steps per meta-step."""
-    from esmaml_jax import pg
-    from esmaml_jax.algorithms import pg_maml
-
-    family = envs.make(cfg.env, horizon=cfg.horizon)
-    policy = _policy(cfg.policy, family, cfg.hidden)
-    key = jax.random.PRNGKey(1)
-    programs: dict[str, tuple] = {}
-    compile_s, algos = {}, {}
-    for outer in ("trpo", "vpg"):
-        algo = pg_maml(family, policy, num_tasks=cfg.num_tasks, num_queries=cfg.num_queries,
-                       outer=outer, optimizer=optax.adam(1e-3) if outer == "vpg" else None)
-        state = algo.init(jax.random.PRNGKey(0))
-        t0 = time.perf_counter()
-        compiled = compiler.jit(algo.step).lower(state, key).compile()
-        compile_s[outer] = time.perf_counter() - t0
-        programs[outer] = (compiled, (state, key))
-        algos[outer] = algo
-    es = zero_order(rl_objective(family, policy), adaptation.es_gradient(
-        num_queries=cfg.num_queries), num_perturbations=cfg.es_perturbations)
-    es_state = es.init(jax.random.PRNGKey(0))
-    t0 = time.perf_counter()
-    programs["es_maml"] = (compiler.jit(es.step).lower(es_state, key).compile(), (es_state, key))
-    compile_s["es_maml"] = time.perf_counter() - t0
-    algos["es_maml"] = es
-    algo = algos["trpo"]
-    episodes = algo.rollouts_per_step
-    stoch = policies.gaussian(policy, family.action_size)
-    sample = pg.sampler(family, stoch, cfg.horizon, True)
-    state = algo.init(jax.random.PRNGKey(0))
-    tasks = family.sample_train_tasks(key, episodes)
-
-    def bare(k):
-        keys = jax.random.split(k, episodes)
-        one = lambda kk, t: sample(kk, state.params, t, state.norm, 1).returns[0]
-        return jax.vmap(one)(keys, tasks)
-
-    t0 = time.perf_counter()
-    limit = compiler.jit(bare).lower(key).compile()
-    compile_s["limit"] = time.perf_counter() - t0
-    programs["limit"] = (limit, (key,))
-    times = interleaved(programs, cfg.rounds)
-    env_steps = algo.env_steps_per_step
-    limit_rate = env_steps / statistics.median(times["limit"])
-    rows = {}
-    for name, ts in times.items():
-        steps = algos[name].env_steps_per_step if name in algos else env_steps
-        rate = steps / statistics.median(ts)
-        rows[name] = {"step_s": spread(ts),
-                      "env_steps_per_step": steps, "env_steps_per_s": rate,
-                      "compile_s": round(compile_s[name], 2),
-                      "ratio_to_limit": rate / limit_rate}
-    return {"config": dataclasses.asdict(cfg), "num_params": stoch.num_params,
-            "rollouts_per_step": episodes, "env_steps_per_step": env_steps, "rows": rows,
-            "load_average": os.getloadavg(), "devices": [str(d) for d in jax.devices()]}

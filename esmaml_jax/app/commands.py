@@ -166,7 +166,7 @@ def _bench_es(args) -> int:
 
 
 def _bench_pg(args) -> int:
-    from esmaml_jax.app import bench
+    from esmaml_jax.app import bench_pg
 
     if args.operator is not None:
         raise ValueError("--operator is for --algorithm zero_order (PG-MAML adapts by its "
@@ -174,10 +174,10 @@ def _bench_pg(args) -> int:
 
     env = "navigation_2d" if args.env is None else args.env
     policy = "mlp" if args.policy is None else args.policy
-    cfg = bench.PGBenchConfig(env=env, policy=policy, num_tasks=args.num_tasks,
+    cfg = bench_pg.PGBenchConfig(env=env, policy=policy, num_tasks=args.num_tasks,
                               num_queries=args.queries, horizon=args.horizon,
                               rounds=args.repeats, es_perturbations=args.perturbations)
-    r = bench.run_pg(cfg)
+    r = bench_pg.run_pg(cfg)
     print(f"{env}, {policy} policy (Gaussian, D={r['num_params']}), n={cfg.num_tasks} tasks, "
           f"K={cfg.num_queries} trajectories, H={cfg.horizon}: {r['rollouts_per_step']} "
           f"episodes, {r['env_steps_per_step']:,} env steps per PG-MAML meta-step; "

@@ -241,60 +241,69 @@ def render(run_dir: str | Path, task_ids: list[int] | None = None, num_adaptatio
         post, post_ret = jax.vmap(lambda p: obj.states(k_roll, p, task, state.norm))(adapted)
         return pre, pre_ret, post, post_ret
 
-    written = []
+    per_task = [(i, episodes(jax.tree.map(lambda x, i=i: x[i], tasks), jax.random.PRNGKey(i)))
+                for i in ids]
     base = getattr(family.env, "base", None)  # a Brax PipelineEnv: its System draws the robot
     if base is not None:
-        from brax.io import html
+        return _brax_html(base, per_task, out, log)
+    title = (f"{env_name}, meta-step {int(state.step)}: observations along one episode, drawn "
+             f"until the episode ends")
+    return [_observations_figure(family, per_task, num_adaptations, title, out / "states.png")]
 
-        for i in ids:
-            task = jax.tree.map(lambda x, i=i: x[i], tasks)
-            pre, pre_ret, post, post_ret = episodes(task, jax.random.PRNGKey(i))
-            for name, states, ret in (("pre", pre, pre_ret), ("post", jax.tree.map(
-                    lambda x: x[0], post), post_ret[0])):
-                frames = [jax.tree.map(lambda x, t=t: x[t], states.pipeline_state)
-                          for t in range(states.obs.shape[0])]
-                path = out / f"task{i}-{name}.html"
-                path.write_text(html.render(base.sys, frames))
-                log(f"  task {i} {name}-adaptation: return {float(ret):.1f} -> {path}")
-                written.append(path)
-        return written
+
+def _brax_html(base, per_task, out: Path, log) -> list[Path]:
+    """Brax's HTML viewer of one episode before and one after adaptation per task."""
+    from brax.io import html
+
+    written = []
+    for i, (pre, pre_ret, post, post_ret) in per_task:
+        for name, states, ret in (("pre", pre, pre_ret), ("post", jax.tree.map(
+                lambda x: x[0], post), post_ret[0])):
+            frames = [jax.tree.map(lambda x, t=t: x[t], states.pipeline_state)
+                      for t in range(states.obs.shape[0])]
+            path = out / f"task{i}-{name}.html"
+            path.write_text(html.render(base.sys, frames))
+            log(f"  task {i} {name}-adaptation: return {float(ret):.1f} -> {path}")
+            written.append(path)
+    return written
+
+
+def _until_done(obs, done):
+    """The observations up to the step that ended the episode (the rollout keeps stepping a
+    finished episode with its return masked; those states are not drawn)."""
+    ended = np.flatnonzero(np.asarray(done) > 0)
+    return np.asarray(obs)[: ended[0] + 1 if ended.size else len(obs)]
+
+
+def _observations_figure(family, per_task, num_adaptations: int, title: str,
+                         path: Path) -> Path:
+    """Every observation over time, before (black) and after adaptation (blue), per task."""
     plt = _pyplot()
     dims = family.observation_size
     names = getattr(family.env, "observation_names", None) or [
         f"observation {d}" for d in range(dims)]
-
-    def until_done(obs, done):
-        """The observations up to the step that ended the episode (the rollout keeps stepping
-        a finished episode with its return masked; those states are not drawn)."""
-        ended = np.flatnonzero(np.asarray(done) > 0)
-        return np.asarray(obs)[: ended[0] + 1 if ended.size else len(obs)]
-
-    fig, axes = plt.subplots(len(ids), dims, figsize=(3.0 * dims, 2.4 * len(ids)),
+    fig, axes = plt.subplots(len(per_task), dims, figsize=(3.0 * dims, 2.4 * len(per_task)),
                              squeeze=False)
-    for row, i in enumerate(ids):
-        task = jax.tree.map(lambda x, i=i: x[i], tasks)
-        pre, pre_ret, post, post_ret = episodes(task, jax.random.PRNGKey(i))
+    for row, (i, (pre, pre_ret, post, post_ret)) in enumerate(per_task):
         for d in range(dims):
             ax = axes[row, d]
             for j in range(num_adaptations):
-                ax.plot(until_done(post.obs[j, :, d], post.done[j]), color="tab:blue",
+                ax.plot(_until_done(post.obs[j, :, d], post.done[j]), color="tab:blue",
                         alpha=0.6, lw=1,
                         label=f"adapted ({num_adaptations}), return "
                               f"{float(np.mean(post_ret)):.1f}" if j == 0 else None)
-            ax.plot(until_done(pre.obs[:, d], pre.done), color="black", lw=1.5,
+            ax.plot(_until_done(pre.obs[:, d], pre.done), color="black", lw=1.5,
                     label=f"meta-policy, return {float(pre_ret):.1f}")
             ax.set_title(f"test task {i}: {names[d]}", fontsize=9)
             ax.grid(alpha=0.3)
-            if row == len(ids) - 1:
+            if row == len(per_task) - 1:
                 ax.set_xlabel("time step")
         axes[row, 0].legend(fontsize=7)
-    fig.suptitle(f"{env_name}, meta-step {int(state.step)}: observations along one episode, "
-                 f"drawn until the episode ends", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = out / "states.png"
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return [path]
+    return path
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:
