@@ -373,8 +373,10 @@ def test_the_app_never_branches_on_an_algorithms_name():
                           if isinstance(c, ast.Constant) and c.value in names]
                 if consts:
                     found.append(f"{path.name}:{node.lineno}")
-            if isinstance(node, ast.Dict) and any(
-                    isinstance(k, ast.Constant) and k.value in names for k in node.keys) and (
-                    path.name != "cli.py"):
+            # (`esmaml bench --algorithm`'s report per choice, BENCHES, is the one table
+            # keyed by these names: the flag's own dispatch)
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and any(
+                    isinstance(k, ast.Constant) and k.value in names for k in node.value.keys
+            ) and [getattr(t, "id", None) for t in node.targets] != ["BENCHES"]:
                 found.append(f"{path.name}:{node.lineno} (a table keyed by algorithm name)")
     assert found == []

@@ -17,6 +17,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from esmaml_jax import paper
+
 CORNERS = jnp.array([[2.0, 2.0], [-2.0, 2.0], [-2.0, -2.0], [2.0, -2.0]])
 
 
@@ -80,9 +82,10 @@ def _z(v, axis):
     return (v - v.mean(axis, keepdims=True)) / jnp.maximum(v.std(axis, keepdims=True), 1e-8)
 
 
-def step(theta, key, *, num_perturbations: int = 150, num_queries: int = 20,
-         horizon: int = 100, hidden: int | None = None, sigma: float = 0.1,
-         inner_sigma: float = 0.1, alpha: float = 0.05, lr: float = 0.01):
+def step(theta, key, *, num_perturbations: int = paper.NUM_PERTURBATIONS,
+         num_queries: int = paper.NUM_QUERIES, horizon: int = 100, hidden: int | None = None,
+         sigma: float = paper.SIGMA, inner_sigma: float = paper.SIGMA,
+         alpha: float = paper.INNER_STEP_SIZE, lr: float = paper.OUTER_LEARNING_RATE):
     """One meta-step: theta [D] -> (new theta [D], mean adapted return [])."""
     p, k, d = num_perturbations, num_queries, theta.shape[0]
     k_eps, k_task, k_in = jax.random.split(key, 3)
