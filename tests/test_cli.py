@@ -2,6 +2,8 @@
 
 import csv
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -291,3 +293,29 @@ def test_the_cli_reference_in_docs_is_current():
             if action.help and action.help != argparse.SUPPRESS:
                 text = "".join(action.help.replace("%%", "%").split())
                 assert text in flat, f"esmaml {name}: help {text[:60]!r} is stale in docs/cli.md"
+
+
+def test_help_and_version_load_no_task_family_and_no_training_loop():
+    """`esmaml --help` and `--version` answer without importing Brax, the task families, the
+    build or the training loop (issue 35: the command line was silent ~15 s at start-up while
+    importing; the subcommands import what they need when they run)."""
+    code = ("import sys\n"
+            "from esmaml_jax.app import cli\n"
+            "parser = cli.build_parser()\n"
+            "for argv in (['--help'], ['train', '--help'], ['--version']):\n"
+            "    try:\n"
+            "        parser.parse_args(argv)\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "heavy = [m for m in ('brax', 'envs', 'esmaml_jax.app.build', 'esmaml_jax.app.loop',\n"
+            "                     'orbax', 'matplotlib') if m in sys.modules]\n"
+            "assert heavy == [], heavy\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_bench_algorithm_choices_are_the_benchmarks_there_are():
+    from esmaml_jax.app import commands
+
+    assert sorted(cli.BENCH_ALGORITHMS) == sorted(commands.BENCHES)

@@ -18,20 +18,22 @@ import sys
 import time
 from pathlib import Path
 
-from esmaml_jax.app import registry, rundir
-from esmaml_jax.app.build import build
-from esmaml_jax.app.checkpoint import CheckpointError
-from esmaml_jax.app.commands import (
-    BENCHES,
-    cmd_bench,
-    cmd_compare,
-    cmd_eval,
-    cmd_plot,
-    cmd_render,
-    enable_compile_cache,
-)
+from esmaml_jax.app import registry
 from esmaml_jax.app.config import Config, load_config
-from esmaml_jax.app.loop import train
+
+# `esmaml bench --algorithm`: the algorithms whose step it times (app/commands.py's BENCHES)
+BENCH_ALGORITHMS = ("pg_maml", "zero_order")
+
+
+def _command(name: str):
+    """The subcommand ``name`` of app/commands.py, imported when it runs: the parser (and
+    ``--help``) never loads JAX, the task families or the training loop."""
+    def run(args) -> int:
+        from esmaml_jax.app import commands
+
+        return getattr(commands, name)(args)
+
+    return run
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
@@ -210,9 +212,15 @@ def _cmd_train(args) -> int:
         if args.config or args.out:
             raise ValueError("--resume takes the run's own config and directory; drop "
                              "--config/--out")
+        from esmaml_jax.app import rundir
+
         base = rundir.read_config(Path(args.resume))
     else:
         base = load_config(args.config) if args.config else Config()
+    from esmaml_jax.app.build import build
+    from esmaml_jax.app.commands import enable_compile_cache
+    from esmaml_jax.app.loop import train
+
     try:
         config = config_from_args(args, base)
         resolved = build(config)
@@ -246,7 +254,7 @@ def _cmd_list(args) -> int:
 
 
 def _version() -> str:
-    from esmaml_jax.app.rundir import provenance
+    from esmaml_jax.app.provenance import provenance
 
     p = provenance()
     v = p["versions"]
@@ -282,10 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--no-compile-cache", action="store_false", dest="compile_cache",
                         help="do not use JAX's persistent compilation cache (default: "
                              "~/.cache/esmaml-jax/xla, or $ESMAML_COMPILE_CACHE)")
-    p_eval.set_defaults(func=cmd_eval)
+    p_eval.set_defaults(func=_command("cmd_eval"))
     p_plot = sub.add_parser("plot", help="learning curve and adapted trajectories of a run")
     p_plot.add_argument("run_dir")
-    p_plot.set_defaults(func=cmd_plot)
+    p_plot.set_defaults(func=_command("cmd_plot"))
     p_render = sub.add_parser("render", help="what the meta-policy does before and after "
                                              "adaptation: paths, Brax HTML, state plots")
     p_render.add_argument("run_dir")
@@ -293,16 +301,16 @@ def build_parser() -> argparse.ArgumentParser:
                           help="test task numbers (default: the first 4)")
     p_render.add_argument("--adaptations", type=int, default=3,
                           help="adapted policies drawn per task (Brax: the first is saved)")
-    p_render.set_defaults(func=cmd_render)
+    p_render.set_defaults(func=_command("cmd_render"))
     p_cmp = sub.add_parser("compare", help="curves of several runs on the same axes, with the "
                                            "spread over seeds, and a table of final returns")
     p_cmp.add_argument("runs", nargs="+", metavar="[LABEL=]RUN_DIR[,RUN_DIR...]",
                        help="a run, or a group of runs (seeds) under one label")
     p_cmp.add_argument("--out", default="compare.png")
     p_cmp.add_argument("--x", default="step", choices=["step", "env_steps", "wall_time"])
-    p_cmp.set_defaults(func=cmd_compare)
+    p_cmp.set_defaults(func=_command("cmd_compare"))
     p_bench = sub.add_parser("bench", help="throughput: fused vs bare-rollout limit vs unfused")
-    p_bench.add_argument("--algorithm", default="zero_order", choices=sorted(BENCHES),
+    p_bench.add_argument("--algorithm", default="zero_order", choices=BENCH_ALGORITHMS,
                          help="pg_maml: PG-MAML's fused step (TRPO, VPG) vs the stochastic "
                               "bare-rollout limit and ES-MAML on the same env")
     p_bench.add_argument("--env", default=None,
@@ -326,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "every program compiled fresh)")
     p_bench.add_argument("--no-compile-cache", action="store_false", dest="compile_cache",
                          help="(the default) compile every program fresh")
-    p_bench.set_defaults(func=cmd_bench)
+    p_bench.set_defaults(func=_command("cmd_bench"))
     p_list = sub.add_parser("list", help="list the components: envs, policies, operators, "
                                          "algorithms, optimizers")
     p_list.set_defaults(func=_cmd_list)
@@ -364,7 +372,14 @@ def main(argv=None) -> int:
         return int(e.code or 0)
     try:
         return args.func(args)
-    except (ValueError, OSError, CheckpointError) as e:  # OSError: missing, read-only, not a dir
+    except (ValueError, OSError) as e:  # OSError: missing, read-only, not a dir
+        print(f"esmaml: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        from esmaml_jax.app.checkpoint import CheckpointError
+
+        if not isinstance(e, CheckpointError):
+            raise
         print(f"esmaml: error: {e}", file=sys.stderr)
         return 2
 

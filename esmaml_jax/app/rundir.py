@@ -11,15 +11,13 @@ import csv
 import dataclasses
 import functools
 import json
-import os
-import subprocess
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from esmaml_jax.app.build import build
 from esmaml_jax.app.config import Config, load_config
+from esmaml_jax.app.provenance import provenance
 
 FIELDS = ["step", "seed", "wall_time", "pre_return", "post_return", "test_pre", "test_post",
           "num_nonfinite", "skipped_updates", "env_steps"]
@@ -47,27 +45,6 @@ def prepare(out_dir: Path) -> None:
 
 
 @functools.cache
-def provenance() -> dict[str, Any]:
-    """Package versions, the git commit of the code that runs (None outside a checkout) and the
-    environment variables that change its numbers (the flat-batch layout, XLA's flags)."""
-    versions: dict[str, str | None] = {}
-    for name in ("esmaml-jax", "jax", "jaxlib", "brax", "flax", "optax", "orbax-checkpoint"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    commit = None
-    try:
-        proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=5, cwd=Path(__file__).resolve().parent)
-        if proc.returncode == 0:
-            commit = proc.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    environment = {name: os.environ.get(name) for name in ("XLA_FLAGS",)}
-    return {"versions": versions, "git_commit": commit, "environment": environment}
-
-
 def _jax_options() -> dict[str, Any]:
     """JAX options that change what runs (read when the record is written, not cached)."""
     import jax
