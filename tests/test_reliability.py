@@ -312,3 +312,33 @@ def test_compare_aligns_runs_by_meta_step_not_by_row(tmp_path):
     label, runs, post_mean = table[0][:3]
     assert (label, runs) == ("G", 2)
     assert post_mean == (-6.0 + -16.0) / 2  # the last COMMON step, 4 (not row 3 vs row 3)
+
+
+def test_one_result_per_run_train_eval_and_summary_agree(tmp_path, finished, capsys):
+    """Issue 35 item 2: the run's result is its final evaluation. `esmaml eval RUN` with no
+    flags reproduces it (same test tasks, repeats, key stream and program): the number train
+    printed and summary.json holds, exactly on a pure-JAX family; with flags it is an
+    independent evaluation and says so."""
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    summary = json.loads((run / "summary.json").read_text())
+    assert cli.main(["eval", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "the run's result" in out and "(the same)" in out, out
+    report = json.loads((run / "eval-step4-result.json").read_text())
+    assert report["post_mean"] == pytest.approx(summary["final_test_post"], rel=1e-6, abs=1e-6)
+    assert report["repeats"] == 4 * json.loads((run / "config.json").read_text())["run"][
+        "eval_repeats"]
+    assert cli.main(["eval", str(run), "--repeats", "2", "--no-save"]) == 0
+    assert "independent evaluation" in capsys.readouterr().out
+
+
+def test_compare_reports_the_runs_results(tmp_path, finished, capsys):
+    """compare's final numbers are the runs' results (summary.json: what train printed), not
+    the last metrics.csv row (an evaluation of fewer adaptations with another key)."""
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    summary = json.loads((run / "summary.json").read_text())
+    assert cli.main(["compare", f"A={run}", "--out", str(tmp_path / "c.png")]) == 0
+    out = capsys.readouterr().out
+    assert "the runs' results" in out and f"{summary['final_test_post']:.2f}" in out, out

@@ -279,12 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_train = sub.add_parser("train", help="meta-train a policy (default: four_corners, ~1 min)")
     _add_train_args(p_train)
     p_train.set_defaults(func=_cmd_train)
-    p_eval = sub.add_parser("eval", help="pre/post-adaptation test returns of a run")
+    p_eval = sub.add_parser("eval", help="the run's result (its final evaluation, reproduced), or "
+                                         "an independent evaluation of the test tasks")
     p_eval.add_argument("run_dir")
-    p_eval.add_argument("--repeats", type=int, default=16, help="adaptations per test task")
+    p_eval.add_argument("--repeats", type=int, default=None,
+                        help="adaptations per test task (16 unless the three are left out: "
+                             "then the run's result, its final evaluation, is reproduced)")
     p_eval.add_argument("--tasks", type=int, default=None,
                         help="test tasks (default: the family's test set, or 20 sampled)")
-    p_eval.add_argument("--seed", type=int, default=0)
+    p_eval.add_argument("--seed", type=int, default=None,
+                        help="the key stream of an independent evaluation (default 0)")
     p_eval.add_argument("--no-save", action="store_true", dest="no_save",
                         help="print the evaluation without recording it in the run directory")
     p_eval.add_argument("--no-compile-cache", action="store_false", dest="compile_cache",

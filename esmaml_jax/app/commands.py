@@ -44,13 +44,11 @@ def _check_memory(compiled, what: str) -> None:
 
 
 def cmd_eval(args) -> int:
-    import jax
     import numpy as np
 
-    if args.repeats < 1:
-        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
-    if args.tasks is not None and args.tasks < 1:
-        raise ValueError(f"--tasks must be >= 1, got {args.tasks}")
+    for flag, v in (("--repeats", args.repeats), ("--tasks", args.tasks)):
+        if v is not None and v < 1:
+            raise ValueError(f"{flag} must be >= 1, got {v}")
     run_dir = Path(args.run_dir)
     if not args.no_save:
         _writable(run_dir, "the evaluation", " (pass --no-save to print it only)")
@@ -58,33 +56,79 @@ def cmd_eval(args) -> int:
         enable_compile_cache()
     built, state = load_run(run_dir)
     step = int(np.asarray(state.step).reshape(-1)[0])  # (every seed of a run is at this step)
-    # One file per (step, settings): an evaluation never replaces another one.
-    name = (f"eval-step{step}-tasks{args.tasks or 'all'}-repeats{args.repeats}-"
-            f"seed{args.seed}.json")
-    # A stream of its own: training splits PRNGKey(seed) into its init/train/eval/final keys, so
-    # folding in a tag keeps `esmaml eval --seed S` clear of every key the run used. Every seed
-    # of a multi-seed run gets the same key: the same test tasks and rollouts (paired).
-    key = jax.random.fold_in(jax.random.PRNGKey(args.seed), EVAL_STREAM)
-    ev_one = lambda s: built.algorithm.evaluate(s, key, num_tasks=args.tasks,
-                                                num_repeats=args.repeats)
+    result = args.repeats is None and args.tasks is None and args.seed is None
+    ev, repeats, what = (_final_evaluation(built, state) if result
+                         else _independent_evaluation(built, state, args))
     seeds = built.run.seeds
-    program = compiler.jit(over_seeds(ev_one, built.run)).lower(state).compile()
-    _check_memory(program, f"--tasks {args.tasks or 'all'} x --repeats {args.repeats}")
-    ev = program(state)
-    pre = np.asarray(ev["pre"]).reshape(seeds, -1, args.repeats)
-    post = np.asarray(ev["post"]).reshape(seeds, -1, args.repeats)
+    pre = np.asarray(ev["pre"]).reshape(seeds, -1, repeats)
+    post = np.asarray(ev["post"]).reshape(seeds, -1, repeats)
     env_name = built.config.component("env").name
     alg = built.config.component("algorithm")
     policy = registry.algorithm(alg.name).policy_note(alg.options)
     several = f", {seeds} seeds" if seeds > 1 else ""
     print(f"{args.run_dir}: {env_name}, meta-step {step}, {pre.shape[1]} test tasks x "
-          f"{args.repeats} adaptations{several}{policy}")
+          f"{repeats} adaptations{several}{policy}: {what}")
+    report = _print_evaluation(pre, post, built.run)
+    if result:
+        _against_summary(run_dir, step, float(np.mean(np.asarray(ev["post_mean"]))))
+    if args.no_save:
+        return 0
+    # One file per (step, settings): an evaluation never replaces another one.
+    target = run_dir / (f"eval-step{step}-result.json" if result else
+                        f"eval-step{step}-tasks{args.tasks or 'all'}-repeats{repeats}-"
+                        f"seed{args.seed or 0}.json")
+    if target.exists():
+        print(f"  (same evaluation already recorded in {target}; left as it is)")
+        return 0
+    report.update({"step": step, "tasks": args.tasks, "repeats": repeats,
+                   "seed": None if result else (args.seed or 0), "evaluation": what})
+    target.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"  recorded in {target}")
+    return 0
+
+
+def _final_evaluation(built, state):
+    """The run's result: the evaluation `esmaml train` ends with (the family's test tasks,
+    4 x run.eval_repeats adaptations each, the run's own final key stream, the same program),
+    so its number is the one train printed and summary.json holds."""
+    from esmaml_jax.app.evaluation import evaluator, seed_keys
+
+    run = built.run
+    repeats = 4 * run.eval_repeats
+    evaluate = evaluator(built.algorithm, run)
+    ev = evaluate(state, seed_keys(run)[3], repeats)
+    return ev, repeats, ("the run's result (its final evaluation: the test tasks, "
+                         f"{repeats} adaptations each, the run's final key stream)")
+
+
+def _independent_evaluation(built, state, args):
+    """An evaluation with its own key stream (``--seed``) and sizes: not the run's result."""
+    import jax
+
+    repeats = args.repeats or 16
+    # A stream of its own: training splits PRNGKey(seed) into its init/train/eval/final keys,
+    # so folding in a tag keeps `esmaml eval --seed S` clear of every key the run used. Every
+    # seed of a multi-seed run gets the same key: the same test tasks and rollouts (paired).
+    key = jax.random.fold_in(jax.random.PRNGKey(args.seed or 0), EVAL_STREAM)
+    ev_one = lambda s: built.algorithm.evaluate(s, key, num_tasks=args.tasks,
+                                                num_repeats=repeats)
+    program = compiler.jit(over_seeds(ev_one, built.run)).lower(state).compile()
+    _check_memory(program, f"--tasks {args.tasks or 'all'} x --repeats {repeats}")
+    return program(state), repeats, (f"an independent evaluation (eval key stream, seed "
+                                     f"{args.seed or 0}; not the run's recorded result)")
+
+
+def _print_evaluation(pre, post, run) -> dict:
+    """Per task (or per seed), overall and the paired adaptation gain; the report's numbers."""
+    import numpy as np
+
+    seeds = pre.shape[0]
     if seeds == 1:
         for i in range(pre.shape[1]):
             print(f"  task {i}: pre {np.nanmean(pre[0, i]):9.2f}  post "
                   f"{np.nanmean(post[0, i]):9.2f} +- {np.nanstd(post[0, i]):.2f}")
     else:
-        for j, seed in enumerate(range(built.run.seed, built.run.seed + seeds)):
+        for j, seed in enumerate(range(run.seed, run.seed + seeds)):
             print(f"  seed {seed}: pre {np.nanmean(pre[j]):9.2f}  post {np.nanmean(post[j]):9.2f}"
                   f" +- {np.nanstd(post[j]):.2f} (over tasks x adaptations)")
         per_seed = np.nanmean(post.reshape(seeds, -1), axis=1)
@@ -96,25 +140,33 @@ def cmd_eval(args) -> int:
     gain_se = float(np.std(gain) / np.sqrt(max(gain.size, 1)))
     print(f"  adaptation gain (post - pre, paired): {np.mean(gain):.2f} +- {gain_se:.2f} "
           f"(standard error over {gain.size} task x adaptation pairs)")
-    if args.no_save:
-        return 0
-    target = run_dir / name
-    if target.exists():
-        print(f"  (same evaluation already recorded in {target}; left as it is)")
-        return 0
-    report = {"step": step, "tasks": args.tasks, "repeats": args.repeats,
-              "seed": args.seed, "pre_mean": float(np.nanmean(pre)),
-              "gain_mean": float(np.mean(gain)), "gain_stderr": gain_se,
-              "pre_std": float(np.nanstd(pre)), "post_mean": float(np.nanmean(post)),
-              "post_std": float(np.nanstd(post)),
+    report = {"pre_mean": float(np.nanmean(pre)), "gain_mean": float(np.mean(gain)),
+              "gain_stderr": gain_se, "pre_std": float(np.nanstd(pre)),
+              "post_mean": float(np.nanmean(post)), "post_std": float(np.nanstd(post)),
               "pre": (pre[0] if seeds == 1 else pre).tolist(),
               "post": (post[0] if seeds == 1 else post).tolist()}
     if seeds > 1:
-        report["seeds"] = list(range(built.run.seed, built.run.seed + seeds))
+        report["seeds"] = list(range(run.seed, run.seed + seeds))
         report["post_mean_per_seed"] = np.nanmean(post.reshape(seeds, -1), axis=1).tolist()
-    target.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"  recorded in {target}")
-    return 0
+    return report
+
+
+def _against_summary(run_dir: Path, step: int, post: float) -> None:
+    """Say whether summary.json (train's record of the result) holds this number."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        print("  (no summary.json: the run has not finished; this is its checkpoint's result)")
+        return
+    recorded = summary.get("final_test_post")
+    if summary.get("steps") != step or not isinstance(recorded, (int, float)):
+        print(f"  (summary.json holds the result at meta-step {summary.get('steps')}, not "
+              f"{step})")
+        return
+    same = abs(recorded - post) <= 1e-6 * max(1.0, abs(recorded))
+    print(f"  the run's result: post-adaptation {post:.2f}; summary.json: {recorded:.2f}"
+          + (" (the same)" if same else " (DIFFERENT: a Brax rollout's last bits depend on "
+                                         "the batch it runs in)"))
 
 
 def cmd_bench(args) -> int:
@@ -235,8 +287,9 @@ def cmd_compare(args) -> int:
     groups = plots.parse_groups(args.runs)
     path, table = plots.compare(groups, args.out, x=args.x)
     print(f"{'run (seeds)':40s} {'final test post-adaptation':>28s} {'final test pre':>16s}")
-    for label, n, post, post_sd, pre, pre_sd in table:
-        print(f"{label + f' ({n})':40s} {post:19.2f} +- {post_sd:6.2f} {pre:9.2f} +- {pre_sd:.2f}")
+    for label, n, post, post_sd, pre, pre_sd, source in table:
+        print(f"{label + f' ({n})':40s} {post:19.2f} +- {post_sd:6.2f} {pre:9.2f} +- {pre_sd:.2f}"
+              f"  ({source})")
     print(f"wrote {path}")
     return 0
 

@@ -90,6 +90,14 @@ def learning_curve(run_dir: str | Path) -> Path:
         if len(seeds) > 1:
             ax.fill_between(xs, [min(y) for y in ys], [max(y) for y in ys], color=f"C{i}",
                             alpha=0.15)
+    results = _results(run_dir)
+    try:
+        final_step = int(json.loads((run_dir / "summary.json").read_text())["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        results = None
+    if results:  # the run's result: its final evaluation (more adaptations, its own keys)
+        ax.plot([final_step], [np.mean([r[0] for r in results])], "*", ms=12, color="C2",
+                label="the run's result: final evaluation, after adaptation")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("meta-step")
     ax.set_ylabel(_objective_label(run_dir))
@@ -347,15 +355,34 @@ def _evaluated(rows: list[dict]) -> dict[int, dict]:
     return {int(r["step"]): r for r in rows if r.get("test_pre") and r.get("test_post")}
 
 
+def _results(run_dir: Path) -> list[tuple[float, float]] | None:
+    """(post, pre) of each seed's result, the final evaluation in summary.json; None when the
+    run has no (readable) summary."""
+    try:
+        summary = json.loads((Path(run_dir) / "summary.json").read_text())
+        if "final_test_post_per_seed" in summary:
+            return list(zip(summary["final_test_post_per_seed"],
+                            summary["final_test_pre_per_seed"], strict=True))
+        return [(float(summary["final_test_post"]), float(summary["final_test_pre"]))]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def compare(groups: dict[str, list[Path]], out: str | Path, x: str = "step"):
     """Test returns before and after adaptation of several run groups on shared axes (mean over
     a group's runs, band: min to max), against meta-steps, env steps or wall time. Returns
-    (path, rows of (label, runs, final post mean, std, final pre mean, std))."""
+    (path, rows of (label, runs, final post mean, std, final pre mean, std, source)): the final
+    numbers are the runs' results (summary.json) when every run of the group has finished,
+    else the last evaluation all of them logged."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     table = []
     for i, (label, dirs) in enumerate(groups.items()):
         runs = [_evaluated(seed) for d in dirs for seed in _by_seed(_rows(d))]  # a seed: a run
+        results: list = []
+        for d in dirs:
+            found = _results(d)
+            results += found if found is not None else [None]
         # aligned by meta-step (never by row number): the steps every run has evaluated
         steps = sorted(set.intersection(*(set(r) for r in runs)))
         if not steps:
@@ -369,9 +396,15 @@ def compare(groups: dict[str, list[Path]], out: str | Path, x: str = "step"):
             if len(runs) > 1:
                 ax.fill_between(xs, ys.min(0), ys.max(0), color=f"C{i}", alpha=0.2)
             finals[key] = ys[:, -1]
+        source = f"meta-step {steps[-1]}, last logged evaluation (metrics.csv)"
+        if len(results) == len(runs) and all(r is not None for r in results):
+            # the runs' results: their final evaluations (summary.json), as train printed
+            finals = {"test_post": np.array([r[0] for r in results]),
+                      "test_pre": np.array([r[1] for r in results])}
+            source = "the runs' results (final evaluation, summary.json)"
         table.append((label, len(runs), float(finals["test_post"].mean()),
                       float(finals["test_post"].std()), float(finals["test_pre"].mean()),
-                      float(finals["test_pre"].std())))
+                      float(finals["test_pre"].std()), source))
     names = {"step": "meta-step", "env_steps": "env steps", "wall_time": "wall time (s)"}
     for ax, title in zip(axes, ("before adaptation (meta-policy)", "after adaptation"),
                          strict=True):
