@@ -80,3 +80,49 @@ def test_second_sigterm_ends_a_stuck_computation_at_once():
     assert "again to abort at once" in err
     assert "SIGTERM again: aborted at once; the newest checkpoint is C7" in err
     assert "NOT REACHED" not in out
+
+
+SAVING = textwrap.dedent("""
+    import os, signal, sys, time
+    from esmaml_jax.app.progress import StopFlag
+    marker = sys.argv[1]
+    with StopFlag(lambda: "the newest checkpoint is C8") as flag:
+        os.kill(os.getpid(), signal.SIGTERM)  # first: stop after this chunk
+        time.sleep(0.2)
+        with flag.saving():
+            os.kill(os.getpid(), signal.SIGTERM)  # second, while the checkpoint is written
+            time.sleep(0.5)
+            open(marker, "w").write("the save completed")
+        print("NOT REACHED", flush=True)
+""")
+
+
+def test_second_signal_during_a_save_lets_it_finish_then_exits(tmp_path):
+    """Issue 35 item 4: a second SIGTERM / Ctrl-C while a checkpoint is written does not cut
+    the save short (orbax's temporary folder and tracebacks); the save completes, then the
+    process exits at once with one line naming the newest checkpoint."""
+    marker = tmp_path / "saved"
+    proc = subprocess.run([sys.executable, "-c", SAVING, str(marker)], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr[-2000:]
+    assert marker.read_text() == "the save completed"
+    assert "NOT REACHED" not in proc.stdout
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert lines[-1] == ("SIGTERM again: the checkpoint save finished; exiting; the newest "
+                         "checkpoint is C8"), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_resume_removes_a_save_that_never_completed(tmp_path):
+    """A save cut short (the process killed) leaves orbax's temporary folder; the writer that
+    resumes the run removes it, a reader (eval, plot) leaves the run untouched."""
+    from esmaml_jax.app.checkpoint import Checkpointer
+
+    stale = tmp_path / "checkpoints" / "22.orbax-checkpoint-tmp-1733490000"
+    stale.mkdir(parents=True)
+    (stale / "part").write_text("half")
+    assert Checkpointer(tmp_path / "checkpoints", read_only=True).removed_partial == []
+    assert stale.exists()
+    ckpt = Checkpointer(tmp_path / "checkpoints")
+    assert ckpt.removed_partial == [stale.name] and not stale.exists()
+    ckpt.close()

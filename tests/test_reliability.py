@@ -296,7 +296,7 @@ def test_compare_aligns_runs_by_meta_step_not_by_row(tmp_path):
     """Issue 35: a run logged every meta-step and one logged every second step were averaged
     row by row (step 2 of one with step 1 of the other); now only the meta-steps both have
     evaluated are compared, each at its own step."""
-    from esmaml_jax.app import plots
+    from esmaml_jax.app import compare as plots
 
     header = "step,seed,wall_time,pre_return,post_return,test_pre,test_post,num_nonfinite,"
     header += "skipped_updates,env_steps\n"

@@ -55,6 +55,16 @@ def state_checksum(state) -> str:
     return h.hexdigest()
 
 
+def _remove_partial_saves(directory: Path) -> list[str]:
+    """Delete the temporary folders of saves that never completed; their names."""
+    import shutil
+
+    found = sorted(directory.glob("*.orbax-checkpoint-tmp*")) if directory.is_dir() else []
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True)
+    return [p.name for p in found]
+
+
 class Checkpointer:
     """Saves and restores (state, meta) under ``directory``; ``meta`` is a JSON-able dict."""
 
@@ -66,6 +76,9 @@ class Checkpointer:
                                                    max_to_keep=None, create=False)
         else:
             options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep)
+        # a save cut short (the process killed mid-write) leaves orbax's temporary folder;
+        # it is never a checkpoint, so a writer removes it (a reader leaves the run as it is)
+        self.removed_partial = [] if read_only else _remove_partial_saves(self.directory)
         with _quiet_absl():  # read-only notices, unreadable metadata: restore_latest reports
             self._manager = ocp.CheckpointManager(self.directory, options=options)
 

@@ -282,7 +282,7 @@ def cmd_render(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from esmaml_jax.app import plots
+    from esmaml_jax.app import compare as plots
 
     groups = plots.parse_groups(args.runs)
     path, table = plots.compare(groups, args.out, x=args.x)

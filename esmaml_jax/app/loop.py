@@ -113,9 +113,12 @@ def train(config: Config | None, out_dir: str | os.PathLike, *, resume: bool = F
     if checkpoint_every is None:  # a resume keeps the run's own interval
         checkpoint_every = ((rundir.recorded_checkpoint_every(out) if history is not None
                              else None) or CHECKPOINT_EVERY)
-    return _loop(built, out, state, (k_train, k_eval, k_final), history=history, mesh=mesh,
-                 restart=restart, progress=progress, log=log, checkpoint_every=checkpoint_every,
-                 keep=keep, should_stop=should_stop, tensorboard=tensorboard)
+    # SIGINT / SIGTERM: stop after the chunk with a checkpoint; again: at once (see StopFlag)
+    with StopFlag(lambda: newest_checkpoint(out)) as flag:
+        return _loop(built, out, state, (k_train, k_eval, k_final), flag, history=history,
+                     mesh=mesh, restart=restart, progress=progress, log=log,
+                     checkpoint_every=checkpoint_every, keep=keep, should_stop=should_stop,
+                     tensorboard=tensorboard)
 
 
 def _wait(tree, what: str) -> None:
@@ -152,7 +155,7 @@ def replicate(tree, sharding):
     return jax.tree.map(place, tree)
 
 
-def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progress, log,
+def _loop(built: Built, out: Path, state, keys, flag, *, history, mesh, restart, progress, log,
           checkpoint_every, keep, should_stop, tensorboard) -> dict:
     algo, run = built.algorithm, built.run
     k_train, k_eval, k_final = keys
@@ -184,7 +187,7 @@ def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progr
     bar = Progress(run.num_steps, start=done) if progress else None
     since_ckpt, stopped, first = 0, False, True
     new_file, fields, metrics_file = _metrics_file(out, run, primary)
-    with StopFlag(lambda: newest_checkpoint(out)) as flag, metrics_file as fh:
+    with metrics_file as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         if new_file:  # the curve starts at the untrained meta-policy (no training returns yet)
             writer.writeheader()
@@ -210,8 +213,9 @@ def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progr
             stop = multihost.any_process(flag.raised or (should_stop is not None
                                                          and should_stop(done)))
             if since_ckpt >= checkpoint_every or stop or done >= run.num_steps:
-                ckpt.save(done, state, {"done": done, "env_steps": env_steps,
-                                        "wall_time": round(wall, 3)})
+                with flag.saving():  # a second signal waits for the save to complete
+                    ckpt.save(done, state, {"done": done, "env_steps": env_steps,
+                                            "wall_time": round(wall, 3)})
                 since_ckpt = 0
             if stop and done < run.num_steps:
                 stopped = True
@@ -226,6 +230,7 @@ def _loop(built: Built, out: Path, state, keys, *, history, mesh, restart, progr
         return {"steps": done, "stopped": True}
     if primary:
         np.save(out / "params.npy", np.asarray(state.params))
+    flag.abort_on_signal(f"the final evaluation (params.npy after {done} meta-steps is saved)")
     return _final(out, run, evaluate, state, k_final, init_eval, (done, env_steps),
                   (wall0, elapsed), log)
 
@@ -289,6 +294,9 @@ def _resume(built: Built, out: Path, ckpt, history, state, replicated, restart, 
     """(state, done, env_steps, wall time so far) from the newest checkpoint, or the run's
     summary when it already finished; a truncated last metrics row is dropped and recorded."""
     done, env_steps, wall0 = 0, 0, 0.0
+    if ckpt.removed_partial:
+        log(f"removed the unfinished checkpoint save(s) {', '.join(ckpt.removed_partial)} "
+            f"(a save cut short; never a checkpoint)")
     restored = ckpt.restore_latest(state, log=log, sharding=replicated)
     if restored is None:
         history.check_restart(restart)

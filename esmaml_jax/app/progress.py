@@ -3,6 +3,7 @@ SIGINT/SIGTERM into "checkpoint and exit" at the end of the current chunk."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -58,10 +59,41 @@ class StopFlag:
         self.raised = False
         self.note = note
         self._old: dict = {}
+        self._saving = False
+        self._deferred: int | None = None
+        self._at_once: str | None = None
+
+    def abort_on_signal(self, what: str) -> None:
+        """From now on a signal ends the process at once (there is no chunk left to finish),
+        saying it stopped during ``what``."""
+        self._at_once = what
+
+    @contextlib.contextmanager
+    def saving(self):
+        """A checkpoint save: a second signal during it lets the save finish (no half-written
+        checkpoint), then ends the process, naming the newest complete checkpoint."""
+        self._saving = True
+        try:
+            yield
+        finally:
+            self._saving = False
+            if self._deferred is not None:
+                name = signal.Signals(self._deferred).name
+                abort_now(f"{name} again: the checkpoint save finished; exiting; "
+                          f"{self.note()}", 128 + self._deferred)
 
     def __enter__(self):
         def handler(signum, frame):
             name = signal.Signals(signum).name
+            if self.raised and self._saving:
+                if self._deferred is None:
+                    self._deferred = signum
+                    sys.stderr.write(f"\n{name} again: finishing the checkpoint being saved, "
+                                     f"then exiting\n")
+                return
+            if self._at_once is not None:
+                abort_now(f"{name}: aborted at once during {self._at_once}; {self.note()}",
+                          128 + signum)
             if self.raised:
                 abort_now(f"{name} again: aborted at once; {self.note()}", 128 + signum)
             self.raised = True
