@@ -319,3 +319,14 @@ def test_bench_algorithm_choices_are_the_benchmarks_there_are():
     from esmaml_jax.app import commands
 
     assert sorted(cli.BENCH_ALGORITHMS) == sorted(commands.BENCHES)
+
+
+@pytest.mark.parametrize("argv", [["eval", "NOPE"], ["plot", "NOPE"], ["render", "NOPE"],
+                                  ["compare", "NOPE"]])
+def test_every_subcommand_speaks_before_loading_jax(argv, tmp_path, capsys):
+    """Issue 35 item 3: the first line comes before the seconds of importing JAX and the task
+    families (the parser itself loads neither), then each long phase has a heartbeat."""
+    argv = [a if a != "NOPE" else str(tmp_path / "missing") for a in argv]
+    assert cli.main(argv) == 2
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"esmaml {argv[0]}: loading JAX and the task families..."

@@ -27,8 +27,10 @@ BENCH_ALGORITHMS = ("pg_maml", "zero_order")
 
 def _command(name: str):
     """The subcommand ``name`` of app/commands.py, imported when it runs: the parser (and
-    ``--help``) never loads JAX, the task families or the training loop."""
+    ``--help``) never loads JAX, the task families or the training loop. Its first line is
+    printed before that import (seconds), and each long phase after it has a heartbeat."""
     def run(args) -> int:
+        print(f"esmaml {args.command}: loading JAX and the task families...", flush=True)
         from esmaml_jax.app import commands
 
         return getattr(commands, name)(args)

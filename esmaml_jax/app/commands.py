@@ -43,6 +43,19 @@ def _check_memory(compiled, what: str) -> None:
                          f"{free / 2**20:,.0f} MB free; ask for fewer")
 
 
+def _heartbeat(label: str):
+    """Say every 5 s that ``label`` is still running, with its elapsed time."""
+    from esmaml_jax.app.progress import Heartbeat
+
+    return Heartbeat(label, lambda text: print(text, flush=True))
+
+
+def jax_ready(tree) -> None:
+    import jax
+
+    jax.block_until_ready(tree)
+
+
 def cmd_eval(args) -> int:
     import numpy as np
 
@@ -57,8 +70,10 @@ def cmd_eval(args) -> int:
     built, state = load_run(run_dir)
     step = int(np.asarray(state.step).reshape(-1)[0])  # (every seed of a run is at this step)
     result = args.repeats is None and args.tasks is None and args.seed is None
-    ev, repeats, what = (_final_evaluation(built, state) if result
-                         else _independent_evaluation(built, state, args))
+    with _heartbeat("compiling and running the evaluation"):
+        ev, repeats, what = (_final_evaluation(built, state) if result
+                             else _independent_evaluation(built, state, args))
+        jax_ready(ev)
     seeds = built.run.seeds
     pre = np.asarray(ev["pre"]).reshape(seeds, -1, repeats)
     post = np.asarray(ev["post"]).reshape(seeds, -1, repeats)
@@ -184,7 +199,10 @@ def _bench_es(args) -> int:
                             horizon=args.horizon, repeats=args.repeats,
                             chunk_size=args.perturbation_chunk,
                             operator=args.operator or "es_gradient")
-    r = bench.run(cfg)
+    print(f"compiling {cfg.env}'s step and the programs it is timed against, then "
+          f"{cfg.repeats} interleaved rounds...", flush=True)
+    with _heartbeat("the benchmark"):
+        r = bench.run(cfg)
     print(f"{cfg.env}, {cfg.policy} policy (D={r['num_params']}), P={cfg.num_perturbations} "
           f"antithetic, T={cfg.tasks_per_perturbation}, K={cfg.num_queries}, H={cfg.horizon}: "
           f"{r['rollouts_per_step']} rollouts, {r['env_steps_per_step']:,} env steps per step")
@@ -229,7 +247,10 @@ def _bench_pg(args) -> int:
     cfg = bench_pg.PGBenchConfig(env=env, policy=policy, num_tasks=args.num_tasks,
                               num_queries=args.queries, horizon=args.horizon,
                               rounds=args.repeats, es_perturbations=args.perturbations)
-    r = bench_pg.run_pg(cfg)
+    print(f"compiling PG-MAML's and ES-MAML's steps on {env}, then {cfg.rounds} interleaved "
+          f"rounds...", flush=True)
+    with _heartbeat("the benchmark"):
+        r = bench_pg.run_pg(cfg)
     print(f"{env}, {policy} policy (Gaussian, D={r['num_params']}), n={cfg.num_tasks} tasks, "
           f"K={cfg.num_queries} trajectories, H={cfg.horizon}: {r['rollouts_per_step']} "
           f"episodes, {r['env_steps_per_step']:,} env steps per PG-MAML meta-step; "
@@ -258,7 +279,9 @@ def cmd_plot(args) -> int:
     from esmaml_jax.app import plots
 
     _writable(Path(args.run_dir), "its pictures")
-    for path in plots.plot_run(args.run_dir):
+    with _heartbeat("drawing (the trajectories compile the adaptation)"):
+        paths = plots.plot_run(args.run_dir)
+    for path in paths:
         print(f"wrote {path}")
     return 0
 
@@ -276,7 +299,9 @@ def cmd_render(args) -> int:
     if args.adaptations < 1:
         raise ValueError(f"--adaptations must be >= 1, got {args.adaptations}")
     _writable(Path(args.run_dir), "the pictures")
-    for path in plots.render(args.run_dir, ids, args.adaptations):
+    with _heartbeat("compiling and running the episodes"):
+        paths = plots.render(args.run_dir, ids, args.adaptations)
+    for path in paths:
         print(f"wrote {path}")
     return 0
 
