@@ -18,7 +18,8 @@ class Progress:
     """A one-line progress bar on stderr (a new line per update when not a TTY). The ETA uses
     the chunks after the first (which includes compilation), so it is n/a until the second."""
 
-    def __init__(self, total: int, stream=sys.stderr, width: int = 24, start: int = 0):
+    def __init__(self, total: int, stream=None, width: int = 24, start: int = 0):
+        stream = sys.stderr if stream is None else stream  # the stream at the time of the run
         self.total, self.stream, self.width, self.first = total, stream, width, start
         self.tty = stream.isatty()
         self.start = time.perf_counter()
