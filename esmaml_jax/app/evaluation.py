@@ -91,9 +91,11 @@ def summary(done, elapsed, env_steps, init_eval, final, seed_ids=(0,)) -> dict:
 
 
 def report(summary: dict, elapsed: float, env_steps: int, log) -> None:
-    rate = (f" ({summary['env_steps_per_s']:,.0f} env steps/s incl. compile and evaluation)"
-            if env_steps else "")
-    log(f"done in {elapsed:.1f}s{rate}")
+    rate = (f", {summary['env_steps_per_s']:,.0f} env steps/s" if env_steps else "")
+    final_s = summary.get("final_evaluation_s")
+    after = f", then {final_s:.1f}s of final evaluation" if final_s is not None else ""
+    log(f"done: {elapsed:.1f}s of training (from the initial evaluation on, compilation "
+        f"included{rate}){after}")
     log(f"test return before training: pre-adaptation {fmt(summary['initial_test_pre'])}, "
         f"post-adaptation {fmt(summary['initial_test_post'])}")
     if "seeds" in summary:

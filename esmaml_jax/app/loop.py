@@ -207,7 +207,8 @@ def _loop(built: Built, out: Path, state, keys, flag, *, history, mesh, restart,
             fh.flush()
             row = _over_seeds(seed_rows)
             if first:
-                log(f"  first chunk (with compilation) took {time.perf_counter() - t0:.1f}s")
+                log(f"  first chunk done {time.perf_counter() - t0:.1f}s after training "
+                    f"started (the initial evaluation and compilation included)")
                 first = False
             _show(row, done, run.seeds, bar, writer_tb, log)
             stop = multihost.any_process(flag.raised or (should_stop is not None
@@ -350,11 +351,13 @@ def _final(out: Path, run, evaluate, state, k_final, init_eval, steps, times, lo
     """The final evaluation (4x the repeats), recorded in summary.json and reported."""
     (done, env_steps), (wall0, elapsed) = steps, times
     log(f"evaluating on the test tasks ({4 * run.eval_repeats} adaptations each)...")
+    t0 = time.perf_counter()
     with Heartbeat("final evaluation", log, stall_after=_stall_after()):
         final = evaluate(state, k_final, 4 * run.eval_repeats)
         _wait(final, f"the final evaluation (params.npy after {done} meta-steps is saved)")
     seed_ids = list(range(run.seed, run.seed + run.seeds))
     summary = summary_of(done, wall0 + elapsed, env_steps, init_eval, final, seed_ids)
+    summary["final_evaluation_s"] = round(time.perf_counter() - t0, 2)
     if multihost.is_primary():
         rundir.write_summary(out, summary)
     report(summary, elapsed, env_steps, log)
