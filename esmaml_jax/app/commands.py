@@ -67,7 +67,8 @@ def cmd_eval(args) -> int:
         _writable(run_dir, "the evaluation", " (pass --no-save to print it only)")
     if args.compile_cache:  # a second `esmaml eval` of a run loads its program from the cache
         enable_compile_cache()
-    built, state = load_run(run_dir)
+    with _heartbeat("loading the run (its task family and newest checkpoint)"):
+        built, state = load_run(run_dir)
     step = int(np.asarray(state.step).reshape(-1)[0])  # (every seed of a run is at this step)
     result = args.repeats is None and args.tasks is None and args.seed is None
     with _heartbeat("compiling and running the evaluation"):

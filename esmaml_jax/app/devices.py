@@ -1,13 +1,10 @@
 """Host (CPU) devices: how many this process presents, and when a run shards over them.
 
-One device is the default. `esmaml train --cpu-devices N` presents N host devices and shards the
-perturbation axis over them; ``--cpu-devices auto`` presents one per core and shards where it
-applies (`auto_shard`). The repo's cores table (`benchmarks/results/cores.json`, 2 cores,
-interleaved rounds) is why one device is the default: the default four-corners linear step is
-*slower* sharded (1.8 ms on one device, 2.0 ms over two), while large steps gain
-(halfcheetah forward-backward, P 10, K 5, H 100: 1.5x over two cores). Sharding changes the order
-of the final sums, so the numbers agree with one device to about 1e-6, not bit for bit:
-config.json records the device count.
+One device is the default: on a CPU the cores are already used by XLA's own threads, and the
+repo's cores table (`benchmarks/results/cores.json`, `python -m benchmarks.cores`, interleaved
+rounds; docs/performance.md renders it) shows the small default step slower when sharded while
+large Brax steps gain. Sharding changes the order of the final sums, so the numbers agree with
+one device to about 1e-6, not bit for bit: config.json records the device count.
 
 The count is set with JAX's public ``jax_num_cpu_devices`` option, never by rewriting the user's
 ``XLA_FLAGS`` (a device count given there is respected when ``--cpu-devices`` is not given). It
