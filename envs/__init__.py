@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from envs import sine as sine  # the module (its factory is envs.sine.sine)
+from envs.adapter import from_brax
 from envs.base import Recommended, State, Task, TaskEnv, TaskFamily, num_tasks
 from envs.navigation import four_corners, navigation_2d, six_circles
 
@@ -83,5 +84,5 @@ def _biased_cartpole(horizon: int = 500):
 
 register("biased_cartpole", _biased_cartpole)
 
-__all__ = ["Recommended", "State", "Task", "TaskEnv", "TaskFamily", "factory", "make", "names",
-           "num_tasks", "register"]
+__all__ = ["Recommended", "State", "Task", "TaskEnv", "TaskFamily", "factory", "from_brax",
+           "make", "names", "num_tasks", "register"]

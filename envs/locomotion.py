@@ -30,7 +30,8 @@ from envs.base import Recommended, State, TaskEnv, TaskFamily
 # Noise from below us that is not the user's concern: Brax's maintenance notice (a Python
 # warning) and MuJoCo's deprecation of an attribute in Brax's own model files (printed by C code
 # straight to the file descriptors, so it is filtered there). Anything else still gets through.
-_NOISE = ("compiler attribute 'settotalmass' is deprecated",)
+_NOISE = ("compiler attribute 'settotalmass' is deprecated", "Failed to import warp",
+          "Failed to import mujoco_warp")
 
 
 @contextlib.contextmanager
@@ -94,8 +95,26 @@ CTRL_COST = 0.05
 # spring for halfcheetah / ant / walker2d; Brax registers swimmer for "generalized" only.
 DEFAULT_BACKEND = {"halfcheetah": "spring", "ant": "spring", "walker2d": "spring",
                    "swimmer": "generalized"}
+# The physics a family can run on: Brax's pipelines, and MJX (MuJoCo's own solver in JAX).
+# Brax's swimmer exists for "generalized" only (its fluid drag model).
+BACKENDS = ("spring", "positional", "generalized", "mjx")
+SUPPORTED_BACKENDS = {"halfcheetah": BACKENDS, "ant": BACKENDS, "walker2d": BACKENDS,
+                      "swimmer": ("generalized",)}
 GOAL_VELOCITY_MAX = {"halfcheetah": 2.0, "ant": 3.0, "walker2d": 2.0, "swimmer": 0.5}
 GOAL_RADIUS = 3.0
+
+
+def check_backend(robot: str, backend: str | None) -> str:
+    """The physics ``robot`` runs on (its default when None); a one-line error for an unknown
+    backend or one the robot's Brax model does not support."""
+    if backend is None:
+        return DEFAULT_BACKEND[robot]
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown physics backend {backend!r}; known: {', '.join(BACKENDS)}")
+    if backend not in SUPPORTED_BACKENDS[robot]:
+        raise ValueError(f"{robot} runs on {' / '.join(SUPPORTED_BACKENDS[robot])} only (Brax's "
+                         f"model of it), not {backend!r}")
+    return backend
 
 
 class BraxTaskEnv(TaskEnv):
@@ -107,7 +126,7 @@ class BraxTaskEnv(TaskEnv):
         if kind not in ("forward_backward", "goal_velocity", "goal_position"):
             raise ValueError(f"unknown locomotion task kind {kind!r}")
         self.robot, self.kind = robot, kind
-        self.backend_name = backend or DEFAULT_BACKEND[robot]
+        self.backend_name = check_backend(robot, backend)
         # Brax's own reward (survival, contact, control terms) is replaced below (A.7.1).
         with _quiet_third_party():
             self.base = brax_envs.get_environment(robot, backend=self.backend_name)
