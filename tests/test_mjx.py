@@ -97,13 +97,13 @@ def test_forward_and_backward_mean_the_same_on_mjx_and_brax_physics():
     """The task's effect does not depend on the physics: pushing with a constant action, the
     forward task's return is positive and the backward task's negative on MJX as on Brax's
     generalized pipeline (the returns themselves differ: different solvers and contacts)."""
-    action = None
     for backend in ("generalized", "mjx"):
         env = envs.make("halfcheetah_forward_backward", backend=backend).env
-        action = jnp.full(env.action_size, 0.5) if action is None else action
 
         @jax.jit
         def episode(task, env=env):
+            action = jnp.full(env.action_size, 0.5)
+
             def body(s, _):
                 nxt = env.step(s, action)
                 return nxt, nxt.reward
