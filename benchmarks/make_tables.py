@@ -277,14 +277,56 @@ def compile_table() -> str:
     return "\n".join(lines)
 
 
+def step_ab_table() -> str:
+    """This checkout's meta-step against another one's (benchmarks/step_ab.py)."""
+    r = json.loads((RESULTS / "step_ab.json").read_text())
+    load = r["load_1min"]
+    lines = [f"Meta-step time of this code (B) against `{Path(r['A']).name}` (A), compiled and "
+             f"timed call by call in alternation in ONE process ({r['cpu_count']} cores, "
+             f"{', '.join(r['devices'])}, jax {r['jax']}, 1-minute load average "
+             f"{load['min']:.1f}-{load['max']:.1f}; `python -m benchmarks.step_ab --other "
+             f"CHECKOUT`). B / A is the median of the per-call ratios.", "",
+             "| case | A, ms (min-max) | B, ms (min-max) | B / A | compile A / B (s) | "
+             "parameters after one step, largest difference |", "|---|---|---|---|---|---|"]
+    ms = lambda t: f"{t['median'] * 1:.2f} ({t['min']:.2f}-{t['max']:.2f})"
+    for name, c in r["cases"].items():
+        what = (f"{c['env']}, {c['policy']}, P {c['p']}, K {c['k']}, H {c['horizon']}, "
+                f"{c['calls']} calls")
+        lines.append(f"| {name}: {what} | {ms(c['A_step_ms'])} | {ms(c['B_step_ms'])} | "
+                     f"{c['B_over_A_median_of_calls']:.2f} | {c['A_compile_s']:.1f} / "
+                     f"{c['B_compile_s']:.1f} | {c['max_param_difference_after_one_step']:.2g} |")
+    return "\n".join(lines)
+
+
+def backends_table() -> str:
+    """Locomotion physics backends (benchmarks/backends.py)."""
+    r = json.loads((RESULTS / "backends.json").read_text())
+    load = ", ".join(f"{x:.1f}" for x in r["load_average"][0])
+    lines = [f"Physics backends on this machine ({r['cpu_count']} cores, "
+             f"{', '.join(r['devices'])}, jax {r['jax']}; {r['rounds']} interleaved rounds in "
+             f"one process after a warm-up call each; load average {load} before; `python -m "
+             f"benchmarks.backends`). meta_step: the family's `esmaml train` settings (linear, "
+             f"P 20 antithetic x T 2, K 10, H 50); rollouts: {r['batch']} bare episodes of H "
+             f"{r['horizon']}.", "",
+             "| robot (forward-backward) | backend | program | ms per call, median (min-max) | "
+             "env steps/s | compile (s) |", "|---|---|---|---|---|---|"]
+    for row in r["rows"]:
+        t = row["seconds"]
+        lines.append(f"| {row['robot']} | {row['backend']} | {row['program']} | "
+                     f"{t['median'] * 1e3:,.0f} ({t['min'] * 1e3:,.0f}-{t['max'] * 1e3:,.0f}) | "
+                     f"{row['env_steps_per_s']:,.0f} | {row['compile_s']} |")
+    return "\n".join(lines)
+
+
 TABLES = {"operators": operators_table, "throughput": throughput_table, "sine": sine_table,
           "first-order": first_order_table, "reproduction": reproduction_table,
           "pg-throughput": pg_throughput_table, "pg-vs-es": pg_vs_es_table,
-          "compile": compile_table}
+          "compile": compile_table, "step-ab": step_ab_table, "backends": backends_table}
 SOURCES = {"operators": "operators.csv", "throughput": "throughput.json", "sine": "sine.csv",
            "first-order": "first_order.csv", "reproduction": "exploration.csv",
            "pg-throughput": "pg_throughput.json", "pg-vs-es": "pg_vs_es_four_corners.csv",
-           "compile": "compile_times.json"}
+           "compile": "compile_times.json", "step-ab": "step_ab.json",
+           "backends": "backends.json"}
 
 
 def main() -> None:
