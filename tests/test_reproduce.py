@@ -309,3 +309,29 @@ def test_the_readme_summary_counts_every_verdict_with_a_reason_too():
         make_tables.reproduction_table()).group(1, 3, 4, 2))
     assert total == len(verdicts) == ok + fail + rest
     assert fail == sum(v.split(" (")[0] == "does not reproduce" for v in verdicts)
+
+
+def test_equal_budget_reads_each_method_at_the_budget_both_reached():
+    """Issue 38 item 1: ES (twice PG's env steps per meta-step) is read on its curve at PG's
+    final budget, linearly between its logged points; PG at its final evaluation."""
+    import numpy as np
+
+    from benchmarks.reproduce import budgets
+
+    rows = []
+    for seed, shift in (("0", 0.0), ("1", 1.0), ("2", 2.0)):
+        for step in (0, 10, 20):
+            rows.append({"method": "ES-MAML", "seed": seed, "step": str(step),
+                         "env_steps": str(200 * step), "test_post": str(step + shift),
+                         "test_post_mean": ""})
+            rows.append({"method": "PG-MAML TRPO", "seed": seed, "step": str(step),
+                         "env_steps": str(100 * step), "test_post": str(2 * step + shift),
+                         "test_post_mean": str(3 * step + shift)})
+    c = budgets.compare(rows)
+    assert c["budget"] == 2000 and c["ratio"] == 2.0
+    assert np.allclose(c["es_at_budget"], [10.0, 11.0, 12.0])  # ES at step 10 of 20
+    assert np.allclose(c["sampled"]["pg"], [40.0, 41.0, 42.0])
+    assert c["sampled"]["diff"] == -30.0 and c["sampled"]["diff_meta"] == -20.0
+    assert np.allclose(c["mean"]["pg"], [60.0, 61.0, 62.0])
+    with pytest.raises(ValueError, match="outside the curve"):
+        budgets.at_budget(np.array([0.0, 10.0]), np.array([1.0, 2.0]), 11.0)

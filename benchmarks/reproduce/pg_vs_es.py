@@ -1,8 +1,10 @@
 """ES-MAML against PG-MAML (the paper's central comparison, at CPU scale) on any RL family
 (four corners, navigation_2d, biased CartPole, ...): the same network (MLP(32) or linear), the
-same K = 20 queries per adaptation (rollouts for ES, sampled trajectories for PG, A.5), similar
-env steps per meta-step (ES P 20 antithetic, PG n 20 tasks), the seeds of each method trained in
-one program. PG-MAML is evaluated both ways: with sampled actions (what it optimizes; its papers'
+same K = 20 queries per adaptation (rollouts for ES, sampled trajectories for PG, A.5), the
+seeds of each method trained in one program. The env steps per meta-step are NOT equal: ES
+spends 2x (P antithetic) x (K + 1) rollouts per perturbation, 2.2-8.25x PG's n K x 2 in the
+committed runs; the CSV records env_steps, and `benchmarks/reproduce/budgets.py` compares the
+two at equal env-step budgets. PG-MAML is evaluated both ways: with sampled actions (what it optimizes; its papers'
 numbers) and with its mean action (deterministic, as ES-MAML's policies act). Writes
 benchmarks/results/pg_vs_es_<env>[_linear].csv and .png, and on the 2-D families each method's
 paths (seed 0) as pg_vs_es_<env>_paths_<method>.png.
