@@ -4,8 +4,9 @@ same K = 20 queries per adaptation (rollouts for ES, sampled trajectories for PG
 seeds of each method trained in one program. The env steps per meta-step are NOT equal: ES
 spends 2x (P antithetic) x (K + 1) rollouts per perturbation, 2.2-8.25x PG's n K x 2 in the
 committed runs; the CSV records env_steps, and `benchmarks/reproduce/budgets.py` compares the
-two at equal env-step budgets. PG-MAML is evaluated both ways: with sampled actions (what it optimizes; its papers'
-numbers) and with its mean action (deterministic, as ES-MAML's policies act). Writes
+two at equal env-step budgets. PG-MAML is evaluated both ways: with sampled actions (what it
+optimizes; its papers' numbers) and with its mean action (deterministic, as ES-MAML's policies
+act). Writes
 benchmarks/results/pg_vs_es_<env>[_linear].csv and .png, and on the 2-D families each method's
 paths (seed 0) as pg_vs_es_<env>_paths_<method>.png.
 
