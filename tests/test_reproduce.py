@@ -87,10 +87,10 @@ def _robustness_rows(mc_corrupted_final, rbo_final):
 ])
 def test_robustness_rows_follow_their_rules(tmp_path, monkeypatch, mc, rbo, first, second):
     from benchmarks._common import write_csv
-    from benchmarks.reproduce import results
+    from benchmarks.reproduce import results, verdicts
 
     write_csv(_robustness_rows(mc, rbo), tmp_path / "robustness.csv")
-    monkeypatch.setattr(results, "RESULTS", tmp_path)
+    monkeypatch.setattr(verdicts, "RESULTS", tmp_path)
     rows = results.robustness_claims()
     assert [v for _, _, v, _ in rows] == [first, second]
     assert "--seed-stream 2035" in rows[0][3] and "A.3.3" in rows[0][0]
@@ -335,3 +335,14 @@ def test_equal_budget_reads_each_method_at_the_budget_both_reached():
     assert np.allclose(c["mean"]["pg"], [60.0, 61.0, 62.0])
     with pytest.raises(ValueError, match="outside the curve"):
         budgets.at_budget(np.array([0.0, 10.0]), np.array([1.0, 2.0]), 11.0)
+
+
+def test_results_md_is_rendered_from_its_template_and_the_rows():
+    """Issue 36 item 4: the prose of RESULTS.md lives in its template; the rows come from the
+    claims modules; the committed file is what they render (so it cannot drift)."""
+    from benchmarks.reproduce import report, results
+
+    text = report.render(results.claims())
+    assert text == (report.ROOT / "benchmarks" / "RESULTS.md").read_text()
+    for marker in ("<!-- claims -->", "<!-- budgets -->", "<!-- runtimes -->"):
+        assert marker in report.TEMPLATE.read_text() and marker not in text
