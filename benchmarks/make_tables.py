@@ -318,15 +318,32 @@ def backends_table() -> str:
     return "\n".join(lines)
 
 
+def default_run_table() -> str:
+    """An excerpt of what `esmaml train` printed (benchmarks/default_run.py)."""
+    r = json.loads((RESULTS / "default_run.json").read_text())
+    lines = r["lines"]
+    bars = [i for i, line in enumerate(lines) if line.lstrip().startswith("[")]
+    head = lines[:bars[0] + 1] if bars else lines[:6]
+    tail_from = bars[-1] if bars else len(lines) - 4
+    excerpt = head + (["..."] if bars and bars[-1] > bars[0] + 1 else []) + lines[tail_from:]
+    load = ", ".join(f"{x:.1f}" for x in r["load_average_before"])
+    return "\n".join(["```", *excerpt, "```", "",
+                      f"(`esmaml train`, recorded by `python -m benchmarks.default_run` on a "
+                      f"{r['cpu_count']}-core CPU, load average {load} before: "
+                      f"{r['wall_s']} s for the whole process, jax "
+                      f"{r['versions']['jax']}; middle progress lines left out.)"])
+
+
 TABLES = {"operators": operators_table, "throughput": throughput_table, "sine": sine_table,
           "first-order": first_order_table, "reproduction": reproduction_table,
           "pg-throughput": pg_throughput_table, "pg-vs-es": pg_vs_es_table,
-          "compile": compile_table, "step-ab": step_ab_table, "backends": backends_table}
+          "compile": compile_table, "step-ab": step_ab_table, "backends": backends_table,
+          "default-run": default_run_table}
 SOURCES = {"operators": "operators.csv", "throughput": "throughput.json", "sine": "sine.csv",
            "first-order": "first_order.csv", "reproduction": "exploration.csv",
            "pg-throughput": "pg_throughput.json", "pg-vs-es": "pg_vs_es_four_corners.csv",
            "compile": "compile_times.json", "step-ab": "step_ab.json",
-           "backends": "backends.json"}
+           "backends": "backends.json", "default-run": "default_run.json"}
 
 
 def main() -> None:
