@@ -126,3 +126,23 @@ def test_a_resume_removes_a_save_that_never_completed(tmp_path):
     ckpt = Checkpointer(tmp_path / "checkpoints")
     assert ckpt.removed_partial == [stale.name] and not stale.exists()
     ckpt.close()
+
+
+def test_progress_is_a_live_rich_bar_on_a_terminal_and_plain_lines_in_a_log():
+    """Issue 36 item 5: a terminal gets a rich progress bar; a file (a log) gets one plain
+    greppable line per update."""
+    import io
+
+    from esmaml_jax.app.progress import Progress
+
+    log = io.StringIO()
+    bar = Progress(10, stream=log)
+    bar.update(5, "train post -1.0")
+    bar.close()
+    assert log.getvalue().startswith("[############------------] 5/10 train post -1.0 |")
+    screen = io.StringIO()
+    bar = Progress(10, stream=screen, terminal=True)
+    bar.update(5, "train post -1.0")
+    bar.close()
+    text = screen.getvalue()
+    assert "5/10" in text and "train post -1.0" in text and "\x1b[" in text  # terminal codes

@@ -90,12 +90,37 @@ def summary(done, elapsed, env_steps, init_eval, final, seed_ids=(0,)) -> dict:
     return out
 
 
+def _table(summary: dict) -> bool:
+    """The result as a `rich` table when the output is a terminal; False otherwise (then the
+    plain lines of `report` are printed instead)."""
+    import sys
+
+    if not sys.stdout.isatty():
+        return False
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="test return (the run's result: the final evaluation)")
+    for column in ("", "pre-adaptation", "post-adaptation"):
+        table.add_column(column, justify="right")
+    table.add_row("before training", fmt(summary["initial_test_pre"]),
+                  fmt(summary["initial_test_post"]))
+    spread = (f"std over seeds {summary['final_test_post_std_over_seeds']:.1f}"
+              if "seeds" in summary else f"+- {summary['final_test_post_std']:.1f}")
+    table.add_row("after training", fmt(summary["final_test_pre"]),
+                  f"{fmt(summary['final_test_post'])} ({spread})")
+    Console().print(table)
+    return True
+
+
 def report(summary: dict, elapsed: float, env_steps: int, log) -> None:
     rate = (f", {summary['env_steps_per_s']:,.0f} env steps/s" if env_steps else "")
     final_s = summary.get("final_evaluation_s")
     after = f", then {final_s:.1f}s of final evaluation" if final_s is not None else ""
     log(f"done: {elapsed:.1f}s of training (from the initial evaluation on, compilation "
         f"included{rate}){after}")
+    if log is print and _table(summary):
+        return
     log(f"test return before training: pre-adaptation {fmt(summary['initial_test_pre'])}, "
         f"post-adaptation {fmt(summary['initial_test_post'])}")
     if "seeds" in summary:

@@ -15,35 +15,54 @@ import numpy as np
 
 
 class Progress:
-    """A one-line progress bar on stderr (a new line per update when not a TTY). The ETA uses
-    the chunks after the first (which includes compilation), so it is n/a until the second."""
+    """The training progress: on a terminal a live `rich` bar (done/total, the latest returns,
+    elapsed time and ETA); otherwise one plain line per update, so a log file stays greppable.
+    The ETA uses the chunks after the first (which includes compilation), so it is n/a until
+    the second."""
 
-    def __init__(self, total: int, stream=None, width: int = 24, start: int = 0):
+    def __init__(self, total: int, stream=None, width: int = 24, start: int = 0,
+                 terminal: bool | None = None):
         stream = sys.stderr if stream is None else stream  # the stream at the time of the run
         self.total, self.stream, self.width, self.first = total, stream, width, start
-        self.tty = stream.isatty()
+        self.tty = stream.isatty() if terminal is None else terminal
         self.start = time.perf_counter()
         self.steady: float | None = None  # ETA from steady-state chunks only (no compile)
         self.steady_done = start
+        self._live = None
+        if self.tty:
+            from rich.console import Console
+            from rich.progress import BarColumn, TextColumn
+            from rich.progress import Progress as RichProgress
 
-    def update(self, done: int, text: str) -> None:
+            console = Console(file=stream, force_terminal=terminal)
+            self._live = RichProgress(TextColumn("{task.completed}/{task.total}"), BarColumn(),
+                                      TextColumn("{task.fields[text]}"), console=console,
+                                      transient=False)
+            self._task = self._live.add_task("train", total=total, completed=start, text="")
+            self._live.start()
+
+    def _eta(self, done: int) -> tuple[float, str]:
         now = time.perf_counter()
-        elapsed = now - self.start
         if self.steady is None:  # the first update paid for compilation: time from here on
             self.steady, self.steady_done = now, done
         rate_steps = done - self.steady_done
-        left = self.total - done
-        eta = (now - self.steady) / rate_steps * left if rate_steps > 0 else float("nan")
+        eta = (now - self.steady) / rate_steps * (self.total - done) if rate_steps > 0 else None
+        return now - self.start, "n/a" if eta is None else f"{eta:.0f}s"
+
+    def update(self, done: int, text: str) -> None:
+        elapsed, eta = self._eta(done)
+        if self._live is not None:
+            self._live.update(self._task, completed=done,
+                              text=f"{text} | {elapsed:.0f}s, ETA {eta}")
+            return
         frac = done / self.total
         bar = "#" * int(self.width * frac) + "-" * (self.width - int(self.width * frac))
-        eta_text = "n/a" if eta != eta else f"{eta:.0f}s"
-        line = f"[{bar}] {done}/{self.total} {text} | {elapsed:.0f}s, ETA {eta_text}"
-        self.stream.write(("\r" + line) if self.tty else (line + "\n"))
+        self.stream.write(f"[{bar}] {done}/{self.total} {text} | {elapsed:.0f}s, ETA {eta}\n")
         self.stream.flush()
 
     def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
+        if self._live is not None:
+            self._live.stop()
 
 
 def fmt(x: float) -> str:
