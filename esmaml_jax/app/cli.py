@@ -188,6 +188,8 @@ def _flags_named(error: Exception, args: argparse.Namespace) -> str:
 
 
 def _cmd_train(args) -> int:
+    if not args.quiet and not args.print_config:  # the imports below take seconds
+        print("esmaml train: loading JAX and the task families...", flush=True)
     multi = [args.coordinator, args.num_processes, args.process_id]
     if any(v is not None for v in multi) and not all(v is not None for v in multi):
         raise ValueError("--coordinator, --num-processes and --process-id go together (or "
