@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="esmaml", description="ES-MAML in JAX")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    p_train = sub.add_parser("train", help="meta-train a policy (default: four_corners, ~1 min)")
+    p_train = sub.add_parser("train", help="meta-train a policy (default: four_corners)")
     _add_train_args(p_train)
     p_train.set_defaults(func=_cmd_train)
     p_eval = sub.add_parser("eval", help="the run's result (its final evaluation, reproduced), or "
