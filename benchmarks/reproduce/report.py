@@ -61,11 +61,23 @@ def runtimes() -> list[str]:
     return lines
 
 
+def physics_note(row) -> str:
+    """The physics a locomotion row ran on (every committed run used its family's default:
+    Brax spring, generalized for swimmer), said in the row; "" for the pure-JAX families."""
+    text = " ".join(row)
+    if "swimmer" in text:
+        return " Physics: Brax generalized, not the paper's MuJoCo."
+    if any(robot in text for robot in ("halfcheetah", "walker2d", "ant_", "Ant")):
+        return " Physics: Brax spring, not the paper's MuJoCo."
+    return ""
+
+
 def render(rows) -> str:
     """RESULTS.md's text for the claim rows ``rows`` of (claim, measured, verdict, command)."""
     table = ["| paper claim | measured | verdict | command |", "|---|---|---|---|"]
     for claim, measured, v, cmd in rows:
         assert "|" not in claim + measured, f"a | would break the table: {measured}"
+        measured += physics_note((claim, measured, cmd))
         table.append(f"| {claim} | {measured} | {v} | {cmd} |")
     text = TEMPLATE.read_text()
     for marker, part in (("claims", table), ("budgets", budgets.table()),
