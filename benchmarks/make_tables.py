@@ -85,6 +85,11 @@ def _throughput_rows(r: dict) -> list[str]:
     return lines
 
 
+# A table whose source predates session 13's explicit batches (no layout recorded)
+OLD_CODE = (" Measured with the code before session 13 (the jaxpr interpreter); not re-run "
+            "since.")
+
+
 def throughput_table() -> str:
     lines = []
     for name in ("throughput.json", "throughput_mlp.json"):
@@ -98,7 +103,8 @@ def throughput_table() -> str:
         lines += ["", f"Every adaptation operator against the bare rollouts of its own batches "
                   f"({c['env']}, {c['policy']}, P {c['num_perturbations']} antithetic, K "
                   f"{c['num_queries']}, H {c['horizon']}; median (min-max) of {c['repeats']} "
-                  f"interleaved rounds; `python -m benchmarks.throughput --operators`):", "",
+                  f"interleaved rounds; `python -m benchmarks.throughput --operators`)."
+                  f"{layout_note(rows[0]) if 'flat_layout' in rows[0] else OLD_CODE}", "",
                   "| operator | rollout batches per meta-step | limit (ms) | without rollouts "
                   "(ms) | fused (ms) | fused / limit | (limit + without rollouts) / fused | "
                   "fused compile (s) | load average |",

@@ -254,6 +254,7 @@ def _result(cfg: BenchConfig, algo, compiled, times: dict, unfused_t, compile_s)
         "ratio_fused_over_limit_spread": spread(ratio("limit")),
         "ratio_fused_over_flat_limit_spread": spread(ratio("flat_limit")),
         "compile_s": {k: round(v, 2) for k, v in compile_s.items()},
+        "flat_layout": "explicit flat batches (vmap of the env step; MLP batch-last on CPU)",
     }
     if "minimal" in times:
         result.update({
