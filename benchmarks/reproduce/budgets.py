@@ -55,8 +55,8 @@ def compare(rows: list[dict]) -> dict | None:
     out = {"budget": budget, "ratio": final[ES] / final[PG], "seeds": len(seeds),
            "es_at_budget": es_at, "es_final": es_final}
     for mode, key in (("sampled", "test_post"), ("mean", "test_post_mean")):
-        pg = [at_budget(*curve(rows, PG, s, key), budget) for s in seeds
-              if len(curve(rows, PG, s, key)[0])]
+        curves = [curve(rows, PG, s, key) for s in seeds]
+        pg = [at_budget(*c, budget) for c in curves if len(c[0])]
         if len(pg) != len(seeds):
             continue
         t, p = stats.ttest_ind(es_at, pg, equal_var=False)

@@ -98,8 +98,7 @@ def _check_settings(block: str, comp: Component) -> dict:
         if k in comp.options:
             out[k] = _checked_type(f"{block} {comp.name!r}: setting {k}", comp.options[k],
                                    default)
-            if k in registry.VALUE_SETTINGS and isinstance(out[k], str):
-                registry.lookup(registry.VALUE_SETTINGS[k], out[k])  # a known name
+            registry.check_named(k, out[k])
         elif default is inspect.Parameter.empty:
             raise ValueError(f"{block} {comp.name!r} needs a value for {k}")
         else:
@@ -228,8 +227,7 @@ def _inner_and_outer(cfg: Config) -> tuple[Component, Component]:
         default = registry.name_of(k, defaults[k].default)
         values[k] = (_checked_type(f"adaptation {inner.operator!r}: setting {k}", options[k],
                                    default) if k in options else default)
-        if k in registry.VALUE_SETTINGS:
-            registry.lookup(registry.VALUE_SETTINGS[k], values[k])  # a known name
+        registry.check_named(k, values[k])
     return (Component(inner.operator, values),
         Component(algorithm.name, _check_settings("algorithm", algorithm)))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from esmaml_jax import compiler
 from esmaml_jax.app import registry
 from esmaml_jax.app.loop import load_run, over_seeds
+from esmaml_jax.app.progress import wait_ready
 
 
 def enable_compile_cache(directory: str | None = None) -> str:
@@ -50,12 +51,6 @@ def _heartbeat(label: str):
     return Heartbeat(label, lambda text: print(text, flush=True))
 
 
-def jax_ready(tree) -> None:
-    import jax
-
-    jax.block_until_ready(tree)
-
-
 def cmd_eval(args) -> int:
     import numpy as np
 
@@ -74,7 +69,7 @@ def cmd_eval(args) -> int:
     with _heartbeat("compiling and running the evaluation"):
         ev, repeats, what = (_final_evaluation(built, state) if result
                              else _independent_evaluation(built, state, args))
-        jax_ready(ev)
+        wait_ready(ev)  # (signals still answered while it runs)
     seeds = built.run.seeds
     pre = np.asarray(ev["pre"]).reshape(seeds, -1, repeats)
     post = np.asarray(ev["post"]).reshape(seeds, -1, repeats)

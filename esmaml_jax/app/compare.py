@@ -52,7 +52,7 @@ def compare(groups: dict[str, list[Path]], out: str | Path, x: str = "step"):
         results: list = []
         for d in dirs:
             found = _results(d)
-            results += found if found is not None else [None]
+            results += found[1] if found is not None else [None]
         # aligned by meta-step (never by row number): the steps every run has evaluated
         steps = sorted(set.intersection(*(set(r) for r in runs)))
         if not steps:

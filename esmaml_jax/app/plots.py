@@ -90,12 +90,9 @@ def learning_curve(run_dir: str | Path) -> Path:
         if len(seeds) > 1:
             ax.fill_between(xs, [min(y) for y in ys], [max(y) for y in ys], color=f"C{i}",
                             alpha=0.15)
-    results = _results(run_dir)
-    try:
-        final_step = int(json.loads((run_dir / "summary.json").read_text())["steps"])
-    except (OSError, ValueError, KeyError, TypeError):
-        results = None
-    if results:  # the run's result: its final evaluation (more adaptations, its own keys)
+    found = _results(run_dir)
+    if found is not None:  # the run's result: its final evaluation (more adaptations, own keys)
+        final_step, results = found
         ax.plot([final_step], [np.mean([r[0] for r in results])], "*", ms=12, color="C2",
                 label="the run's result: final evaluation, after adaptation")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -326,15 +323,16 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     return paths
 
 
-def _results(run_dir: Path) -> list[tuple[float, float]] | None:
-    """(post, pre) of each seed's result, the final evaluation in summary.json; None when the
-    run has no (readable) summary."""
+def _results(run_dir: Path) -> tuple[int, list[tuple[float, float]]] | None:
+    """(meta-step, (post, pre) of each seed): the run's result, the final evaluation in
+    summary.json; None when the run has no (readable) summary."""
     try:
         summary = json.loads((Path(run_dir) / "summary.json").read_text())
+        step = int(summary["steps"])
         if "final_test_post_per_seed" in summary:
-            return list(zip(summary["final_test_post_per_seed"],
-                            summary["final_test_pre_per_seed"], strict=True))
-        return [(float(summary["final_test_post"]), float(summary["final_test_pre"]))]
+            return step, list(zip(summary["final_test_post_per_seed"],
+                                  summary["final_test_pre_per_seed"], strict=True))
+        return step, [(float(summary["final_test_post"]), float(summary["final_test_pre"]))]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -134,6 +134,12 @@ def name_of(setting: str, value: Any) -> Any:
     return value
 
 
+def check_named(setting: str, value: Any) -> None:
+    """A one-line error when ``setting`` takes a component object and ``value`` names none."""
+    if setting in VALUE_SETTINGS and isinstance(value, str):
+        lookup(VALUE_SETTINGS[setting], value)
+
+
 def objects(settings: Mapping[str, Any]) -> dict[str, Any]:
     """``settings`` with every component named by a string (estimator, shaping, sampler)
     replaced by the object it names; a one-line error for an unknown name."""
