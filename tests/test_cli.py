@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -330,3 +331,51 @@ def test_every_subcommand_speaks_before_loading_jax(argv, tmp_path, capsys):
     assert cli.main(argv) == 2
     first = capsys.readouterr().out.splitlines()[0]
     assert first == f"esmaml {argv[0]}: loading JAX and the task families..."
+
+
+# XLA:CPU's own alarm, as its C++ logging writes it to file descriptor 2 (absl format), around
+# one log line of XLA's that must reach the user untouched.
+XLA_ALARM = (
+    b"E1206 18:00:01.000001   4242 slow_operation_alarm.cc:73] \n"
+    b"********************************\n"
+    b"[Compiling module jit_step] Very slow compile? If you want to file a bug, run with envvar "
+    b"XLA_FLAGS=--xla_dump_to=/tmp/foo and attach the results.\n"
+    b"********************************\n"
+    b"W1206 18:00:02.000002   4242 cpu_client.cc:99] a warning XLA really means\n"
+    b"E1206 18:00:03.000003   4242 slow_operation_alarm.cc:140] The operation took 2m31.7s\n"
+    b"\n"
+    b"********************************\n"
+    b"[Compiling module jit_step] Very slow compile? ...\n"
+    b"********************************\n"
+)
+NATIVE_WRITER = f"""
+import os, sys
+from esmaml_jax.app import cli
+cli.install_log_filter()
+print("python line", file=sys.stderr, flush=True)
+os.write(2, {XLA_ALARM!r})
+print("after", file=sys.stderr, flush=True)
+"""
+
+
+@pytest.mark.parametrize("show", [None, "all"])
+def test_xlas_slow_compile_alarms_are_filtered_at_our_boundary(show):
+    """XLA's slow-operation alarms (C++ writes to fd 2, not Python's stderr) become one line of
+    ours; every other native line and all of Python's output pass; ESMAML_XLA_LOGS=all shows
+    everything."""
+    env = {k: v for k, v in os.environ.items() if k != "ESMAML_XLA_LOGS"}
+    if show:
+        env["ESMAML_XLA_LOGS"] = show
+    proc = subprocess.run([sys.executable, "-c", NATIVE_WRITER], capture_output=True,
+                          timeout=120, env=env)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert "python line" in err and "after" in err
+    assert "cpu_client.cc:99] a warning XLA really means" in err
+    if show:
+        assert err.count("Very slow compile?") == 2 and "The operation took" in err
+    else:
+        assert "Very slow compile" not in err and "The operation took" not in err
+        assert "*****" not in err
+        notes = [ln for ln in err.splitlines() if ln.startswith("esmaml: XLA")]
+        assert len(notes) == 1 and "ESMAML_XLA_LOGS=all" in notes[0], err

@@ -277,7 +277,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The `esmaml` command line: every subcommand and flag (docs/cli.md is made from it)."""
-    parser = _Parser(prog="esmaml", description="ES-MAML in JAX")
+    parser = _Parser(prog="esmaml", description="ES-MAML in JAX", epilog=(
+        "environment: ESMAML_COMPILE_CACHE (where compiled programs are kept), ESMAML_XLA_LOGS=all "
+        "(show XLA's own log lines; otherwise its slow-compile alarms are one line of ours)"))
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p_train = sub.add_parser("train", help="meta-train a policy (default: four_corners)")
@@ -392,5 +394,18 @@ def main(argv=None) -> int:
         return 2
 
 
+def install_log_filter() -> None:
+    """XLA's slow-compile alarms become one line of ours (see `esmaml_jax.app.xla_log`)."""
+    from esmaml_jax.app import xla_log
+
+    xla_log.install()
+
+
+def console_main() -> int:
+    """The installed `esmaml` command: `main` with XLA's own log lines filtered."""
+    install_log_filter()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())
