@@ -34,6 +34,29 @@ def finished(tmp_path_factory):
     return out
 
 
+def inapplicable_settings():
+    """Every algorithm and adaptation operator given each setting that only its siblings take
+    (generated from the registry, so a new component is covered), and VPG given TRPO's."""
+    from esmaml_jax.app import registry
+
+    def text(v):
+        return "1" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+
+    cases = []
+    for kind, flag in (("algorithm", "--algorithm"), ("adaptation", "--adaptation")):
+        own = {name: registry.settings(kind, name) for name in registry.names(kind)}
+        for name, settings in own.items():
+            for other, theirs in own.items():
+                for key in sorted(set(theirs) - set(settings)):
+                    if other == min(o for o in own if key in own[o]):  # each setting once
+                        cases.append(([flag, name, "--set", f"{kind}.{key}={text(theirs[key])}"],
+                                      key))
+    for key in ("cg_iters=5", "cg_damping=0.1", "line_search_steps=3", "backtrack_ratio=0.5"):
+        cases.append((["--algorithm", "pg_maml", "--outer", "vpg", "--set", f"algorithm.{key}"],
+                      key.split("=")[0]))
+    return cases
+
+
 def bad_inputs(tmp, run):
     """(argv, what the one-line error must mention): cheap ones, refused before any compile."""
     (tmp / "a_file").write_text("x")
@@ -97,6 +120,7 @@ def bad_inputs(tmp, run):
         (["--steps", "99999999999999999999999999"], "--steps"),
         (["--algorithm", "pg_maml", "--outer", "vpg", "--max-kl", "0.05"], "max_kl"),
     ]
+    cases += inapplicable_settings()
     argvs = [(["train", *args, *new], why) for args, why in cases]
     argvs += [
         (["train", "--out", ""], "--out"),
@@ -125,7 +149,7 @@ def bad_inputs(tmp, run):
 def test_fuzz_bad_inputs_give_one_line_and_change_nothing(tmp_path, finished, capsys):
     before = tree_md5(finished)
     argvs = bad_inputs(tmp_path, finished)
-    assert len(argvs) >= 60
+    assert len(argvs) >= 230
     table = {"tried": 0, "clean": 0, "traceback": 0, "data_changed": 0}
     failures = []
     for argv, why in argvs:
@@ -342,3 +366,44 @@ def test_compare_reports_the_runs_results(tmp_path, finished, capsys):
     assert cli.main(["compare", f"A={run}", "--out", str(tmp_path / "c.png")]) == 0
     out = capsys.readouterr().out
     assert "the runs' results" in out and f"{summary['final_test_post']:.2f}" in out, out
+
+
+def _damage_summary(d):
+    (d / "summary.json").write_bytes((d / "summary.json").read_bytes()[:50])
+
+
+def _damage_header(d):
+    (d / "metrics.csv").write_text("a,b\n1,2\n")
+
+
+def _empty_metrics(d):
+    (d / "metrics.csv").write_text("")
+
+
+READERS = {"eval": lambda d, tmp: ["eval", str(d), "--no-save"],
+           "plot": lambda d, tmp: ["plot", str(d)],
+           "compare": lambda d, tmp: ["compare", str(d), "--out", str(tmp / "c.png")],
+           "resume": lambda d, tmp: ["train", "--resume", str(d), "--steps", "6", "--quiet"]}
+
+
+@pytest.mark.parametrize("damage,file,commands", [
+    (_damage_summary, "summary.json", ["eval", "plot", "compare", "resume"]),
+    (_damage_header, "metrics.csv", ["plot", "compare", "resume"]),
+    (_empty_metrics, "metrics.csv", ["resume"]),
+])
+def test_a_damaged_record_is_named_by_every_subcommand_that_reads_it(tmp_path, finished, capsys,
+                                                                     damage, file, commands):
+    """Issue 35: a corrupt summary.json read as "the run has not finished" (eval and compare then
+    reported another number as the result, plot left the result out); a metrics.csv with a
+    foreign header was a KeyError traceback; an emptied one was silently restarted by a resume.
+    Each is now a one-line error naming the file, and the run is left as it was."""
+    for command in commands:
+        copy = tmp_path / command
+        shutil.copytree(finished, copy)
+        damage(copy)
+        before = tree_md5(copy)
+        assert cli.main(READERS[command](copy, tmp_path)) == 2, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and file in err[0] and err[0].startswith("esmaml: error:"), \
+            (command, err)
+        assert tree_md5(copy) == before, command

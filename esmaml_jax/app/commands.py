@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from esmaml_jax import compiler
-from esmaml_jax.app import registry
+from esmaml_jax.app import registry, rundir
 from esmaml_jax.app.loop import load_run, over_seeds
 from esmaml_jax.app.progress import wait_ready
 
@@ -66,6 +66,8 @@ def cmd_eval(args) -> int:
         built, state = load_run(run_dir)
     step = int(np.asarray(state.step).reshape(-1)[0])  # (every seed of a run is at this step)
     result = args.repeats is None and args.tasks is None and args.seed is None
+    if result:
+        rundir.read_summary(run_dir)  # a damaged record is named before the evaluation runs
     with _heartbeat("compiling and running the evaluation"):
         ev, repeats, what = (_final_evaluation(built, state) if result
                              else _independent_evaluation(built, state, args))
@@ -164,9 +166,8 @@ def _print_evaluation(pre, post, run) -> dict:
 
 def _against_summary(run_dir: Path, step: int, post: float) -> None:
     """Say whether summary.json (train's record of the result) holds this number."""
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
+    summary = rundir.read_summary(run_dir)
+    if summary is None:
         print("  (no summary.json: the run has not finished; this is its checkpoint's result)")
         return
     recorded = summary.get("final_test_post")

@@ -325,16 +325,21 @@ def plot_run(run_dir: str | Path) -> list[Path]:
 
 def _results(run_dir: Path) -> tuple[int, list[tuple[float, float]]] | None:
     """(meta-step, (post, pre) of each seed): the run's result, the final evaluation in
-    summary.json; None when the run has no (readable) summary."""
+    summary.json; None when the run has no summary (a damaged one is an error naming it)."""
+    from esmaml_jax.app import rundir
+
+    summary = rundir.read_summary(Path(run_dir))
+    if summary is None:
+        return None
     try:
-        summary = json.loads((Path(run_dir) / "summary.json").read_text())
         step = int(summary["steps"])
         if "final_test_post_per_seed" in summary:
             return step, list(zip(summary["final_test_post_per_seed"],
                                   summary["final_test_pre_per_seed"], strict=True))
         return step, [(float(summary["final_test_post"]), float(summary["final_test_pre"]))]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{run_dir}/summary.json is damaged: its result does not read ({e})") \
+            from None
 
 
 __all__ = ["learning_curve", "plot_run", "render", "trajectories",

@@ -21,6 +21,10 @@ from esmaml_jax.app.provenance import provenance
 
 FIELDS = ["step", "seed", "wall_time", "pre_return", "post_return", "test_pre", "test_post",
           "num_nonfinite", "skipped_updates", "env_steps"]
+# the columns every metrics.csv has had; a header without them is not one of ours
+CORE_FIELDS = ("step", "pre_return", "post_return", "test_pre", "test_post")
+# what a reader takes from summary.json: the meta-step and the run's result
+SUMMARY_KEYS = ("steps", "final_test_post", "final_test_pre")
 
 
 def metrics_fields(path: Path) -> list[str]:
@@ -30,6 +34,10 @@ def metrics_fields(path: Path) -> list[str]:
         with open(path, newline="") as fh:
             header = next(csv.reader(fh), None)
         if header:
+            missing = [f for f in CORE_FIELDS if f not in header]
+            if missing:
+                raise ValueError(f"{path} is corrupt: its header lacks {', '.join(missing)} "
+                                 f"(it reads {','.join(header)[:60]!r})")
             return header
     return list(FIELDS)
 
@@ -154,11 +162,34 @@ def truncate_metrics(path: Path, done: int) -> dict | None:
     fields = metrics_fields(path)
     metrics = read_metrics(path, drop_truncated_tail=True)
     rows = [r for r in metrics.rows if int(r["step"]) <= done]
+    if done > 0 and not rows:
+        raise ValueError(f"{path} records no meta-step although the newest checkpoint is at "
+                         f"meta-step {done}: the record is damaged (move it aside to resume "
+                         f"with a record that starts there)")
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
     return metrics.dropped
+
+
+def read_summary(out_dir: Path) -> dict | None:
+    """The finished run's summary.json, or None when the run has none (it has not finished). A
+    file that is not valid JSON or lacks the result is an error naming it: never read as "not
+    finished", which would report another number as the run's result."""
+    path = Path(out_dir) / "summary.json"
+    if not path.exists():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{path} is damaged (not valid JSON: {e}); move it aside and the run "
+                         f"counts as unfinished") from None
+    missing = [k for k in SUMMARY_KEYS if not isinstance(summary, dict) or k not in summary]
+    if missing:
+        raise ValueError(f"{path} is damaged: it lacks {', '.join(missing)}; move it aside and "
+                         f"the run counts as unfinished")
+    return summary
 
 
 def write_summary(out_dir: Path, summary: dict) -> None:
@@ -180,6 +211,7 @@ class History:
         self.events = ([json.loads(line) for line in path.read_text().splitlines() if line]
                        if path.exists() else [])
         self.changes: list[str] = []
+        self._summary = read_summary(out_dir)  # a damaged one stops the resume before it writes
 
     def latest_num_steps(self, made_with: int) -> int:
         steps = [e["num_steps"] for e in self.events if "num_steps" in e]
@@ -215,10 +247,11 @@ class History:
         return built._replace(run=run, config=config)
 
     def finished(self) -> bool:
-        return (self.out / "summary.json").exists()
+        return self._summary is not None
 
     def summary(self) -> dict:
-        return json.loads((self.out / "summary.json").read_text())
+        assert self._summary is not None
+        return self._summary
 
     def check_restart(self, restart: bool) -> None:
         """No checkpoint is left: refuse to silently start over a run that has history."""
