@@ -246,23 +246,17 @@ def pg_vs_es_table() -> str:
 
 
 def reproduction_table() -> str:
-    from benchmarks.reproduce import results
+    from benchmarks.reproduce import report, results
 
     rows = results.claims()
-    ok = sum(v == "reproduces" for _, _, v, _ in rows)
-    fail = sum(v.startswith("does not reproduce") for _, _, v, _ in rows)
-    lines = [f"{ok} of {len(rows)} checked claims reproduce, {fail} "
-             f"{'does' if fail == 1 else 'do'} not, "
-             f"{len(rows) - ok - fail} are inconclusive (each row of RESULTS.md states its "
-             f"scale and seeds; at the paper's scale: the four-corners and six-circles exploration "
-             f"rows, ES vs "
-             f"PG on four corners, navigation_2d and CartPole (ES-MAML's P 150), and CartPole "
-             f"L / H / HH at horizon 500); the measured numbers, the one verdict rule "
-             f"(`results.judge`) and each script's runtime are in "
-             f"[benchmarks/RESULTS.md](benchmarks/RESULTS.md) "
-             f"(`python -m benchmarks.reproduce.results`).", "",
-             "| paper claim | verdict | made by |", "|---|---|---|"]
-    lines += [f"| {claim} | {v} | {cmd} |" for claim, _, v, cmd in rows]
+    adjusted = report.holm([getattr(v, "p", None) for _, _, v, _ in rows])
+    lines = [report.claims_summary(rows)[0], "",
+             "The rule, the measured numbers, each row's settings against the paper's and each "
+             "script's runtime are in [benchmarks/RESULTS.md](../benchmarks/RESULTS.md) "
+             "(`python -m benchmarks.reproduce.results`).", "",
+             "| paper claim | verdict | Holm-adjusted p | made by |", "|---|---|---|---|"]
+    lines += [f"| {claim} | {v} | {'no test' if a is None else f'{a:.3g}'} | {cmd} |"
+              for (claim, _, v, cmd), a in zip(rows, adjusted, strict=True)]
     return "\n".join(lines)
 
 

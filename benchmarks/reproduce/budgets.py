@@ -1,5 +1,7 @@
 """ES-MAML against PG-MAML at EQUAL env-step budgets, from the committed pg_vs_es CSVs
-(issue 38 items 1-2, the measurement; the verdicts are not changed here).
+(issue 38 items 1-2). The ES-vs-PG rows of RESULTS.md are judged on these budgets (`claims_pg`,
+one-sided tests by claim); this section shows every run in both PG evaluation modes and on
+both terms, descriptively.
 
 ES-MAML spends more env steps per meta-step than PG-MAML (2.2x to 8.25x in these runs), so the
 same number of meta-steps gives ES more environment interaction. Here each method is read at
@@ -7,7 +9,8 @@ the budget both reached, B = the smaller of the two runs' final env-step counts 
 committed run): PG-MAML TRPO at its final evaluation, ES-MAML on its curve at B, linearly
 interpolated between the two logged evaluations around B, per seed. PG is shown in both of its
 recorded evaluation modes (sampled actions, ``test_post``; the mean action, ``test_post_mean``)
-beside the equal-meta-step comparison. The test is Welch's t across seeds, two-sided.
+beside the equal-meta-step comparison. The p here is Welch's t across seeds, two-sided (a
+difference in either direction); the verdicts are in the rows.
 """
 
 from __future__ import annotations
@@ -73,11 +76,14 @@ def _name(path: Path) -> str:
 def table() -> list[str]:
     """The Markdown section: one row per committed pg_vs_es CSV."""
     lines = ["## ES-MAML vs PG-MAML at equal env-step budgets", "",
-             "Measured from the same CSVs as the rows above (`benchmarks/reproduce/budgets.py`; "
-             "no new runs, no verdicts changed). Budget: the env steps both methods reached (PG "
+             "Measured from the same CSVs as the rows above (`benchmarks/reproduce/budgets.py`); "
+             "the ES-vs-PG rows above are judged at these budgets, with PG's sampled-action "
+             "return, by their claims' one-sided tests. Here every run is shown in both PG "
+             "evaluation modes and on both terms, with two-sided p (a difference either way). "
+             "Budget: the env steps both methods reached (PG "
              "TRPO's final evaluation); ES-MAML read on its curve at that budget (linear between "
              "its logged evaluations). ES / PG: ES's env steps per meta-step over PG's. "
-             "Differences are ES minus PG, mean over seeds, Welch's t two-sided; \"equal "
+             "Differences are ES minus PG, mean over seeds; \"equal "
              "meta-steps\" is ES's final evaluation against the same PG figure. PG sampled: its "
              "stochastic policy's return; PG mean: the same policies acting with the mean.", "",
              "| run | seeds | ES / PG env steps | budget | ES at budget | PG sampled | ES - PG "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from benchmarks.reproduce import budgets
 from benchmarks.reproduce.verdicts import (
     _final_by_method,
     all_hold,
@@ -13,11 +14,38 @@ from benchmarks.reproduce.verdicts import (
     fmt,
     judge,
     load,
+    margin,
     mean,
-    paper_scale,
+    noninferior,
+    paper_horizon,
     positive,
+    scale,
     welch,
 )
+
+# PG-MAML's evaluation mode, fixed for every claim before the next campaign (session 15): the
+# sampled-action return of its stochastic policy. The paper's PG-MAML curves are those of the
+# stochastic policy it trains, and Sec. 4.3's argument (PG's stochastic policies are less
+# stable than ES's deterministic ones) is about exactly that policy; the mean action is shown
+# beside it.
+PG_MODE = "test_post"
+MODE_WORDS = ("PG evaluated with sampled actions (its stochastic policy; fixed in advance), "
+              "the mean action beside it")
+
+
+def _at_budget(rows) -> dict | None:
+    """The equal-budget reading of a pg_vs_es CSV (`budgets.compare`), or None when the rows
+    record no env steps."""
+    if not rows or any(r.get("env_steps") in (None, "") for r in rows):
+        return None
+    return budgets.compare(rows)
+
+
+def _budget_text(c: dict) -> str:
+    mean_pg = (f"; PG mean action at the budget {fmt(c['mean']['pg'])}" if "mean" in c else "")
+    return (f"at an equal budget of {c['budget']:,.0f} env steps (ES spends {c['ratio']:.2f}x "
+            f"PG's per meta-step; ES read on its curve at the budget): ES "
+            f"{fmt(c['es_at_budget'])} vs PG TRPO {fmt(c['sampled']['pg'])}{mean_pg}")
 
 
 def _pg_meta(rows) -> dict:
@@ -34,11 +62,37 @@ def _pg_meta(rows) -> dict:
     return meta
 
 
-def _pg_text(m: dict, at_scale: bool, paper: str) -> str:
+def _scale(env: str, m: dict) -> tuple[bool, str]:
+    """(at the paper's settings, words): from the run's own P, seeds and horizon."""
+    return scale(env, m["P"], m["seeds"], m["horizon"] or None)
+
+
+def _pg_text(m: dict, env: str) -> str:
+    words = _scale(env, m)[1]
     text = (f"{m['seeds']} seeds, {m['steps']} meta-steps; ES P {m['P']} antithetic, PG n "
             f"{m['n']} tasks, K {m['K']}" + (f", H {m['horizon']}" if m["horizon"] else "")
-            + f": {'the paper' + chr(39) + 's scale for ES-MAML' if at_scale else paper})")
+            + f": {words})")
     return "(" + text + (f"; seeds from stream {m['stream']} (fresh)" if m["stream"] else "")
+
+
+def _es_vs_pg(rows, es, pg, at_scale: bool, forward: bool, delta: float | None = None):
+    """(verdict, test text, measured words) of ES-MAML vs PG-MAML TRPO: judged at an equal
+    env-step budget (`budgets.compare`), the equal-meta-step figure (``es``, ``pg``: final
+    values per seed) beside it. ``forward``: the claim is that ES is better (with ``delta``:
+    similar or better, non-inferiority within ``delta``); else that PG is better."""
+    def test(a_es, a_pg):
+        if delta is not None:
+            return noninferior(a_es, a_pg, delta, at_scale)
+        return welch(a_es, a_pg, at_scale) if forward else welch(a_pg, a_es, at_scale)
+
+    v_meta, t_meta = test(es, pg)
+    c = _at_budget(rows)
+    if c is None or "sampled" not in c:
+        return v_meta, t_meta, (f"at equal meta-steps (no env steps recorded): ES {fmt(es)} "
+                                f"vs PG TRPO {fmt(pg)}; {t_meta}")
+    v, t = test(c["es_at_budget"], c["sampled"]["pg"])
+    return v, t, (f"{_budget_text(c)}; {t}; at equal meta-steps ({v_meta}): ES {fmt(es)} vs "
+                  f"PG TRPO {fmt(pg)}, {t_meta}")
 
 
 def _pg_cmd(env: str, m: dict, extra: str = "") -> str:
@@ -51,9 +105,11 @@ def _pg_cmd(env: str, m: dict, extra: str = "") -> str:
             + (f" --seed-stream {m['stream']}" if m["stream"] else "") + "`")
 
 
-def _late_means(rows, method) -> list[float]:
-    """Per seed: the mean post-adaptation test return over the second half of training."""
-    mine = [r for r in rows if r["method"] == method]
+def _late_means(rows, method, budget: float | None = None) -> list[float]:
+    """Per seed: the mean post-adaptation test return over the second half of training (up to
+    ``budget`` env steps when given)."""
+    mine = [r for r in rows if r["method"] == method
+            and (budget is None or float(r["env_steps"]) <= budget + 1e-9)]
     last = max(int(r["step"]) for r in mine)
     seeds = sorted({r["seed"] for r in mine})
     return [mean([float(r["test_post"]) for r in mine if r["seed"] == sd
@@ -68,21 +124,19 @@ def es_vs_pg_claims():
         m = _pg_meta(fc)
         post = _final_by_method(fc, "test_post")
         es, pg = post["ES-MAML"], post["PG-MAML TRPO"]
-        at_scale = paper_scale({"perturbations": m["P"], "seeds": m["seeds"],
-                                "steps": m["steps"]})
-        v, text = welch(es, pg, at_scale)
+        at_scale = _scale("four_corners", m)[0]
+        v, text, measured = _es_vs_pg(fc, es, pg, at_scale, forward=True)
         out.append(("4.1 / Fig. 1a: \"the basic version of Algorithm 3 is able to correctly "
                     "explore and adapt [...] it does not require any modifications to encourage "
-                    "exploration, unlike PG-MAML\" (measured: final post-adaptation test return,"
-                    " ES-MAML vs PG-MAML TRPO without exploration modifications, K = 20)",
-                    f"per seed: ES {fmt(es)} vs PG {fmt(pg)}; {text} "
-                    + _pg_text(m, at_scale, "CPU scale, the paper's P is 150 and its runs 1000+ "
-                               "meta-steps"), v, _pg_cmd("four_corners", m)))
+                    "exploration, unlike PG-MAML\" (measured: post-adaptation test return, "
+                    "ES-MAML vs PG-MAML TRPO without exploration modifications, K = 20, at an "
+                    f"equal env-step budget; {MODE_WORDS})",
+                    f"{measured} " + _pg_text(m, "four_corners"), v,
+                    _pg_cmd("four_corners", m)))
     nav = load("pg_vs_es_navigation.csv")
     if nav:
         m = _pg_meta(nav)
-        at_scale = paper_scale({"perturbations": m["P"], "seeds": m["seeds"],
-                                "steps": m["steps"]})
+        at_scale = _scale("navigation_2d", m)[0]
         pre, post = _final_by_method(nav, "test_pre"), _final_by_method(nav, "test_post")
         gains = {meth: [b - a for a, b in zip(pre[meth], post[meth], strict=True)]
                  for meth in ("ES-MAML", "PG-MAML TRPO")}
@@ -93,22 +147,30 @@ def es_vs_pg_claims():
                     "post - pre after training, per seed; the paths are in "
                     "pg_vs_es_navigation_paths_*.png)",
                     "; ".join(f"{meth}: gain {ok[meth][1]}" for meth in gains) + " "
-                    + _pg_text(m, at_scale, "CPU scale"),
+                    + _pg_text(m, "navigation_2d"),
                     all_hold(verdicts),
                     _pg_cmd("navigation_2d", m)))
     cp = load("pg_vs_es_biased_cartpole_linear.csv")
     if cp:
         m = _pg_meta(cp)
-        at_scale = m["P"] >= 150 and m["seeds"] >= 3 and str(m["horizon"] or "500") == "500"
-        late = {meth: _late_means(cp, meth) for meth in ("ES-MAML", "PG-MAML TRPO")}
+        at_scale = _scale("biased_cartpole", m)[0]
+        c = _at_budget(cp)
+        budget = c["budget"] if c else None
+        late = {meth: _late_means(cp, meth, budget) for meth in ("ES-MAML", "PG-MAML TRPO")}
         v, text = welch(late["ES-MAML"], late["PG-MAML TRPO"], at_scale)
+        meta = {meth: _late_means(cp, meth) for meth in ("ES-MAML", "PG-MAML TRPO")}
+        _, meta_text = welch(meta["ES-MAML"], meta["PG-MAML TRPO"], at_scale)
+        where = (f"up to an equal budget of {budget:,.0f} env steps" if budget else
+                 "equal meta-steps (no env steps recorded)")
         out.append(("4.3 / Fig. 4: \"ES-MAML is able to stably maintain the maximum reward "
                     "(500)\" on Biased-Sensor CartPole, where PG's stochastic policies are "
                     "less stable (measured: per seed, the mean post-adaptation test return over "
-                    "the second half of training, linear policies, horizon 500)",
-                    f"per seed: ES {fmt(late['ES-MAML'])} vs PG TRPO "
-                    f"{fmt(late['PG-MAML TRPO'])}; {text} "
-                    + _pg_text(m, at_scale, "CPU scale"), v,
+                    "the second half of training up to an equal env-step budget, linear "
+                    f"policies, horizon 500; {MODE_WORDS})",
+                    f"{where}: ES {fmt(late['ES-MAML'])} vs PG TRPO "
+                    f"{fmt(late['PG-MAML TRPO'])}; {text}; at equal meta-steps: ES "
+                    f"{fmt(meta['ES-MAML'])}, {meta_text} " + _pg_text(m, "biased_cartpole"),
+                    v,
                     _pg_cmd("biased_cartpole", m, " --policy linear")))
     for env in (f"{robot}_{task}" for robot in ("halfcheetah", "swimmer", "walker2d", "ant")
                 for task in ("forward_backward", "goal_velocity")):  # Fig. 5's four robots
@@ -136,11 +198,12 @@ def _architecture_claims(env: str, k: int = 5) -> list[tuple]:
     if len({tuple(sorted(m.items())) for m in metas.values()}) != 1:
         return []  # not one scale: no comparison
     m = metas["L"]
-    scale = _pg_text(m, False, "CPU scale: the paper's P is 150 and H 200")
+    at_scale = _scale(env, m)[0]
+    scale_words = _pg_text(m, env)
     es = {label: _final_by_method(rows, "test_post")["ES-MAML"] for label, rows in runs.items()}
     pg = {label: _final_by_method(rows, "test_post")["PG-MAML TRPO"]
           for label, rows in runs.items()}
-    tests = {other: welch(es["L"], es[other]) for other in ("H", "HH")}
+    tests = {other: welch(es["L"], es[other], at_scale) for other in ("H", "HH")}
     # The claim is about training: an L > H gap that the untrained policies already show (a
     # deterministic linear policy starts at zero output, an MLP does not) is not evidence.
     untrained = {label: _final_by_method(rows, "test_post", first=True)["ES-MAML"]
@@ -157,14 +220,16 @@ def _architecture_claims(env: str, k: int = 5) -> list[tuple]:
             f"per seed: L {fmt(es['L'])}, H {fmt(es['H'])}, HH {fmt(es['HH'])}; L vs H: "
             f"{tests['H'][1]}; L vs HH: {tests['HH'][1]}; untrained (step 0) means: "
             + ", ".join(f"{lab} {mean(x):.1f}" for lab, x in untrained.items())
-            + f" {scale}", v, cmd)]
-    per_arch = {label: welch(es[label], pg[label]) for label in es}
-    v2 = first_failing((label, x) for label, (x, _) in per_arch.items())
+            + f" {scale_words}", v, cmd)]
+    per_arch = {label: _es_vs_pg(runs[label], es[label], pg[label], at_scale, forward=True)
+                for label in es}
+    v2 = first_failing((label, x) for label, (x, _, _) in per_arch.items())
     out.append((f"4.3 / Fig. 4: on Swimmer and Walker2d \"PG is surprisingly unstable, and ES "
-                f"yields better training\" (measured: final post-adaptation test return, "
-                f"ES-MAML vs PG-MAML TRPO, for each of L, H, HH; all three must hold), {env}",
-                "; ".join(f"{label}: ES {fmt(es[label])} vs PG {fmt(pg[label])}, "
-                          f"{per_arch[label][1]}" for label in es) + f" {scale}", v2, cmd))
+                f"yields better training\" (measured: post-adaptation test return at an equal "
+                f"env-step budget, ES-MAML vs PG-MAML TRPO, for each of L, H, HH; all three must "
+                f"hold; {MODE_WORDS}), {env}",
+                "; ".join(f"{label}: {per_arch[label][2]}" for label in es)
+                + f" {scale_words}", v2, cmd))
     return out
 
 
@@ -177,41 +242,49 @@ def _low_k_claims(env: str, rows) -> list[tuple]:
 
     m = _pg_meta(rows)
     low_k = m["K"] < 20
+    at_scale = _scale(env, m)[0]
     post = _final_by_method(rows, "test_post")
     es, pg = post["ES-MAML"], post["PG-MAML TRPO"]
-    scale = _pg_text(m, False, "CPU scale: the paper's P is 150 and H 200; its iteration "
-                     "counts are not in the text")
+    scale_words = _pg_text(m, env)
     cmd = _pg_cmd(env, m, " --policy linear")
     forward = "forward_backward" in env
-    v, text = welch(es, pg) if forward else welch(pg, es)
+    delta = margin(m["horizon"] or paper_horizon(env))
+    v, text, measured = _es_vs_pg(rows, es, pg, at_scale, forward,
+                                  delta if forward else None)
     claim = ("\"ES-MAML is similar or better on the Forward-Backward task\" (measured: "
-             "final post-adaptation test return, ES-MAML vs PG-MAML TRPO; \"similar\" cannot be "
-             "shown by a test that finds no difference, so only a significant ES > PG "
-             "reproduces)" if forward else
+             "post-adaptation test return at an equal env-step budget, ES-MAML vs PG-MAML "
+             f"TRPO, non-inferiority within {delta:g} (0.1 reward per step); {MODE_WORDS})"
+             if forward else
              "\"PG-MAML can generally outperform ES-MAML on the Goal-Velocity task\" "
-             "(measured: final post-adaptation test return, PG-MAML TRPO vs ES-MAML)")
+             "(measured: post-adaptation test return at an equal env-step budget, PG-MAML TRPO "
+             f"vs ES-MAML; {MODE_WORDS})")
     where = ("4.4 / Fig. 5: at low K (5), " if low_k else
              "A.5 / Fig. A5 (no claim of its own; Sec. 4.4's, checked at Finn et al.'s K = "
              f"{m['K']}): ")
     start = _final_by_method(rows, "test_post", first=True)
     untrained = (f"; untrained (step 0) means: ES {mean(start['ES-MAML']):.1f}, PG TRPO "
                  f"{mean(start['PG-MAML TRPO']):.1f}")
-    s_es, s_pg = start["ES-MAML"], start["PG-MAML TRPO"]
-    v = beyond_start(v, s_es, s_pg) if forward else beyond_start(v, s_pg, s_es)
-    out = [(f"{where}{claim}, {env}, linear",
-            f"per seed: ES {fmt(es)} vs PG TRPO {fmt(pg)}; {text}{untrained} {scale}", v, cmd)]
+    if not forward:  # "PG outperforms": not if the untrained PG policies already did
+        v = beyond_start(v, start["PG-MAML TRPO"], start["ES-MAML"])
+    out = [(f"{where}{claim}, {env}, linear", f"{measured}{untrained} {scale_words}", v, cmd)]
     if not low_k:
         return out
     # "PG-MAML can be highly unstable (note the wide error bars) [...] whereas ES-MAML is
     # relatively stable": PG's spread over seeds larger than ES's (Brown-Forsythe, one-sided).
+    c = _at_budget(rows)
+    if c is not None and "sampled" in c:
+        es, pg = c["es_at_budget"], c["sampled"]["pg"]
+        where_read = f"at an equal budget of {c['budget']:,.0f} env steps"
+    else:
+        where_read = "at equal meta-steps (no env steps recorded)"
     sd_es, sd_pg = float(np.std(es, ddof=1)), float(np.std(pg, ddof=1))
     _, p = stats.levene(es, pg, center="median")
     one_sided = p / 2 if sd_pg > sd_es else 1 - p / 2
-    v2 = judge(sd_pg - sd_es, one_sided, False)
+    v2 = judge(sd_pg - sd_es, float(one_sided), at_scale)
     out.append((f"4.4 / Fig. 5: \"for low K, PG-MAML can be highly unstable (note the wide "
                 f"error bars) [...] whereas ES-MAML is relatively stable\" (measured: the spread "
-                f"over seeds of the final post-adaptation return, PG-MAML TRPO vs ES-MAML, "
-                f"Brown-Forsythe test, one-sided), {env}, linear",
-                f"std over seeds: ES {sd_es:.2f} vs PG TRPO {sd_pg:.2f}; one-sided p = "
-                f"{one_sided:.3g} {scale}", v2, cmd))
+                f"over seeds of the post-adaptation return at an equal env-step budget, PG-MAML "
+                f"TRPO vs ES-MAML, Brown-Forsythe test, one-sided; {MODE_WORDS}), {env}, linear",
+                f"{where_read}, std over seeds: ES {sd_es:.2f} vs PG TRPO {sd_pg:.2f}; one-sided "
+                f"p = {one_sided:.3g} {scale_words}", v2, cmd))
     return out

@@ -4,10 +4,11 @@ template; the rows come from the claims modules."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from benchmarks.reproduce import budgets
-from benchmarks.reproduce.verdicts import RESULTS, ROOT, load
+from benchmarks.reproduce.verdicts import ALPHA, RESULTS, ROOT, load
 
 TEMPLATE = Path(__file__).with_name("RESULTS.template.md")
 
@@ -72,16 +73,82 @@ def physics_note(row) -> str:
     return ""
 
 
+ROBOTS = re.compile(r"\b(halfcheetah|ant|walker2d|swimmer)_[a-z_]+")
+
+
+def claim_key(claim: str) -> str:
+    """The claim a row checks, so rows of one claim in several settings count once: its quoted
+    words when it quotes the paper, else its text without the parentheses, with the robot
+    and task named in it left out."""
+    quoted = re.search(r'"([^"]+)"', claim)
+    if quoted:
+        return quoted.group(1)
+    text = claim
+    while re.search(r"\([^()]*\)", text):  # settings and measurements in parentheses
+        text = re.sub(r" ?\([^()]*\)", "", text)
+    return ROBOTS.sub("*", text.split(": ", 1)[-1]).strip()
+
+
+def holm(ps: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values of the tested rows (None: a row with no test), over
+    all of them at once."""
+    tested = sorted((p, i) for i, p in enumerate(ps) if p is not None)
+    m, out, running = len(tested), list(ps), 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
+
+
+def _against(v: str) -> bool:
+    return v.startswith(("does not reproduce", "reversed"))
+
+
+def claims_summary(rows) -> list[str]:
+    """Distinct claims first (`claim_key`), each with how its rows came out; then the rows."""
+    groups: dict[str, list[str]] = {}
+    for claim, _, v, _ in rows:
+        groups.setdefault(claim_key(claim), []).append(v)
+    adjusted = holm([getattr(v, "p", None) for _, _, v, _ in rows])
+    raw_ok = sum(v == "reproduces" for _, _, v, _ in rows)
+    holm_ok = sum(v == "reproduces" and a is not None and a < ALPHA
+                  for (_, _, v, _), a in zip(rows, adjusted, strict=True))
+    kinds = {"reproduce in every setting tested": 0, "reproduce in some settings": 0,
+             "have a setting against them": 0, "inconclusive": 0,
+             "have illustrations only": 0}
+    table = ["| claim | rows | reproduce | inconclusive | against (reversed or does not "
+             "reproduce) | illustrations |", "|---|---|---|---|---|---|"]
+    for key, vs in groups.items():
+        tested = [v for v in vs if not v.startswith("illustration")]
+        ok, bad = sum(v == "reproduces" for v in tested), sum(_against(v) for v in tested)
+        kinds[("have illustrations only" if not tested else
+               "have a setting against them" if bad else
+               "reproduce in every setting tested" if ok == len(tested) else
+               "reproduce in some settings" if ok else "inconclusive")] += 1
+        table.append(f"| {key[:140]} | {len(vs)} | {ok} | {len(tested) - ok - bad} | {bad} | "
+                     f"{len(vs) - len(tested)} |")
+    words = ", ".join(f"{n} {k}" for k, n in kinds.items())
+    return [f"**{len(groups)} distinct claims**: {words}. **{len(rows)} rows** below them, "
+            f"{sum(v.p is not None for _, _, v, _ in rows if hasattr(v, 'p'))} with a test: "
+            f"{raw_ok} reproduce by the raw rule, {holm_ok} after Holm's correction over all "
+            f"the tested rows (the Holm column).", "", *table]
+
+
 def render(rows) -> str:
     """RESULTS.md's text for the claim rows ``rows`` of (claim, measured, verdict, command)."""
-    table = ["| paper claim | measured | verdict | command |", "|---|---|---|---|"]
-    for claim, measured, v, cmd in rows:
+    adjusted = holm([getattr(v, "p", None) for _, _, v, _ in rows])
+    table = ["| paper claim | measured | verdict | Holm-adjusted p | command |",
+             "|---|---|---|---|---|"]
+    for (claim, measured, v, cmd), a in zip(rows, adjusted, strict=True):
         assert "|" not in claim + measured, f"a | would break the table: {measured}"
         measured += physics_note((claim, measured, cmd))
-        table.append(f"| {claim} | {measured} | {v} | {cmd} |")
+        held = ("no test" if a is None else f"{a:.3g}" + (
+            (" (holds)" if a < ALPHA else " (not after correction)") if v == "reproduces"
+            else ""))
+        table.append(f"| {claim} | {measured} | {v} | {held} | {cmd} |")
     text = TEMPLATE.read_text()
-    for marker, part in (("claims", table), ("budgets", budgets.table()),
-                         ("runtimes", runtimes())):
+    for marker, part in (("summary", claims_summary(rows)), ("claims", table),
+                         ("budgets", budgets.table()), ("runtimes", runtimes())):
         text = text.replace(f"<!-- {marker} -->", "\n".join(part))
     return text
 

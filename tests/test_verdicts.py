@@ -1,0 +1,284 @@
+"""The one verdict rule of benchmarks/RESULTS.md (issue 38): one-sided tests at 0.05, equivalence
+and non-inferiority with a stated margin, reversals reported at every scale, illustrations that
+never count, Holm's correction, claims counted once, scale read from a run's own settings, and
+ES vs PG at equal env-step budgets. Pure functions on small known inputs: quick tier."""
+
+import pytest
+
+
+def _robustness_rows(mc_corrupted_final, rbo_final):
+    rows = []
+    for method, finals in [("MC", [20.0, 21.0, 22.0]), ("MC, corrupted", mc_corrupted_final),
+                           ("RBO (L1), corrupted", rbo_final)]:
+        for seed, value in enumerate(finals):
+            for step, post in [(0, [1.0, 2.3, 2.9][seed]), (40, value)]:
+                rows.append({"env": "swimmer_forward_backward", "method": method, "K": 20,
+                             "seed": seed, "step": step, "test_pre": 0.0, "test_post": post,
+                             "wall_s": 1.0, "seeds": 3, "steps": 40, "perturbations": 20,
+                             "horizon": 50, "fraction": 0.25, "noise": 1000.0,
+                             "seed_stream": 2035, "D": 18})
+    return rows
+
+
+REVERSED = "reversed (significantly, below the paper's settings)"
+
+
+@pytest.mark.parametrize("mc,rbo,first,second", [
+    # "RBO is not more robust than MC": MC non-inferior to RBO within 5 (0.1 x H 50)
+    ([15.0, 16.0, 17.0], [5.0, 6.0, 7.0], "reproduces", "reproduces"),
+    ([15.0, 16.0, 17.0], [15.5, 16.5, 15.0], "reproduces", "reproduces"),
+    ([5.0, 6.0, 7.0], [15.0, 16.0, 17.0], REVERSED, "reproduces"),
+    ([1.5, 1.5, 3.5], [5.0, 6.0, 7.0], "inconclusive (not significant)",
+     "inconclusive (not significant)"),
+])
+def test_robustness_rows_follow_their_rules(tmp_path, monkeypatch, mc, rbo, first, second):
+    from benchmarks._common import write_csv
+    from benchmarks.reproduce import results, verdicts
+
+    write_csv(_robustness_rows(mc, rbo), tmp_path / "robustness.csv")
+    monkeypatch.setattr(verdicts, "RESULTS", tmp_path)
+    rows = results.robustness_claims()
+    assert [v for _, _, v, _ in rows] == [first, second]
+    assert "--seed-stream 2035" in rows[0][3] and "A.3.3" in rows[0][0]
+    assert "margin 5" in rows[0][1] and "below the paper's settings: P 20 < 150" in rows[0][1]
+
+
+def test_one_sided_welch_known_answers():
+    """Welch's t one-sided at 0.05: t = 2.449 on 4 df has one-sided p 0.0352 (two-sided 0.070,
+    which the old two-sided rule called not significant)."""
+    from benchmarks.reproduce import verdicts
+
+    v, text = verdicts.welch([3.0, 4.0, 5.0], [1.0, 2.0, 3.0])
+    assert v == "reproduces" and v.p == pytest.approx(0.0352, abs=2e-4)
+    assert "one-sided p = 0.0352" in text
+    v, _ = verdicts.welch([1.0, 2.0, 3.0], [3.0, 4.0, 5.0])
+    assert v == REVERSED and v.p == pytest.approx(1 - 0.0352, abs=2e-4)
+    assert verdicts.welch([1.0, 2.0, 3.0], [3.0, 4.0, 5.0], paper_scale=True)[0] == (
+        "does not reproduce (significantly reversed)")
+
+
+def test_welch_verdicts():
+    from benchmarks.reproduce import results
+
+    assert results.welch([5.0, 5.2, 4.9, 5.1], [1.0, 1.2, 0.9, 1.1])[0] == "reproduces"
+    assert results.welch([1.0, 1.2, 0.9, 1.1], [5.0, 5.2, 4.9, 5.1])[0] == REVERSED
+    # claimed direction, not significant: inconclusive at any scale
+    for at_scale in (False, True):
+        assert results.welch([1.0, 3.0, 0.5, 2.1], [1.5, 2.5, 0.7, 1.8], at_scale)[0] == (
+            "inconclusive (not significant)")
+    # absent (estimate against the claim, not significant): fails only at the paper's settings
+    absent = ([1.5, 2.5, 0.7, 1.8], [1.0, 3.0, 0.5, 2.1])
+    assert results.welch(*absent, paper_scale=True)[0] == (
+        "does not reproduce (not in the claimed direction)")
+    assert results.welch(*absent)[0] == (
+        "inconclusive (not in the claimed direction, below the paper's settings)")
+    assert results.positive([1.0, 1.1, 0.9])[0] == "reproduces"
+    assert results.positive([1.0, -0.8, 0.1])[0] == "inconclusive (not significant)"
+    assert results.positive([-1.0, 1.2, -0.5], at_scale=True)[0] == (
+        "does not reproduce (not in the claimed direction)")
+
+
+def test_equivalence_and_non_inferiority_known_answers():
+    """TOST: means 0.2 apart, each side's sd 0.1 with 4 seeds: inside a margin of 1 (p tiny),
+    not shown inside a margin of 0.2 (p 0.5 exactly at the edge), and significantly outside a
+    margin of 0.01. Non-inferiority is the lower one of the two tests."""
+    from benchmarks.reproduce import verdicts
+
+    a, b = [1.1, 1.2, 1.3, 1.2], [1.0, 1.1, 0.9, 1.0]
+    v, text = verdicts.equivalent(a, b, 1.0)
+    assert v == "reproduces" and v.p < 1e-4 and "margin +-1" in text
+    v, _ = verdicts.equivalent(a, b, 0.2)
+    assert v == "inconclusive (equivalence not shown)" and v.p == pytest.approx(0.5, abs=1e-9)
+    assert verdicts.equivalent(a, b, 0.01)[0].startswith("reversed (significantly different")
+    assert verdicts.equivalent(a, b, 0.01, at_scale=True)[0] == (
+        "does not reproduce (significantly different)")
+    # b similar or better than a within 0.5: yes; within 0.05: significantly worse
+    assert verdicts.noninferior(b, a, 0.5)[0] == "reproduces"
+    assert verdicts.noninferior(b, a, 0.05)[0] == REVERSED
+    assert verdicts.margin(50) == 5.0 and verdicts.margin(100) == 10.0
+
+
+def test_holm_known_answer():
+    from benchmarks.reproduce import report
+
+    adjusted = report.holm([0.01, None, 0.04, 0.03, 0.005])
+    assert adjusted[1] is None
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 and running max
+    assert adjusted[4] == pytest.approx(0.02) and adjusted[0] == pytest.approx(0.03)
+    assert adjusted[3] == pytest.approx(0.06) and adjusted[2] == pytest.approx(0.06)
+
+
+def test_scale_is_read_from_a_runs_own_settings():
+    """A run with the paper's settings is labelled and judged as such with no code change; a
+    shortfall names each setting; no meta-step count is required (the paper states none)."""
+    from benchmarks.reproduce import verdicts
+
+    at, words = verdicts.scale("halfcheetah_forward_backward", 150, 3, 200)
+    assert at and "its iteration counts are not stated" in words
+    at, words = verdicts.scale("halfcheetah_forward_backward", 20, 5, 50)
+    assert not at and words == "below the paper's settings: P 20 < 150, H 50 < 200"
+    assert verdicts.scale("four_corners", 150, 5)[0]  # the family's horizon: the paper's 100
+    assert not verdicts.scale("biased_cartpole", 150, 5, 200)[0]  # CartPole: H 500
+    assert not verdicts.scale("navigation_2d", 150, 2)[0]
+    row = {"env": "six_circles", "perturbations": "150", "seeds": "5", "steps": "7"}
+    assert verdicts.paper_scale(row)
+
+
+def test_illustrations_never_count():
+    from benchmarks.reproduce import verdicts
+
+    assert verdicts.compare([3.0], [1.0, 2.0]).startswith("illustration (one training seed")
+    v = verdicts.compare([3.0, 4.0, 3.5], [1.0, 2.0, 1.5])
+    assert v == "reproduces" and v.p < 0.05
+
+
+def test_a_claim_of_several_checks_names_the_worst_failing_one():
+    from benchmarks.reproduce.results import all_hold, first_failing
+    from benchmarks.reproduce.verdicts import Verdict
+
+    assert first_failing([("a", "reproduces"), ("b", "reproduces")]) == "reproduces"
+    assert (first_failing([("a", "reproduces"), ("b", "inconclusive (not significant)")])
+            == "inconclusive (b: not significant)")
+    assert first_failing([("a", "inconclusive (not significant)"),
+                          ("b", "does not reproduce")]) == "does not reproduce (b)"
+    # a significant reversal says more than a non-significant effect
+    assert first_failing([("L", "inconclusive (not significant)"), ("H", REVERSED)]) == (
+        "reversed (H: significantly, below the paper's settings)")
+    assert all_hold(["reproduces", "inconclusive (not significant)", REVERSED]) == REVERSED
+    assert all_hold([]) == all_hold(["reproduces"]) == "reproduces"
+    # the intersection-union p: the largest of the checks'; None if any check has no test
+    joint = first_failing([("a", Verdict("reproduces", 0.01)), ("b", Verdict("reproduces", 0.04))])
+    assert joint == "reproduces" and joint.p == 0.04
+    assert all_hold([Verdict("reproduces", 0.01), "reproduces"]).p is None
+
+
+def test_a_method_gap_already_there_before_training_does_not_reproduce():
+    """PG > ES after training counts only if the untrained policies did not already differ."""
+    from benchmarks.reproduce import results
+
+    def rows(es0, pg0):
+        out = []
+        for i, (a0, b0) in enumerate(zip(es0, pg0, strict=True)):
+            for method, start, end in (("ES-MAML", a0, 5.0 + 0.5 * i),
+                                       ("PG-MAML TRPO", b0, 20.0 + 0.5 * i)):
+                for step, value in ((0, start), (40, end)):
+                    out.append({"method": method, "seed": i, "step": step, "test_post": value,
+                                "perturbations": 20, "tasks": 20, "seed_stream": 2028, "K": 5,
+                                "horizon": 50, "task_sets": "fixed"})
+        return out
+
+    env = "walker2d_goal_velocity"
+    trained = results._low_k_claims(env, rows([1.0, 2.0, 1.5, 0.5, 1.2], [1.1, 1.9, 1.4, 0.7, 1.0]))
+    assert trained[0][2] == "reproduces" and "no env steps recorded" in trained[0][1]
+    head_start = results._low_k_claims(env, rows([1.1, 1.9, 1.4, 0.7, 1.0],
+                                                 [20.0, 21.0, 20.5, 19.0, 22.0]))
+    assert head_start[0][2] == "inconclusive (the gap is there before training)"
+
+
+def test_es_vs_pg_is_judged_at_an_equal_budget_with_the_meta_step_figure_beside():
+    """ES ahead at equal meta-steps but behind at PG's budget (ES spends 4x the env steps per
+    meta-step and is read on its curve there): the verdict is the equal-budget one."""
+    from benchmarks.reproduce import results
+
+    rows = []
+    for i in range(4):
+        for step in (0, 10, 20, 30, 40):
+            rows.append({"method": "ES-MAML", "seed": i, "step": step, "env_steps": 400 * step,
+                         "test_post": step + 0.3 * i, "test_post_mean": "", "perturbations": 20,
+                         "tasks": 20, "seed_stream": 1, "K": 20, "horizon": 50})
+            rows.append({"method": "PG-MAML TRPO", "seed": i, "step": step,
+                         "env_steps": 100 * step, "test_post": 0.5 * step + 0.3 * i,
+                         "test_post_mean": 0.6 * step, "perturbations": 20, "tasks": 20,
+                         "seed_stream": 1, "K": 20, "horizon": 50})
+    (claim, measured, v, _), = results._low_k_claims("halfcheetah_goal_velocity", rows)
+    # at PG's final 4,000 env steps ES is at meta-step 10 (10) against PG's 20: PG better
+    assert "equal budget of 4,000 env steps" in measured and "sampled actions" in claim
+    assert v == "reproduces"
+    assert "at equal meta-steps (reversed" in measured  # ES 40 vs PG 20 per meta-step
+
+
+def test_finn_k_rows_are_fig_a5_and_low_k_rows_fig_5():
+    """The same runs at K 20 give one Fig. A5 row (Sec. 4.4's comparison at Finn et al.'s K;
+    the paper claims nothing of its own there, and PG's instability is claimed for low K
+    only); at K 5 the two Fig. 5 rows."""
+    from benchmarks.reproduce import results
+
+    def rows(k):
+        return [{"method": method, "seed": i, "step": step, "test_post": value + 0.3 * i,
+                 "perturbations": 20, "tasks": 20, "seed_stream": 2034, "K": k, "horizon": 50,
+                 "task_sets": "fixed"}
+                for i in range(3) for method, value0, value in (("ES-MAML", 1.0, 9.0),
+                                                                ("PG-MAML TRPO", 1.0, 4.0))
+                for step, value in ((0, value0), (40, value))]
+
+    env = "halfcheetah_forward_backward"
+    a5 = results._low_k_claims(env, rows(20))
+    assert len(a5) == 1 and a5[0][0].startswith("A.5 / Fig. A5") and "K = 20" in a5[0][0]
+    assert a5[0][2] == "reproduces" and " -K " not in a5[0][3]  # K 20: the script's default
+    assert "non-inferiority within 5" in a5[0][0]
+    fig5 = results._low_k_claims(env, rows(5))
+    assert len(fig5) == 2 and fig5[0][0].startswith("4.4 / Fig. 5: at low K (5)")
+    assert "unstable" in fig5[1][0]
+    assert " -K 5 " in fig5[0][3]
+
+
+def test_every_row_has_a_verdict_of_the_rule_and_claims_are_counted_once():
+    import re
+
+    from benchmarks import make_tables
+    from benchmarks.reproduce import report, results
+    from benchmarks.reproduce.verdicts import Verdict
+
+    rows = results.claims()
+    for claim, measured, v, cmd in rows:
+        assert "|" not in claim + measured and cmd.startswith("`")
+        head = v.split(" (")[0]
+        assert head in ("reproduces", "does not reproduce", "inconclusive", "reversed",
+                        "illustration"), v
+        assert isinstance(v, Verdict) and (v.p is None) == (head == "illustration"), v
+    keys = {report.claim_key(c) for c, _, _, _ in rows}
+    m = re.match(r"\*\*(\d+) distinct claims\*\*.*\*\*(\d+) rows\*\*",
+                 make_tables.reproduction_table())
+    assert m and int(m.group(1)) == len(keys) < int(m.group(2)) == len(rows)
+    # one claim in several settings is one claim
+    assert report.claim_key("4.2 / Fig. 3: on halfcheetah_forward_backward linear policies "
+                            "train faster (measured: x)") == report.claim_key(
+        "4.2 / Fig. 3: on walker2d_goal_velocity linear policies train faster (measured: y)")
+
+
+def test_equal_budget_reads_each_method_at_the_budget_both_reached():
+    """Issue 38 item 1: ES (twice PG's env steps per meta-step) is read on its curve at PG's
+    final budget, linearly between its logged points; PG at its final evaluation."""
+    import numpy as np
+
+    from benchmarks.reproduce import budgets
+
+    rows = []
+    for seed, shift in (("0", 0.0), ("1", 1.0), ("2", 2.0)):
+        for step in (0, 10, 20):
+            rows.append({"method": "ES-MAML", "seed": seed, "step": str(step),
+                         "env_steps": str(200 * step), "test_post": str(step + shift),
+                         "test_post_mean": ""})
+            rows.append({"method": "PG-MAML TRPO", "seed": seed, "step": str(step),
+                         "env_steps": str(100 * step), "test_post": str(2 * step + shift),
+                         "test_post_mean": str(3 * step + shift)})
+    c = budgets.compare(rows)
+    assert c["budget"] == 2000 and c["ratio"] == 2.0
+    assert np.allclose(c["es_at_budget"], [10.0, 11.0, 12.0])  # ES at step 10 of 20
+    assert np.allclose(c["sampled"]["pg"], [40.0, 41.0, 42.0])
+    assert c["sampled"]["diff"] == -30.0 and c["sampled"]["diff_meta"] == -20.0
+    assert np.allclose(c["mean"]["pg"], [60.0, 61.0, 62.0])
+    with pytest.raises(ValueError, match="outside the curve"):
+        budgets.at_budget(np.array([0.0, 10.0]), np.array([1.0, 2.0]), 11.0)
+
+
+def test_results_md_is_rendered_from_its_template_and_the_rows():
+    """Issue 36 item 4: the prose of RESULTS.md lives in its template; the rows come from the
+    claims modules; the committed file is what they render (so it cannot drift)."""
+    from benchmarks.reproduce import report, results
+
+    text = report.render(results.claims())
+    assert text == (report.ROOT / "benchmarks" / "RESULTS.md").read_text()
+    for marker in ("<!-- summary -->", "<!-- claims -->", "<!-- budgets -->",
+                   "<!-- runtimes -->"):
+        assert marker in report.TEMPLATE.read_text() and marker not in text
