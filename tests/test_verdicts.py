@@ -282,3 +282,29 @@ def test_results_md_is_rendered_from_its_template_and_the_rows():
     for marker in ("<!-- summary -->", "<!-- claims -->", "<!-- budgets -->",
                    "<!-- runtimes -->"):
         assert marker in report.TEMPLATE.read_text() and marker not in text
+
+
+def test_the_campaign_at_the_papers_settings_is_judged_at_them():
+    """`python -m benchmarks.reproduce --scale paper`: every RL part moves to P 150, 3+ seeds,
+    the paper's horizon and fresh seeds, and a row run that way is at the paper's settings by
+    `scale` with no code change."""
+    from benchmarks.reproduce import __main__ as campaign
+    from benchmarks.reproduce import verdicts
+    from benchmarks.reproduce.parts import PARTS, paper_scale_args
+
+    for name, module, always, committed in PARTS:
+        args = paper_scale_args(module, always, committed)
+        if module == "sine":
+            assert args == committed
+            continue
+        value = dict(zip(args[::2], args[1::2], strict=False)).get  # flag -> value
+        assert value("--perturbations") == "150" and int(value("--seeds")) >= 3, name
+        assert value("--seed-stream") == "2040", name
+        env = always[always.index("--env") + 1] if "--env" in always else ""
+        if module == "pg_vs_es" and env.split("_")[0] in ("halfcheetah", "ant", "walker2d",
+                                                           "swimmer"):
+            assert value("--horizon") == "200", name
+            assert verdicts.scale(env, value("--perturbations"), value("--seeds"),
+                                  value("--horizon"))[0], name
+    with pytest.raises(SystemExit):
+        campaign.main(["--tiny", "--scale", "paper"])

@@ -4,6 +4,7 @@ tables regenerated from what it wrote:
     python -m benchmarks.reproduce            # the committed runs (hours here; each part timed)
     python -m benchmarks.reproduce --tiny     # seconds per part, into a scratch folder
     python -m benchmarks.reproduce --only pg_vs_es --only cartpole
+    python -m benchmarks.reproduce --scale paper   # the paper's settings (an accelerator's job)
 
 Parts (each is also a script of its own, with its own flags; PARTS below lists the exact
 arguments of the runs behind benchmarks/results/): the exploration experiments (Sec. 4.1, A.4),
@@ -12,7 +13,9 @@ ES-MAML vs PG-MAML on four corners, navigation_2d, biased CartPole, halfcheetah 
 A4, Fig. 4, Fig. 5; Fig. A5 at K 20), CartPole L/H/HH (Fig. 4), locomotion (Fig. 3), six
 circles at the paper's scale (Fig. 2), sine along a longer run (A.6), noise robustness of MC
 vs RBO (A.3.3). With --tiny the results
-go to a temporary folder and RESULTS.md is left alone.
+go to a temporary folder and RESULTS.md is left alone. With --scale paper every part runs at the
+paper's stated settings (P 150, 3+ seeds, horizon 200; `parts.paper_scale_args`) on fresh seeds;
+RESULTS.md then labels and judges those rows at the paper's settings, read from the CSVs.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.reproduce.parts import PARTS
+from benchmarks.reproduce.parts import PARTS, paper_scale_args
 
 
 def main(argv=None) -> None:
@@ -30,7 +33,12 @@ def main(argv=None) -> None:
     p.add_argument("--tiny", action="store_true")
     p.add_argument("--only", action="append", default=None,
                    help="run the parts whose name contains this text (repeatable)")
+    p.add_argument("--scale", choices=("committed", "paper"), default="committed",
+                   help="committed: the runs behind benchmarks/results (default); paper: every "
+                        "part at the paper's stated settings, fresh seeds")
     args = p.parse_args(argv)
+    if args.tiny and args.scale == "paper":
+        p.error("--tiny and --scale paper contradict each other")
     import importlib
 
     parts = [x for x in PARTS if not args.only or any(o in x[0] for o in args.only)]
@@ -39,7 +47,8 @@ def main(argv=None) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="reproduce-")) if args.tiny else None
     times = []
     for name, module, always, scale in parts:
-        argv_part = always + scale
+        argv_part = always + (paper_scale_args(module, always, scale) if args.scale == "paper"
+                              else scale)
         if scratch is not None:
             argv_part = always + ["--tiny", "--out",
                                   str(scratch / f"{name.replace(' ', '_')}.csv")]
