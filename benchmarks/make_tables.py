@@ -315,6 +315,8 @@ def backends_table() -> str:
         lines.append(f"| {row['robot']} | {row['backend']} | {row['program']} | "
                      f"{t['median'] * 1e3:,.0f} ({t['min'] * 1e3:,.0f}-{t['max'] * 1e3:,.0f}) | "
                      f"{row['env_steps_per_s']:,.0f} | {row['compile_s']} |")
+    for row in r.get("skipped", []):
+        lines.append(f"| {row['robot']} | {row['backend']} | both | {row['why']} | - | - |")
     return "\n".join(lines)
 
 

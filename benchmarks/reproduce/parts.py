@@ -38,8 +38,10 @@ PARTS = [
     # Sec. 4.1 / A.4 at CPU scale (200 steps, P 50, 2 seeds), then the four-corners rows again
     # at the paper's scale (they replace the CPU-scale four-corners rows)
     ("exploration", "exploration", [], []),
+    # (issue 38 item 6: 10 seeds where they are cheap, fresh stream 2041, run after the verdict
+    # rule of session 15 was committed; the 5-seed stream-2027 rows it replaces are in git)
     ("exploration four_corners paper scale", "exploration", ["--only", "four_corners/"],
-     ["--steps", "1000", "--seeds", "5", *PAPER_P, *FRESH_2027]),
+     ["--steps", "1000", "--seeds", "10", *PAPER_P, "--seed-stream", "2041"]),
     # Fig. 2's six circles at the paper's scale (HC with the paper's precision 0.1, HC with
     # 0.3, MC), fresh seeds; they replace the default run's six-circles rows
     ("exploration six_circles paper scale", "exploration",
