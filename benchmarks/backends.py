@@ -75,17 +75,26 @@ def _probe(robot: str, backend: str, limit: float) -> str | None:
         proc = subprocess.run([sys.executable, "-m", "benchmarks.backends", "--probe",
                                f"{robot}/{backend}"], capture_output=True, text=True,
                               timeout=limit)
-    except subprocess.TimeoutExpired:
-        return f"no result within {limit:.0f} s (compiled, then hung: see docs/physics.md)"
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        done = "; ".join(line for line in out.splitlines() if line.startswith(("compiled",
+                                                                                "ran")))
+        return f"no result within {limit:.0f} s ({done or 'nothing compiled by then'})"
     if proc.returncode != 0:
         return f"failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}"
     return None
 
 
 def _probe_main(spec: str) -> None:
+    """The child of `_probe`: says what it compiled and ran, as it goes."""
     robot, backend = spec.split("/")
-    for compiled, args, _, _ in _programs(robot, backend).values():
+    programs = _programs(robot, backend)
+    for name, (_, _, _, compile_s) in programs.items():
+        print(f"compiled {name} in {compile_s:.1f} s", flush=True)
+    for name, (compiled, args, _, _) in programs.items():
+        t0 = time.perf_counter()
         jax.block_until_ready(compiled(*args))
+        print(f"ran {name} in {time.perf_counter() - t0:.1f} s", flush=True)
 
 
 def run(robots: list[str], rounds: int, probe_limit: float = 240.0) -> dict:
