@@ -273,7 +273,7 @@ def test_cpu_devices_that_conflict_with_the_users_xla_flags_are_refused(tmp_path
 
 
 def test_the_cli_reference_in_docs_is_current():
-    """docs/cli.md is generated from the parser (`cli.reference`, by `python -m
+    """docs/cli.md is generated from the parser (`make_tables.cli_reference`, by `python -m
     benchmarks.make_tables`). Compared by content, not bytes (argparse's layout differs between
     Python versions): every subcommand, every flag and every help text of the parser is in it,
     and nothing it lists is gone from the parser."""
@@ -350,8 +350,8 @@ XLA_ALARM = (
 )
 NATIVE_WRITER = f"""
 import os, sys
-from esmaml_jax.app import cli
-cli.install_log_filter()
+from esmaml_jax.app import xla_log
+xla_log.install()
 print("python line", file=sys.stderr, flush=True)
 os.write(2, {XLA_ALARM!r})
 print("after", file=sys.stderr, flush=True)

@@ -100,7 +100,7 @@ TAKES_P = {"exploration", "pg_vs_es", "cartpole", "locomotion", "robustness", "o
 
 def paper_scale_args(module: str, always: list[str], scale: list[str]) -> list[str]:
     """A part's committed arguments (``scale``) moved to the paper's settings."""
-    from benchmarks.reproduce.verdicts import PAPER_P, PAPER_SEEDS, paper_horizon
+    from benchmarks.reproduce.paper import PAPER_P, PAPER_SEEDS, paper_horizon
 
     if module not in TAKES_P:
         return list(scale)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from benchmarks.reproduce.paper import PAPER_P, PAPER_SEEDS, paper_horizon
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -207,20 +209,6 @@ def beyond_start(v: str, better_untrained, worse_untrained) -> Verdict:
     if v == "reproduces" and welch(better_untrained, worse_untrained)[0] == "reproduces":
         return Verdict("inconclusive (the gap is there before training)", p)
     return Verdict(v, p)
-
-
-# The paper's stated settings (A.7): 150 perturbations, 3 seeded runs, horizon 200 for every RL
-# experiment (100 on the navigation families, per the authors' code; CartPole's 500 is Fig. 4's
-# maximum reward). Its iteration counts are not stated, so no meta-step count is required.
-PAPER_P, PAPER_SEEDS = 150, 3
-
-
-def paper_horizon(env: str) -> int:
-    if "cartpole" in env:
-        return 500
-    if any(n in env for n in ("navigation", "corners", "circles")):
-        return 100
-    return 200
 
 
 def scale(env: str, P, seeds, horizon=None) -> tuple[bool, str]:
