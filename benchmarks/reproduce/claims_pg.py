@@ -105,14 +105,15 @@ def _pg_cmd(env: str, m: dict, extra: str = "") -> str:
             + (f" --seed-stream {m['stream']}" if m["stream"] else "") + "`")
 
 
-def _late_means(rows, method, budget: float | None = None) -> list[float]:
-    """Per seed: the mean post-adaptation test return over the second half of training (up to
-    ``budget`` env steps when given)."""
-    mine = [r for r in rows if r["method"] == method
+def _late_means(rows, method, budget: float | None = None,
+                key: str = "test_post") -> list[float]:
+    """Per seed: the mean post-adaptation test return (``key``) over the second half of training
+    (up to ``budget`` env steps when given)."""
+    mine = [r for r in rows if r["method"] == method and r.get(key) not in (None, "")
             and (budget is None or float(r["env_steps"]) <= budget + 1e-9)]
     last = max(int(r["step"]) for r in mine)
     seeds = sorted({r["seed"] for r in mine})
-    return [mean([float(r["test_post"]) for r in mine if r["seed"] == sd
+    return [mean([float(r[key]) for r in mine if r["seed"] == sd
                   and int(r["step"]) >= last / 2]) for sd in seeds]
 
 
@@ -162,13 +163,15 @@ def es_vs_pg_claims():
         _, meta_text = welch(meta["ES-MAML"], meta["PG-MAML TRPO"], at_scale)
         where = (f"up to an equal budget of {budget:,.0f} env steps" if budget else
                  "equal meta-steps (no env steps recorded)")
+        pg_mean = _late_means(cp, "PG-MAML TRPO", budget, key="test_post_mean")
         out.append(("4.3 / Fig. 4: \"ES-MAML is able to stably maintain the maximum reward "
                     "(500)\" on Biased-Sensor CartPole, where PG's stochastic policies are "
                     "less stable (measured: per seed, the mean post-adaptation test return over "
                     "the second half of training up to an equal env-step budget, linear "
                     f"policies, horizon 500; {MODE_WORDS})",
                     f"{where}: ES {fmt(late['ES-MAML'])} vs PG TRPO "
-                    f"{fmt(late['PG-MAML TRPO'])}; {text}; at equal meta-steps: ES "
+                    f"{fmt(late['PG-MAML TRPO'])} (mean action {fmt(pg_mean)}); {text}; at "
+                    f"equal meta-steps: ES "
                     f"{fmt(meta['ES-MAML'])}, {meta_text} " + _pg_text(m, "biased_cartpole"),
                     v,
                     _pg_cmd("biased_cartpole", m, " --policy linear")))
