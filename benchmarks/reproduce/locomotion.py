@@ -1,9 +1,9 @@
 """Sec. 4.2 / Fig. 3 and Sec. 4.4 / Fig. 5 at CPU scale: linear (L) vs one-hidden-layer (H)
 policies on halfcheetah forward-backward and goal-velocity (Brax), and the low-K setting (K = 5,
 forward-backward).
-Seeds run as one program (lax.map over the algorithm state: vmapping Brax over seeds at this size
-segfaults XLA's CPU runtime, see _curves.py); the post-adaptation test return is recorded every
-``--chunk`` meta-steps.
+Seeds run as one program, vmapped over the algorithm state (the committed rows ran them one after
+the other with lax.map, when vmapping Brax over seeds segfaulted XLA:CPU: see _curves.py); the
+post-adaptation test return is recorded every ``--chunk`` meta-steps.
 
 Writes benchmarks/results/locomotion.csv and locomotion_<env>.png. About 35 minutes here with
 2 seeds; the committed run (--seeds 5 --seed-stream 2030) took 63 minutes.
@@ -77,7 +77,7 @@ def main(argv=None) -> None:
         # forward-backward: 2 test tasks x 8 adaptations; goal-velocity: 20 tasks x 1
         repeats = 8 if fam.test_tasks is not None else 1
         got, wall = train_curve(algo, seeds=args.seeds, steps=args.steps, chunk=args.chunk,
-                                eval_repeats=repeats, seed_axis="map", env=env_name,
+                                eval_repeats=repeats, seed_axis="vmap", env=env_name,
                                 policy=pol, K=k, T=tasks, seed_stream=args.seed_stream,
                                 horizon=args.horizon, perturbations=args.perturbations)
         for r in got:

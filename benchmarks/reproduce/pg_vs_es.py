@@ -187,8 +187,7 @@ def main(argv=None) -> None:
                                 also=also, method=method, final_states=kept,
                                 seed_stream=args.seed_stream,
                                 eval_repeats=repeats,
-                                seed_axis="vmap" if method == "ES-MAML" and not is_brax(args.env)
-                                else "map")
+                                seed_axis="vmap" if method == "ES-MAML" else "map")
         trained[method] = (algo, jax.tree.map(lambda x: x[0], kept[0]))  # seed 0
         times[method] = wall
         for r in got:

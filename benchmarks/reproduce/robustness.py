@@ -74,7 +74,7 @@ def main(argv=None) -> None:
                              num_perturbations=args.perturbations, tasks_per_perturbation=tasks,
                              optimizer=optax.sgd(0.01))
         got, wall = train_curve(algo, seeds=args.seeds, steps=args.steps, chunk=args.chunk,
-                                eval_repeats=8, seed_axis="map", env=ENV, method=method,
+                                eval_repeats=8, seed_axis="vmap", env=ENV, method=method,
                                 K=args.k, seed_stream=args.seed_stream)
         for r in got:
             r.update(wall_s=round(wall, 1), seeds=args.seeds, steps=args.steps,
