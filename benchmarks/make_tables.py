@@ -249,8 +249,8 @@ def reproduction_table() -> str:
     from benchmarks.reproduce import report, results
 
     rows = results.claims()
-    adjusted = report.holm([getattr(v, "p", None) for _, _, v, _ in rows])
-    lines = [report.claims_summary(rows)[0], "",
+    adjusted = report.holm_of_rows(rows)
+    lines = [report.claims_summary(rows, adjusted)[0], "",
              "The rule, the measured numbers, each row's settings against the paper's and each "
              "script's runtime are in [benchmarks/RESULTS.md](../benchmarks/RESULTS.md) "
              "(`python -m benchmarks.reproduce.results`).", "",

@@ -35,10 +35,11 @@ MODE_WORDS = ("PG evaluated with sampled actions (its stochastic policy; fixed i
 
 def _at_budget(rows) -> dict | None:
     """The equal-budget reading of a pg_vs_es CSV (`budgets.compare`), or None when the rows
-    record no env steps."""
+    record no env steps (or PG's sampled-action curve is missing)."""
     if not rows or any(r.get("env_steps") in (None, "") for r in rows):
         return None
-    return budgets.compare(rows)
+    c = budgets.compare(rows)
+    return c if c is not None and "sampled" in c else None
 
 
 def _budget_text(c: dict) -> str:
@@ -75,19 +76,20 @@ def _pg_text(m: dict, env: str) -> str:
     return "(" + text + (f"; seeds from stream {m['stream']} (fresh)" if m["stream"] else "")
 
 
-def _es_vs_pg(rows, es, pg, at_scale: bool, forward: bool, delta: float | None = None):
+def _es_vs_pg(c: dict | None, es, pg, at_scale: bool, forward: bool,
+              delta: float | None = None):
     """(verdict, test text, measured words) of ES-MAML vs PG-MAML TRPO: judged at an equal
-    env-step budget (`budgets.compare`), the equal-meta-step figure (``es``, ``pg``: final
-    values per seed) beside it. ``forward``: the claim is that ES is better (with ``delta``:
-    similar or better, non-inferiority within ``delta``); else that PG is better."""
+    env-step budget (``c``, `_at_budget`'s reading), the equal-meta-step figure (``es``,
+    ``pg``: final values per seed) beside it. ``forward``: the claim is that ES is better
+    (with ``delta``: similar or better, non-inferiority within ``delta``); else that PG is
+    better."""
     def test(a_es, a_pg):
         if delta is not None:
             return noninferior(a_es, a_pg, delta, at_scale)
         return welch(a_es, a_pg, at_scale) if forward else welch(a_pg, a_es, at_scale)
 
     v_meta, t_meta = test(es, pg)
-    c = _at_budget(rows)
-    if c is None or "sampled" not in c:
+    if c is None:
         return v_meta, t_meta, (f"at equal meta-steps (no env steps recorded): ES {fmt(es)} "
                                 f"vs PG TRPO {fmt(pg)}; {t_meta}")
     v, t = test(c["es_at_budget"], c["sampled"]["pg"])
@@ -126,7 +128,7 @@ def es_vs_pg_claims():
         post = _final_by_method(fc, "test_post")
         es, pg = post["ES-MAML"], post["PG-MAML TRPO"]
         at_scale = _scale("four_corners", m)[0]
-        v, text, measured = _es_vs_pg(fc, es, pg, at_scale, forward=True)
+        v, text, measured = _es_vs_pg(_at_budget(fc), es, pg, at_scale, forward=True)
         out.append(("4.1 / Fig. 1a: \"the basic version of Algorithm 3 is able to correctly "
                     "explore and adapt [...] it does not require any modifications to encourage "
                     "exploration, unlike PG-MAML\" (measured: post-adaptation test return, "
@@ -224,8 +226,8 @@ def _architecture_claims(env: str, k: int = 5) -> list[tuple]:
             f"{tests['H'][1]}; L vs HH: {tests['HH'][1]}; untrained (step 0) means: "
             + ", ".join(f"{lab} {mean(x):.1f}" for lab, x in untrained.items())
             + f" {scale_words}", v, cmd)]
-    per_arch = {label: _es_vs_pg(runs[label], es[label], pg[label], at_scale, forward=True)
-                for label in es}
+    per_arch = {label: _es_vs_pg(_at_budget(runs[label]), es[label], pg[label], at_scale,
+                                 forward=True) for label in es}
     v2 = first_failing((label, x) for label, (x, _, _) in per_arch.items())
     out.append((f"4.3 / Fig. 4: on Swimmer and Walker2d \"PG is surprisingly unstable, and ES "
                 f"yields better training\" (measured: post-adaptation test return at an equal "
@@ -252,8 +254,8 @@ def _low_k_claims(env: str, rows) -> list[tuple]:
     cmd = _pg_cmd(env, m, " --policy linear")
     forward = "forward_backward" in env
     delta = margin(m["horizon"] or paper_horizon(env))
-    v, text, measured = _es_vs_pg(rows, es, pg, at_scale, forward,
-                                  delta if forward else None)
+    c = _at_budget(rows)  # read once: the comparison and the spread below both use it
+    v, text, measured = _es_vs_pg(c, es, pg, at_scale, forward, delta if forward else None)
     claim = ("\"ES-MAML is similar or better on the Forward-Backward task\" (measured: "
              "post-adaptation test return at an equal env-step budget, ES-MAML vs PG-MAML "
              f"TRPO, non-inferiority within {delta:g} (0.1 reward per step); {MODE_WORDS})"
@@ -274,8 +276,7 @@ def _low_k_claims(env: str, rows) -> list[tuple]:
         return out
     # "PG-MAML can be highly unstable (note the wide error bars) [...] whereas ES-MAML is
     # relatively stable": PG's spread over seeds larger than ES's (Brown-Forsythe, one-sided).
-    c = _at_budget(rows)
-    if c is not None and "sampled" in c:
+    if c is not None:
         es, pg = c["es_at_budget"], c["sampled"]["pg"]
         where_read = f"at an equal budget of {c['budget']:,.0f} env steps"
     else:

@@ -104,12 +104,17 @@ def _against(v: str) -> bool:
     return v.startswith(("does not reproduce", "reversed"))
 
 
-def claims_summary(rows) -> list[str]:
-    """Distinct claims first (`claim_key`), each with how its rows came out; then the rows."""
+def holm_of_rows(rows) -> list[float | None]:
+    """`holm` over the rows' verdicts' p-values (None for a row with no test)."""
+    return holm([getattr(v, "p", None) for _, _, v, _ in rows])
+
+
+def claims_summary(rows, adjusted: list[float | None]) -> list[str]:
+    """Distinct claims first (`claim_key`), each with how its rows came out; then the rows.
+    ``adjusted``: `holm_of_rows` of ``rows``."""
     groups: dict[str, list[str]] = {}
     for claim, _, v, _ in rows:
         groups.setdefault(claim_key(claim), []).append(v)
-    adjusted = holm([getattr(v, "p", None) for _, _, v, _ in rows])
     raw_ok = sum(v == "reproduces" for _, _, v, _ in rows)
     holm_ok = sum(v == "reproduces" and a is not None and a < ALPHA
                   for (_, _, v, _), a in zip(rows, adjusted, strict=True))
@@ -136,7 +141,7 @@ def claims_summary(rows) -> list[str]:
 
 def render(rows) -> str:
     """RESULTS.md's text for the claim rows ``rows`` of (claim, measured, verdict, command)."""
-    adjusted = holm([getattr(v, "p", None) for _, _, v, _ in rows])
+    adjusted = holm_of_rows(rows)
     table = ["| paper claim | measured | verdict | Holm-adjusted p | command |",
              "|---|---|---|---|---|"]
     for (claim, measured, v, cmd), a in zip(rows, adjusted, strict=True):
@@ -147,7 +152,7 @@ def render(rows) -> str:
             else ""))
         table.append(f"| {claim} | {measured} | {v} | {held} | {cmd} |")
     text = TEMPLATE.read_text()
-    for marker, part in (("summary", claims_summary(rows)), ("claims", table),
+    for marker, part in (("summary", claims_summary(rows, adjusted)), ("claims", table),
                          ("budgets", budgets.table()), ("runtimes", runtimes())):
         text = text.replace(f"<!-- {marker} -->", "\n".join(part))
     return text

@@ -67,8 +67,8 @@ def cmd_eval(args) -> int:
         built, state = load_run(run_dir)
     step = int(np.asarray(state.step).reshape(-1)[0])  # (every seed of a run is at this step)
     result = args.repeats is None and args.tasks is None and args.seed is None
-    if result:
-        rundir.read_summary(run_dir)  # a damaged record is named before the evaluation runs
+    # the run's recorded result, read (and a damaged record named) before the evaluation runs
+    summary = rundir.read_summary(run_dir) if result else None
     with _heartbeat("compiling and running the evaluation"):
         ev, repeats, what = (_final_evaluation(built, state) if result
                              else _independent_evaluation(built, state, args))
@@ -84,7 +84,7 @@ def cmd_eval(args) -> int:
           f"{repeats} adaptations{several}{policy}: {what}")
     report = _print_evaluation(pre, post, built.run)
     if result:
-        _against_summary(run_dir, step, float(np.mean(np.asarray(ev["post_mean"]))))
+        _against_summary(summary, step, float(np.mean(np.asarray(ev["post_mean"]))))
     if args.no_save:
         return 0
     # One file per (step, settings): an evaluation never replaces another one.
@@ -165,9 +165,9 @@ def _print_evaluation(pre, post, run) -> dict:
     return report
 
 
-def _against_summary(run_dir: Path, step: int, post: float) -> None:
-    """Say whether summary.json (train's record of the result) holds this number."""
-    summary = rundir.read_summary(run_dir)
+def _against_summary(summary: dict | None, step: int, post: float) -> None:
+    """Say whether summary.json (train's record of the result, `rundir.read_summary`; None: the
+    run has none) holds this number."""
     if summary is None:
         print("  (no summary.json: the run has not finished; this is its checkpoint's result)")
         return

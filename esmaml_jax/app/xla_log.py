@@ -58,9 +58,13 @@ def install() -> None:
     try:
         sys.stderr.flush()
         real = os.dup(2)
+    except OSError:  # no fd 2: leave stderr as it is
+        return
+    try:
         proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _FILTER], stdin=subprocess.PIPE,
                                 stdout=real, stderr=real, start_new_session=True)
-    except OSError:  # no fd 2, no interpreter to start: leave stderr as it is
+    except OSError:  # no interpreter to start: leave stderr as it is
+        os.close(real)
         return
     assert proc.stdin is not None
     os.dup2(proc.stdin.fileno(), 2)
