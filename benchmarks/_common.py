@@ -21,6 +21,17 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
         writer.writerows(rows)
 
 
+def seed_keys(seeds: int, seed_stream: int = 0):
+    """(init, training, evaluation) keys [seeds, 2] of `train_seeds`' seeds: seed i's key (key i
+    of PRNGKey(seed_stream)) split into three streams. A script that scores the trained states
+    again (e.g. under another reward) reuses the evaluation keys for a paired comparison."""
+    import jax
+
+    keys = jax.vmap(lambda k: jax.random.split(k, 3))(
+        jax.random.split(jax.random.PRNGKey(seed_stream), seeds))
+    return keys[:, 0], keys[:, 1], keys[:, 2]
+
+
 def train_seeds(algo, *, seeds: int, steps: int, eval_repeats: int, seed_stream: int = 0):
     """Train ``seeds`` seeds of ``algo`` for ``steps`` meta-steps as one program (jax.vmap over
     the meta-state). Seed i's key (key i of PRNGKey(0)) is split into three streams: init,
@@ -36,9 +47,7 @@ def train_seeds(algo, *, seeds: int, steps: int, eval_repeats: int, seed_stream:
 
     from esmaml_jax import compiler
 
-    keys = jax.vmap(lambda k: jax.random.split(k, 3))(
-        jax.random.split(jax.random.PRNGKey(seed_stream), seeds))
-    k_init, k_train, k_eval = keys[:, 0], keys[:, 1], keys[:, 2]
+    k_init, k_train, k_eval = seed_keys(seeds, seed_stream)
     states = jax.vmap(algo.init)(k_init)
 
     def run(s, k):

@@ -14,9 +14,9 @@ pytestmark = pytest.mark.slow  # subprocesses, multi-device and script runs (CI 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_script(name, out):
+def run_script(name, out, *extra):
     module = "benchmarks.reproduce." + name.removesuffix(".py")
-    proc = subprocess.run([sys.executable, "-m", module, "--tiny", "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", module, "--tiny", "--out", str(out), *extra],
                           capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return list(csv.DictReader(open(out)))
@@ -29,6 +29,22 @@ def test_exploration_script_writes_rows_and_trajectory_pictures(tmp_path):
     for r in rows:
         png = tmp_path / f"trajectories_{r['env']}_{r['operator']}_K{r['K']}.png"
         assert png.stat().st_size > 5000
+
+
+def test_penalized_rows_are_also_scored_without_the_penalty(tmp_path):
+    """Fig. 1b's "performance drops" compares a penalized run with the unpenalized task's: the
+    penalized rows also score each seed's adapted policy by the plain four-corners reward (the
+    same adaptations: same keys, same trajectories). The penalty is never positive, so that
+    score is at least the penalized return, seed by seed, and within four corners' range."""
+    out = tmp_path / "exploration.csv"
+    run_script("exploration.py", out, "--only", "four_corners_penalized/MC")
+    (row,) = list(csv.DictReader(open(out)))
+    assert row["env"] == "four_corners_penalized"
+    plain = [float(x) for x in row["post_after_unpenalized_per_seed"].split()]
+    penalized = [float(x) for x in row["post_after_per_seed"].split()]
+    assert len(plain) == len(penalized) == int(row["seeds"])
+    assert all(-400.0 <= a <= 0.0 for a in plain)  # H 100 x [-4, 0] per step
+    assert all(a >= b - 1e-3 for a, b in zip(plain, penalized, strict=True))
 
 
 def test_cartpole_script_writes_curves(tmp_path):
@@ -143,6 +159,7 @@ def test_every_exploration_row_quotes_the_campaign_part_that_wrote_it():
     for claim, *_, cmd in rows:
         assert "no campaign part" not in cmd, (claim, cmd)
     row = {"env": "six_circles", "operator": "HC", "K": "20", "steps": "1000",
-           "perturbations": "150", "seeds": "5", "seed_stream": "2031"}
-    assert "'six_circles/MC/20,six_circles/HC/20,six_circles/HC(0.3)/20'" in results.ex_cmd(row)
+           "perturbations": "150", "seeds": "10", "seed_stream": "2042"}
+    assert "'six_circles/MC/20,six_circles/HC/20'" in results.ex_cmd(row)
+    assert "no campaign part" in results.ex_cmd(dict(row, seeds="5", seed_stream="2031"))
     assert "no campaign part" in results.ex_cmd(dict(row, steps="999"))

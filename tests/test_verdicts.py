@@ -308,3 +308,34 @@ def test_the_campaign_at_the_papers_settings_is_judged_at_them():
                                   value("--horizon"))[0], name
     with pytest.raises(SystemExit):
         campaign.main(["--tiny", "--scale", "paper"])
+
+
+@pytest.mark.parametrize("plain,expected", [
+    # MC K 20 on four corners ends near -100; the penalized run's adapted policies, scored by
+    # the same unpenalized reward, far lower: the drop reproduces (one-sided Welch)
+    ("-300.0 -310.0 -290.0", "reproduces"),
+    ("-101.0 -99.0 -103.0", "inconclusive (not significant)"),
+    ("-20.0 -25.0 -22.0", REVERSED),
+])
+def test_the_penalized_drop_is_judged_on_the_unpenalized_scale(plain, expected):
+    """Fig. 1b's "performance drops for MC" compares the penalized run's adapted policies with
+    MC K 20 on four corners by the same (unpenalized) reward; a row without that column (an
+    older run) gets no such row."""
+    from benchmarks.reproduce import claims_es
+
+    base = {"K": "20", "steps": "1000", "perturbations": "20", "seeds": "3", "seed_stream": "7",
+            "post_before": "-300.0", "pre_after": "-380.0", "post_after_std": "1.0"}
+    mc20 = dict(base, env="four_corners", operator="MC", post_after="-100.0",
+                post_after_per_seed="-100.0 -98.0 -102.0",
+                pre_after_per_seed="-380.0 -381.0 -379.0")
+    pen = [dict(base, env="four_corners_penalized", operator=op, post_after="-5000.0",
+                post_after_per_seed=f"-5000.0 -{5000 + i}.0 -4990.0",
+                pre_after_per_seed="-9000.0 -9100.0 -9050.0")
+           for i, op in enumerate(("MC", "DPP", "HC"))]
+    without = claims_es.four_corners_claims([mc20, *pen])
+    pen[0]["post_after_unpenalized_per_seed"] = plain
+    rows = claims_es.four_corners_claims([mc20, *pen])
+    (drop,) = [r for r in rows if "here the drop" in r[0]]
+    assert drop[2] == expected
+    assert len(rows) == len(without) + 1 and "DPP-ES not tested" in drop[0]
+    assert "unpenalized task [-100.0, -98.0, -102.0] vs penalized task [" in drop[1]
