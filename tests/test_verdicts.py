@@ -339,3 +339,25 @@ def test_the_penalized_drop_is_judged_on_the_unpenalized_scale(plain, expected):
     assert drop[2] == expected
     assert len(rows) == len(without) + 1 and "DPP-ES not tested" in drop[0]
     assert "unpenalized task [-100.0, -98.0, -102.0] vs penalized task [" in drop[1]
+
+
+def test_fig5_rows_cover_the_one_hidden_layer_runs_too():
+    """Fig. 5 compares ES and PG at low K "across four environments [...] and two model
+    architectures": the one-hidden-layer (H) runs of Fig. 4 (swimmer and walker2d
+    forward-backward, K 5) get Fig. 5's rows by the same rule, named as H runs."""
+    from benchmarks.reproduce import claims_pg, results
+
+    rows = [{"method": method, "seed": i, "step": step, "test_post": value + 0.3 * i,
+             "perturbations": 20, "tasks": 20, "seed_stream": 2028, "K": 5, "horizon": 50,
+             "task_sets": "fixed"}
+            for i in range(3) for method, value0, value in (("ES-MAML", 1.0, 9.0),
+                                                            ("PG-MAML TRPO", 1.0, 4.0))
+            for step, value in ((0, value0), (40, value))]
+    h = claims_pg._low_k_claims("swimmer_forward_backward", rows, arch="H")
+    assert [r[0].endswith("swimmer_forward_backward, one hidden layer (H)") for r in h] == [
+        True, True]
+    assert all(" --policy mlp " in r[3] and "--policy linear" not in r[3] for r in h)
+    fig5_h = [r for r in results.claims() if r[0].startswith("4.4 / Fig. 5")
+              and r[0].endswith("one hidden layer (H)")]
+    assert {r[0].split(", ")[-2] for r in fig5_h} == {"swimmer_forward_backward",
+                                                      "walker2d_forward_backward"}

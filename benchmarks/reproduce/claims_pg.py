@@ -184,6 +184,10 @@ def es_vs_pg_claims():
             if rows:
                 out += _low_k_claims(env, rows)
     for env in ("swimmer_forward_backward", "walker2d_forward_backward"):
+        # Fig. 5's second architecture: Fig. 4's one-hidden-layer runs at K 5, same rule
+        rows = load(f"pg_vs_es_{env}_K5.csv")
+        if rows:
+            out += _low_k_claims(env, rows, arch="H")
         out += _architecture_claims(env)
     return out
 
@@ -238,11 +242,12 @@ def _architecture_claims(env: str, k: int = 5) -> list[tuple]:
     return out
 
 
-def _low_k_claims(env: str, rows) -> list[tuple]:
+def _low_k_claims(env: str, rows, arch: str = "L") -> list[tuple]:
     """Sec. 4.4 / Fig. 5 at low K on a Brax family: which method adapts better, and whether PG
     is the unstable one (its spread over seeds). At Finn et al.'s K (20; Fig. A5, for which the
     paper states no claim of its own) only the first, Sec. 4.4's comparison checked at that K:
-    the instability claim is about low K."""
+    the instability claim is about low K. ``arch``: the policies' architecture, "L" (linear)
+    or "H" (one hidden layer, Fig. 5's second architecture)."""
     from scipy import stats
 
     m = _pg_meta(rows)
@@ -251,7 +256,8 @@ def _low_k_claims(env: str, rows) -> list[tuple]:
     post = _final_by_method(rows, "test_post")
     es, pg = post["ES-MAML"], post["PG-MAML TRPO"]
     scale_words = _pg_text(m, env)
-    cmd = _pg_cmd(env, m, " --policy linear")
+    cmd = _pg_cmd(env, m, " --policy linear" if arch == "L" else " --policy mlp")
+    arch_words = "linear" if arch == "L" else "one hidden layer (H)"
     forward = "forward_backward" in env
     delta = margin(m["horizon"] or paper_horizon(env))
     c = _at_budget(rows)  # read once: the comparison and the spread below both use it
@@ -271,7 +277,8 @@ def _low_k_claims(env: str, rows) -> list[tuple]:
                  f"{mean(start['PG-MAML TRPO']):.1f}")
     if not forward:  # "PG outperforms": not if the untrained PG policies already did
         v = beyond_start(v, start["PG-MAML TRPO"], start["ES-MAML"])
-    out = [(f"{where}{claim}, {env}, linear", f"{measured}{untrained} {scale_words}", v, cmd)]
+    out = [(f"{where}{claim}, {env}, {arch_words}", f"{measured}{untrained} {scale_words}", v,
+            cmd)]
     if not low_k:
         return out
     # "PG-MAML can be highly unstable (note the wide error bars) [...] whereas ES-MAML is
@@ -288,7 +295,8 @@ def _low_k_claims(env: str, rows) -> list[tuple]:
     out.append((f"4.4 / Fig. 5: \"for low K, PG-MAML can be highly unstable (note the wide "
                 f"error bars) [...] whereas ES-MAML is relatively stable\" (measured: the spread "
                 f"over seeds of the post-adaptation return at an equal env-step budget, PG-MAML "
-                f"TRPO vs ES-MAML, Brown-Forsythe test, one-sided; {MODE_WORDS}), {env}, linear",
+                f"TRPO vs ES-MAML, Brown-Forsythe test, one-sided; {MODE_WORDS}), {env}, "
+                f"{arch_words}",
                 f"{where_read}, std over seeds: ES {sd_es:.2f} vs PG TRPO {sd_pg:.2f}; one-sided "
                 f"p = {one_sided:.3g} {scale_words}", v2, cmd))
     return out
