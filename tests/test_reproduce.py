@@ -72,6 +72,23 @@ def test_locomotion_script_writes_curves(tmp_path):
     assert (tmp_path / "locomotion_halfcheetah_forward_backward.png").stat().st_size > 5000
 
 
+def test_locomotion_only_replaces_its_own_rows_and_records_the_operator(tmp_path):
+    """--only runs the named experiments (here Fig. 3's HC on forward-backward Ant) and keeps
+    the other experiments' rows; the operator is a column (older rows: none, read as MC)."""
+    from benchmarks._common import write_csv
+
+    out = tmp_path / "locomotion.csv"
+    kept = {"env": "halfcheetah_forward_backward", "policy": "L", "K": "10", "seed": "0",
+            "step": "0", "test_pre": "0.0", "test_post": "1.0"}
+    write_csv([kept], out)
+    rows = run_script("locomotion.py", out, "--only", "ant_forward_backward/L/10/HC")
+    assert rows[0]["env"] == "halfcheetah_forward_backward" and rows[0]["operator"] == ""
+    new = rows[1:]
+    assert new and {(r["env"], r["policy"], r["K"], r["operator"]) for r in new} == {
+        ("ant_forward_backward", "L", "10", "HC")}
+    assert (tmp_path / "locomotion_ant_forward_backward.png").stat().st_size > 5000
+
+
 @pytest.mark.slow
 def test_robustness_script_writes_three_methods(tmp_path):
     rows = run_script("robustness.py", tmp_path / "robustness.csv")
@@ -163,3 +180,23 @@ def test_every_exploration_row_quotes_the_campaign_part_that_wrote_it():
     assert "'six_circles/MC/20,six_circles/HC/20'" in results.ex_cmd(row)
     assert "no campaign part" in results.ex_cmd(dict(row, seeds="5", seed_stream="2031"))
     assert "no campaign part" in results.ex_cmd(dict(row, steps="999"))
+
+
+def test_first_order_on_a_brax_family_writes_its_variants_at_one_budget(tmp_path):
+    """Figs. A1 / A2's runs (benchmarks/first_order.py --env): the chosen variants, each at
+    the same rollout budget (meta-steps = budget // rollouts per step), with the run's
+    settings in the rows."""
+    out = tmp_path / "fo.csv"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.first_order", "--tiny", "--env",
+                           "halfcheetah_forward_backward", "-K", "5", "--only",
+                           "zero_order,FO-NoHessian", "--seed-stream", "9", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.DictReader(open(out)))
+    assert [r["variant"].split(" (")[0] for r in rows] == ["linear: zero_order",
+                                                           "linear: FO-NoHessian"]
+    budget = int(rows[0]["rollouts_budget"])
+    for r in rows:
+        assert int(r["rollouts"]) <= budget and int(r["meta_steps"]) >= 2
+        assert len(r["post_after_per_seed"].split()) == 2 and r["seed_stream"] == "9"
+        assert r["only"] == "zero_order,FO-NoHessian"

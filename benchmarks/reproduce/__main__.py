@@ -52,7 +52,8 @@ def main(argv=None) -> None:
         if scratch is not None:
             argv_part = always + ["--tiny", "--out",
                                   str(scratch / f"{name.replace(' ', '_')}.csv")]
-        package = "benchmarks" if module in ("operators", "sine") else "benchmarks.reproduce"
+        package = ("benchmarks" if module in ("operators", "sine", "first_order") else
+                   "benchmarks.reproduce")
         print(f"== {name}: python -m {package}.{module} {' '.join(argv_part)}", flush=True)
         t0 = time.perf_counter()
         importlib.import_module(f"{package}.{module}").main(argv_part)

@@ -275,6 +275,51 @@ def first_order_claims() -> list[tuple]:
     return out
 
 
+# Figs. A1 / A2 on Brax forward-backward (benchmarks/first_order.py --env): (robot, K, the
+# paper's words, the variant that should be ahead, the one behind). The rule, fixed before the
+# runs (session 16): final post-adaptation test return per seed at an equal rollout budget,
+# one-sided Welch, by `judge`.
+BRAX_FIRST_ORDER = (
+    ("ant", 10, "A.1.2 / Fig. A1: \"On Forward-Backward Ant, FO-NoHessian actually "
+                "outperformed FO-Hessian\"", "FO-NoHessian", "FO-Hessian"),
+    ("ant", 10, "A.1.2 / Fig. A2: \"FO-NoHessian was slightly faster than Algorithm 3 when "
+                "measured by rollouts on Ant\"", "FO-NoHessian", "zero_order"),
+    ("halfcheetah", 5, "A.1.2 / Fig. A2: \"FO-NoHessian had notably poor performance when the "
+                       "number of queries was low (K = 5) on HalfCheetah\"", "zero_order",
+     "FO-NoHessian"),
+)
+WORDS = {"zero_order": "Alg. 3", "FO-NoHessian": "FO-NoHessian", "FO-Hessian": "FO-Hessian"}
+
+
+def brax_first_order_claims() -> list[tuple]:
+    """Figs. A1 / A2: the rows of `BRAX_FIRST_ORDER` whose run is in benchmarks/results."""
+    out: list[tuple] = []
+    for robot, k, claim, ahead, behind in BRAX_FIRST_ORDER:
+        env = f"{robot}_forward_backward"
+        rows = load(f"first_order_{env}_K{k}.csv")
+        arms = {r["variant"].split(": ", 1)[1].split(" (")[0].split(" MC")[0]: r for r in rows}
+        if ahead not in arms or behind not in arms:
+            continue
+        a, b = arms[ahead], arms[behind]
+        at, words = scale(env, a["perturbations"], a["seeds"], a["horizon"])
+        v, text = welch(seeds_of(a), seeds_of(b), at)
+        stream = a.get("seed_stream") or "0"
+        out.append((f"{claim} (measured: final post-adaptation test return per seed at an "
+                    f"equal rollout budget, {WORDS[ahead]} vs {WORDS[behind]}, linear, K {k}, "
+                    f"one-sided Welch), {env}",
+                    f"{WORDS[ahead]} {fmt(seeds_of(a))} ({a['meta_steps']} meta-steps, "
+                    f"{int(a['rollouts']):,} rollouts) vs {WORDS[behind]} {fmt(seeds_of(b))} "
+                    f"({b['meta_steps']} meta-steps, {int(b['rollouts']):,} rollouts); untrained "
+                    f"{a['post_before']}; {text} ({a['seeds']} seeds, P {a['perturbations']}, "
+                    f"H {a['horizon']}; {words}; Brax spring physics, not the paper's MuJoCo)"
+                    + ("" if stream == "0" else f"; seeds from stream {stream} (fresh)"), v,
+                    f"`python -m benchmarks.first_order --env {env} -K {k}"
+                    + (f" --only {a['only']}" if a.get("only") else "")
+                    + f" --rollouts {a['rollouts_budget']} --seeds {a['seeds']}"
+                    + ("" if stream == "0" else f" --seed-stream {stream}") + "`"))
+    return out
+
+
 def sine_claims() -> list[tuple]:
     """A.6: sine regression (benchmarks/sine.py)."""
     out: list[tuple] = []

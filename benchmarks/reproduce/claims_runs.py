@@ -135,12 +135,14 @@ def _above(values, level: float) -> list[float]:
     return out
 
 
-def _seeded_command(script: str, rows, default_seeds: int) -> tuple[int, int, str]:
+def _seeded_command(script: str, rows, default_seeds: int,
+                    only: str = "") -> tuple[int, int, str]:
     """(seeds, seed stream, the quoted command) of a benchmarks.reproduce script's run, read
-    off its rows: flags only where they differ from the script's defaults."""
+    off its rows: flags only where they differ from the script's defaults (``only``: the
+    run's --only)."""
     seeds = len({r["seed"] for r in rows})
     stream = int(rows[0].get("seed_stream") or 0)
-    cmd = (f"`python -m benchmarks.reproduce.{script}"
+    cmd = (f"`python -m benchmarks.reproduce.{script}" + (f" --only {only}" if only else "")
            + ("" if seeds == default_seeds else f" --seeds {seeds}")
            + (f" --seed-stream {stream}" if stream else "") + "`")
     return seeds, stream, cmd
@@ -150,19 +152,25 @@ def locomotion_claims():
     """Fig. 3 / Fig. 5 rows of benchmarks/reproduce/locomotion.py, judged by `judge`: L vs H by
     Welch's t over the seeds' mean post-adaptation returns; "adaptation helps" and "still
     learns" by a one-sample t-test of the per-seed paired differences."""
-    rows = load("locomotion.csv")
-    if not rows:
+    every = load("locomotion.csv")
+    if not every:
         return []
-    seeds, stream, cmd = _seeded_command("locomotion", rows, default_seeds=2)
+    for r in every:  # rows written before the operator column: the ES gradient (MC)
+        r["operator"] = r.get("operator") or "MC"
     out = []
-    for env in sorted({r["env"] for r in rows}):
-        e0 = next(r for r in rows if r["env"] == env)
+    for env in sorted({r["env"] for r in every}):
+        robot = env.split("_")[0]
+        # each robot's runs are a part of their own (seeds, stream, --only)
+        rows = [r for r in every if r["env"].split("_")[0] == robot]
+        seeds, stream, cmd = _seeded_command("locomotion", rows, default_seeds=2, only=robot)
+        rows = [r for r in rows if r["env"] == env]
+        e0 = rows[0]
         at_scale, words = scale(env, e0["perturbations"], seeds, e0["horizon"])
         where = (f"{seeds} seeds, P {e0['perturbations']}, H {e0['horizon']}, {words}"
                  + (f"; seeds from stream {stream} (fresh)" if stream else "")
                  + (f"; task sets {e0['task_sets']}" if e0.get("task_sets") else ""))
-        lin, _ = curve(rows, env=env, policy="L", K=10)
-        hid, _ = curve(rows, env=env, policy="H", K=10)
+        lin, _ = curve(rows, env=env, policy="L", K=10, operator="MC")
+        hid, _ = curve(rows, env=env, policy="H", K=10, operator="MC")
         if lin and hid:
             a_l, a_h = seed_areas(lin), seed_areas(hid)
             v, text = welch(a_l, a_h, at_scale)
@@ -173,7 +181,23 @@ def locomotion_claims():
                         f"training, L vs H)",
                         f"per seed: L {fmt(a_l)}, H {fmt(a_h)}; {text} (K 10, {max(lin)} "
                         f"meta-steps, {where})", v, cmd))
-        post, pre = curve(rows, env=env, policy="L", K=10)
+        hc, _ = curve(rows, env=env, policy="L", K=10, operator="HC")
+        if hc and lin and hid:
+            # 4.2: "for the Forward-Backward Ant problem, ES-MAML with the new HC operator is
+            # the most performant": HC above each other Fig. 3 curve, by the L vs H measure
+            a_hc = seed_areas(hc)
+            checks = {f"MC ({lab})": welch(a_hc, seed_areas(c), at_scale)
+                      for lab, c in (("L", lin), ("H", hid))}
+            v = first_failing((f"HC vs {lab}", x) for lab, (x, _) in checks.items())
+            out.append((f"4.2 / Fig. 3: \"for the Forward-Backward Ant problem, ES-MAML with the "
+                        f"new HC operator is the most performant\" (measured: per seed, the mean "
+                        f"post-adaptation test return over training, HC (linear) vs MC with L and "
+                        f"with H, each by one-sided Welch; both must hold), {env}",
+                        f"per seed: HC {fmt(a_hc)}, MC L {fmt(seed_areas(lin))}, MC H "
+                        f"{fmt(seed_areas(hid))}; "
+                        + "; ".join(f"HC vs {lab}: {t}" for lab, (_, t) in checks.items())
+                        + f" (K 10, {max(hc)} meta-steps, {where})", v, cmd))
+        post, pre = curve(rows, env=env, policy="L", K=10, operator="MC")
         if post:
             last = max(post)
             v, text = positive([b - a for a, b in zip(pre[last], post[last], strict=True)],
@@ -182,7 +206,7 @@ def locomotion_claims():
                         f"= post - pre after training, per seed)",
                         f"L, K 10, after {last} meta-steps: post {fmt(post[last])} vs pre "
                         f"{fmt(pre[last])}; gain {text} ({where})", v, cmd))
-        low, low_pre = curve(rows, env=env, policy="L", K=5)
+        low, low_pre = curve(rows, env=env, policy="L", K=5, operator="MC")
         if low:
             first, last = low[min(low)], low[max(low)]
             pre_last = low_pre[max(low)]

@@ -30,12 +30,27 @@ from benchmarks._common import RESULTS, write_csv
 from benchmarks.reproduce._curves import final, plot_curves, train_curve
 from esmaml_jax import adaptation
 
-# (env, policy, K)
+# (env, policy, K, adaptation operator)
 EXPERIMENTS = [
-    ("halfcheetah_forward_backward", "L", 10), ("halfcheetah_forward_backward", "H", 10),
-    ("halfcheetah_forward_backward", "L", 5),
-    ("halfcheetah_goal_velocity", "L", 10), ("halfcheetah_goal_velocity", "H", 10),
+    ("halfcheetah_forward_backward", "L", 10, "MC"),
+    ("halfcheetah_forward_backward", "H", 10, "MC"),
+    ("halfcheetah_forward_backward", "L", 5, "MC"),
+    ("halfcheetah_goal_velocity", "L", 10, "MC"), ("halfcheetah_goal_velocity", "H", 10, "MC"),
+    # Fig. 3's Ant: L vs H, and "for the Forward-Backward Ant problem, ES-MAML with the new HC
+    # operator is the most performant" (hill climbing, the paper's precision 0.1)
+    ("ant_forward_backward", "L", 10, "MC"), ("ant_forward_backward", "H", 10, "MC"),
+    ("ant_forward_backward", "L", 10, "HC"),
 ]
+
+
+def experiment_name(env: str, pol: str, k: int, op: str) -> str:
+    """What --only matches: "env/policy/K/operator", e.g. "ant_forward_backward/L/10/HC"."""
+    return f"{env}/{pol}/{k}/{op}"
+
+
+def operator(name: str, k: int):
+    return (adaptation.hill_climb(num_queries=k) if name == "HC" else
+            adaptation.es_gradient(num_queries=k))
 
 
 def main(argv=None) -> None:
@@ -53,6 +68,10 @@ def main(argv=None) -> None:
                    help="seeds split from PRNGKey(N) (default 0): fresh seeds for a re-run")
     p.add_argument("--out", default=str(RESULTS / "locomotion.csv"))
     p.add_argument("--tiny", action="store_true", help="one experiment, 1 step, horizon 5")
+    p.add_argument("--only", default=None,
+                   help="run only the experiments whose 'env/policy/K/operator' contains this "
+                        "text (or one of these comma-separated texts) and replace their rows in "
+                        "--out (the others are kept)")
     p.add_argument("--full", action="store_true",
                    help="the paper's scale (for an accelerator; hours on this CPU)")
     args = p.parse_args(argv)
@@ -62,23 +81,36 @@ def main(argv=None) -> None:
     experiments = EXPERIMENTS
     if args.tiny:
         args.steps, args.chunk, args.horizon, args.perturbations = 1, 1, 5, 2
-        experiments = EXPERIMENTS[:1]
+        if not args.only:
+            experiments = EXPERIMENTS[:1]
     rows = []
-    for env_name, pol, k in experiments:
+    if args.only:
+        wanted = args.only.split(",")
+        experiments = [e for e in experiments if any(w in experiment_name(*e) for w in wanted)]
+        if not experiments:
+            raise SystemExit(f"no experiment matches {args.only!r}")
+        if Path(args.out).exists():  # keep the other experiments' rows (older rows: MC)
+            import csv
+
+            chosen = {(e, pol, str(k), op) for e, pol, k, op in experiments}
+            rows = [r for r in csv.DictReader(open(args.out))
+                    if (r["env"], r["policy"], r["K"], r.get("operator") or "MC") not in chosen]
+    for env_name, pol, k, op in experiments:
         fam = (envs.make(env_name, task_sets=args.task_sets) if "goal" in env_name
                else envs.make(env_name))
         policy = (ej.policies.linear(fam.observation_size, fam.action_size) if pol == "L" else
                   ej.policies.mlp(fam.observation_size, fam.action_size, (args.hidden,)))
         obj = ej.rl_objective(fam, policy, horizon=args.horizon)
         tasks = fam.recommended.tasks_per_perturbation or 1  # 2 for forward-backward (A.7.2)
-        algo = ej.zero_order(obj, adaptation.es_gradient(num_queries=k),
+        algo = ej.zero_order(obj, operator(op, k),
                              num_perturbations=args.perturbations, tasks_per_perturbation=tasks,
                              optimizer=optax.sgd(0.01))
         # forward-backward: 2 test tasks x 8 adaptations; goal-velocity: 20 tasks x 1
         repeats = 8 if fam.test_tasks is not None else 1
         got, wall = train_curve(algo, seeds=args.seeds, steps=args.steps, chunk=args.chunk,
                                 eval_repeats=repeats, seed_axis="vmap", env=env_name,
-                                policy=pol, K=k, T=tasks, seed_stream=args.seed_stream,
+                                policy=pol, K=k, T=tasks, operator=op,
+                                seed_stream=args.seed_stream,
                                 horizon=args.horizon, perturbations=args.perturbations)
         for r in got:
             r.update(wall_s=round(wall, 1), seeds=args.seeds, steps=args.steps,
@@ -86,15 +118,17 @@ def main(argv=None) -> None:
                      task_sets=args.task_sets if "goal" in env_name else "fixed (N = 2)")
         rows += got
         first = [r["test_post"] for r in got if r["step"] == 0]
-        print(f"{env_name} {pol} K={k}: post-adaptation {np.mean(first):.1f} -> "
+        print(f"{env_name} {pol} K={k} {op}: post-adaptation {np.mean(first):.1f} -> "
               f"{np.mean(final(got)):.1f} (pre {np.mean(final(got, 'test_pre')):.1f}), "
               f"{wall:.0f} s", flush=True)
         write_csv(rows, args.out)
     out = Path(args.out)
-    for env_name in sorted({e for e, _, _ in experiments}):
-        groups = {f"{pol}, K={k}": [r for r in rows if (r["env"], r["policy"], r["K"])
-                                    == (env_name, pol, k)]
-                  for e, pol, k in experiments if e == env_name}
+    for env_name in sorted({e[0] for e in experiments}):
+        mine = [e for e in EXPERIMENTS if e[0] == env_name]  # kept rows too
+        groups = {f"{pol}, K={k}" + ("" if op == "MC" else f", {op}"): [
+            r for r in rows if (r["env"], r["policy"], str(r["K"]), r.get("operator") or "MC")
+            == (env_name, pol, str(k), op)] for _, pol, k, op in mine}
+        groups = {label: g for label, g in groups.items() if g}
         plot_curves(groups, out.with_name(f"{out.stem}_{env_name}.png"),
                     f"{env_name}, H = {args.horizon} (mean, min-max over seeds)")
 

@@ -95,7 +95,22 @@ PARTS = [
      ["--es-steps", "30000", "--maml-steps", "30000", "--seeds", "5", "--seed-stream", "2032",
       "--out", "benchmarks/results/sine_curve.csv"]),
     # Fig. 3 / Fig. 5 ES-MAML on halfcheetah at CPU scale
-    ("locomotion", "locomotion", [], ["--seeds", "5", "--seed-stream", "2030"]),
+    ("locomotion", "locomotion", ["--only", "halfcheetah"],
+     ["--seeds", "5", "--seed-stream", "2030"]),
+    # Fig. 3's Ant (L vs H, and HC vs MC on forward-backward), the same CPU scale as
+    # halfcheetah's, fresh stream 2043 (session 16; the rule was committed before the run)
+    ("locomotion ant", "locomotion", ["--only", "ant"],
+     ["--seeds", "5", "--seed-stream", "2043"]),
+    # Figs. A1 / A2 on Brax forward-backward, linear, by rollouts (session 16, rules committed
+    # before the run, fresh stream 2044): Ant at K 10 (FO-NoHessian vs FO-Hessian, and vs Alg.
+    # 3), HalfCheetah at K 5 (Alg. 3 vs FO-NoHessian); budgets of 40 zero-order meta-steps
+    # (P 20 x 2 tasks, H 50). The budget is in rollouts: --scale paper leaves these as they are
+    ("first_order ant (Figs. A1 / A2)", "first_order",
+     ["--env", "ant_forward_backward", "-K", "10"],
+     ["--rollouts", "38400", "--seeds", "5", "--seed-stream", "2044"]),
+    ("first_order halfcheetah K 5 (Fig. A2)", "first_order",
+     ["--env", "halfcheetah_forward_backward", "-K", "5", "--only", "zero_order,FO-NoHessian"],
+     ["--rollouts", "22400", "--seeds", "5", "--seed-stream", "2044"]),
     # A.3.3 / Fig. A3: MC vs RBO with 25% of the adaptation queries corrupted (Swimmer FB)
     ("robustness", "robustness", [], ["--seeds", "5", "--seed-stream", "2035"]),
 ]

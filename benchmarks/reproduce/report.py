@@ -18,6 +18,12 @@ RUNTIME = {"exploration.csv": ("benchmarks/reproduce/exploration.py", "wall_s"),
            "asebo_low_k.csv": ("benchmarks/operators.py --only ... --out "
                                "benchmarks/results/asebo_low_k.csv", "compile_s"),
            "first_order.csv": ("benchmarks/first_order.py", "wall_s_incl_compile"),
+           "first_order_ant_forward_backward_K10.csv": (
+               "benchmarks/first_order.py --env ant_forward_backward -K 10 ...",
+               "wall_s_incl_compile"),
+           "first_order_halfcheetah_forward_backward_K5.csv": (
+               "benchmarks/first_order.py --env halfcheetah_forward_backward -K 5 ...",
+               "wall_s_incl_compile"),
            "sine.csv": ("benchmarks/sine.py", "wall_s"),
            "sine_curve.csv": ("benchmarks/sine.py --curve-every ...", "wall_s"),
            "cartpole.csv": ("benchmarks/reproduce/cartpole.py", "wall_s_policy"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from benchmarks.reproduce import report
 from benchmarks.reproduce.claims_es import (
     asebo_claims,
+    brax_first_order_claims,
     first_order_claims,
     four_corners_claims,
     navigation_claims,
@@ -46,7 +47,8 @@ def claims() -> list[tuple]:
     """Every row of RESULTS.md, in its order: (claim, measured, verdict, command)."""
     ex = load("exploration.csv")
     return (es_vs_pg_claims() + four_corners_claims(ex) + six_circles_claims(ex)
-            + navigation_claims(ex) + asebo_claims() + first_order_claims() + sine_claims()
+            + navigation_claims(ex) + asebo_claims() + first_order_claims()
+            + brax_first_order_claims() + sine_claims()
             + robustness_claims() + cartpole_claims() + locomotion_claims()
             + halfcheetah_run_claims())
 
