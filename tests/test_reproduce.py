@@ -56,6 +56,15 @@ def test_cartpole_script_writes_curves(tmp_path):
     assert (tmp_path / "cartpole.png").stat().st_size > 5000
 
 
+def test_cartpole_only_reruns_the_named_policies_and_keeps_the_others(tmp_path):
+    out = tmp_path / "cartpole.csv"
+    first = run_script("cartpole.py", out)
+    again = run_script("cartpole.py", out, "--only", "H", "--seed-stream", "3")
+    assert [r for r in again if r["policy"] != "H"] == [r for r in first if r["policy"] != "H"]
+    h = [r for r in again if r["policy"] == "H"]
+    assert len(h) == 2 * 3 and {(r["seed_stream"], r["only"]) for r in h} == {("3", "H")}
+
+
 def test_pg_vs_es_script_writes_three_methods_with_both_pg_evaluations(tmp_path):
     rows = run_script("pg_vs_es.py", tmp_path / "pg.csv")
     assert {r["method"] for r in rows} == {"ES-MAML", "PG-MAML TRPO", "PG-MAML VPG"}

@@ -53,7 +53,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--chunk", type=int, default=10)
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=None, help="default 3 (5 with --full)")
     p.add_argument("--horizon", type=int, default=200)
     p.add_argument("--perturbations", type=int, default=50)
     p.add_argument("--queries", type=int, default=10)
@@ -63,14 +63,30 @@ def main(argv=None) -> None:
     p.add_argument("--tiny", action="store_true", help="seconds: 2 steps, horizon 10")
     p.add_argument("--full", action="store_true",
                    help="the paper's scale (for an accelerator; hours on this CPU)")
+    p.add_argument("--only", default=None,
+                   help="comma-separated policies (L, H, HH) to run; their rows in --out are "
+                        "replaced, the other policies' kept")
     args = p.parse_args(argv)
+    wanted = list(POLICIES) if not args.only else args.only.split(",")
+    if not set(wanted) <= set(POLICIES):
+        p.error(f"--only {args.only}: policies are {', '.join(POLICIES)}")
     if args.full:
-        args.steps, args.perturbations, args.horizon, args.seeds = 500, 150, 500, 5
+        args.steps, args.perturbations, args.horizon = 500, 150, 500
+    args.seeds = args.seeds or (5 if args.full else 3)
     if args.tiny:
         args.steps, args.chunk, args.horizon, args.perturbations, args.seeds = 2, 1, 10, 4, 2
     rows, walls = [], {}
-    for name in POLICIES:
+    if args.only and Path(args.out).exists():  # the other policies' rows and times
+        import csv
+
+        for r in csv.DictReader(open(args.out)):
+            if r["policy"] not in wanted:
+                rows.append(r)
+                walls[r["policy"]] = float(r["wall_s_policy"])
+    for name in wanted:
         got, walls[name] = run(name, args)
+        for r in got:
+            r["only"] = args.only or ""
         rows += got
         last = final(got)
         print(f"{name}: final post-adaptation {np.mean(last):.1f} (seeds {last}), "

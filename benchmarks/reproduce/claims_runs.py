@@ -80,14 +80,25 @@ def cartpole_claims():
     rows = load("cartpole.csv")
     if not rows:
         return []
-    cmd = "`python -m benchmarks.reproduce.cartpole" + (
-        " --full --seed-stream " + str(rows[0]["seed_stream"])
-        if str(rows[0].get("seed_stream") or "0") != "0" else "") + "`"
+    def command(pol: str) -> str:
+        """The run that wrote policy ``pol``'s rows (policies may come from separate runs)."""
+        r = next(x for x in rows if x["policy"] == pol)
+        stream = str(r.get("seed_stream") or "0")
+        if stream == "0":
+            return "`python -m benchmarks.reproduce.cartpole`"
+        return ("`python -m benchmarks.reproduce.cartpole --full"
+                + (f" --only {r['only']}" if r.get("only") else "")
+                + ("" if int(r["seeds"]) == 5 else f" --seeds {r['seeds']}")
+                + f" --seed-stream {stream}`")
+
+    cmd = command("L")
     h = float(rows[0]["horizon"])
-    scale, at_scale = cartpole_scale(rows[0])
+    scale, at_scale = cartpole_scale(next(r for r in rows if r["policy"] == "L"))
     out = []
     post, _ = curve(rows, policy="L")
     steps = sorted(post)
+    other_scale = {p: cartpole_scale(next(r for r in rows if r["policy"] == p))
+                   for p in ("H", "HH")}
     seeds = len(post[steps[0]])
     reached, kept = [], []
     for i in range(seeds):
@@ -114,15 +125,18 @@ def cartpole_claims():
     area = {p: seed_areas(curve(rows, policy=p)[0]) for p in ("L", "H", "HH")}
     for other in ("H", "HH"):
         if seeds >= 3 and "perturbations" in rows[0]:
-            v, text = welch(area["L"], area[other], at_scale)
+            v, text = welch(area["L"], area[other], at_scale and other_scale[other][1])
             text = f"; {text}"
+            if other_scale[other][0] != scale:  # e.g. 10 seeds of L vs 5 of HH
+                text += f" ({other}: {other_scale[other][0]})"
         else:
             v, text = compare(area["L"], area[other]), ""
         out.append((f"4.3 / Fig. 4: \"we again find linear policies (L) outperforming policies "
                     f"with one (H) or two (HH) hidden layers\" (here L vs "
                     f"{'H' if other == 'H' else 'HH'}; measured: the mean post-adaptation return "
                     f"over training, per seed)",
-                    f"{scale}: L {fmt(area['L'])}, {other} {fmt(area[other])}{text}", v, cmd))
+                    f"{scale}: L {fmt(area['L'])}, {other} {fmt(area[other])}{text}", v,
+                    cmd if command(other) == cmd else f"{cmd}, {command(other)}"))
     return out
 
 
