@@ -209,3 +209,14 @@ def test_first_order_on_a_brax_family_writes_its_variants_at_one_budget(tmp_path
         assert int(r["rollouts"]) <= budget and int(r["meta_steps"]) >= 2
         assert len(r["post_after_per_seed"].split()) == 2 and r["seed_stream"] == "9"
         assert r["only"] == "zero_order,FO-NoHessian"
+
+
+def test_compact_script_writes_perturbations_needed_per_policy_and_seed(tmp_path):
+    rows = run_script("compact.py", tmp_path / "compact.csv")
+    assert [(r["policy"], r["D"]) for r in rows] == [("L", "6")] * 2 + [("H", "162")] * 2
+    for r in rows:
+        cos = [float(r["cos_P2"]), float(r["cos_P4"])]
+        assert all(-1.0 <= c <= 1.0 for c in cos)
+        # the first P of the grid at cosine 0.5, else twice the largest
+        expected = next((n for n, c in zip((2, 4), cos, strict=True) if c >= 0.5), 8)
+        assert int(r["p_needed"]) == expected and (r["reached"] == "True") == (expected < 8)

@@ -452,3 +452,29 @@ def test_figs_a1_a2_rows_on_brax_follow_the_rule(tmp_path, monkeypatch, nh, expe
                           "-K 5 --only zero_order,FO-NoHessian --rollouts 9600 --seeds 3 "
                           "--seed-stream 2044`")
     assert "not the paper's MuJoCo" in rows[1][1]
+
+
+@pytest.mark.parametrize("linear,mlp,expected", [
+    ([8, 8, 16, 8], [64, 128, 64, 512], "reproduces"),
+    ([8, 16, 8, 16], [16, 8, 16, 16], "inconclusive (not significant)"),
+    ([64, 128, 64, 128], [8, 8, 16, 8], "reversed (significantly, below the paper's settings)"),
+])
+def test_compact_policies_row_compares_perturbations_needed(tmp_path, monkeypatch, linear, mlp,
+                                                           expected):
+    """4.2's "fewer perturbations are needed": the P each seed's estimate needs, MLP vs linear,
+    one-sided Welch on log2 P; a censored seed (never reached) is counted and said."""
+    from benchmarks._common import write_csv
+    from benchmarks.reproduce import claims_es, verdicts
+
+    rows = [{"policy": pol, "D": d, "seed": s, "p_needed": n, "reached": n <= 256,
+             "cos_P8": 0.1, "cos_P256": 0.9, "threshold": 0.5, "repeats": 8,
+             "ref": "32 x P 256", "seeds": 4, "seed_stream": 2045, "wall_s_policy": 1.0}
+            for pol, d, needs in (("L", 6, linear), ("H", 162, mlp))
+            for s, n in enumerate(needs)]
+    write_csv(rows, tmp_path / "compact.csv")
+    monkeypatch.setattr(verdicts, "RESULTS", tmp_path)
+    (row,) = claims_es.compact_claims()
+    assert row[2] == expected
+    assert f"linear (D 6) {linear}" in row[1] and f"MLP(32) (D 162) {mlp}" in row[1]
+    assert f"{sum(n > 256 for n in linear + mlp)} seed(s) never reached" in row[1]
+    assert row[3] == "`python -m benchmarks.reproduce.compact --seeds 4 --seed-stream 2045`"

@@ -320,6 +320,41 @@ def brax_first_order_claims() -> list[tuple]:
     return out
 
 
+def compact_claims() -> list[tuple]:
+    """4.2: compact policies need fewer perturbations (benchmarks/reproduce/compact.py). The rule,
+    fixed before the run (session 16): per seed, the perturbations needed for the meta-gradient
+    estimate to reach cosine 0.5 with the reference, MLP(32) vs linear, one-sided Welch on log2
+    P. navigation_2d stands in for the paper's locomotion tasks, so the row is never judged at
+    the paper's settings ("inconclusive" rather than "does not reproduce" when it fails)."""
+    import math
+
+    rows = load("compact.csv")
+    need = {pol: [math.log2(float(r["p_needed"])) for r in rows if r["policy"] == pol]
+            for pol in ("L", "H")}
+    if not (need["L"] and need["H"]):
+        return []
+    v, text = welch(need["H"], need["L"], False)
+    r0 = next(r for r in rows if r["policy"] == "L")
+    dims = {pol: next(r["D"] for r in rows if r["policy"] == pol) for pol in ("L", "H")}
+    censored = sum(r["reached"] == "False" for r in rows)
+    stream = r0.get("seed_stream") or "0"
+    grid = [k.removeprefix("cos_P") for k in r0 if k.startswith("cos_P")]
+    return [("4.2: \"Using more compact policies also directly speeds up ES-MAML, since fewer "
+             "perturbations are needed for gradient estimation\" (measured: per seed, the "
+             "perturbations P the ES-MAML meta-gradient estimate needs to reach cosine 0.5 "
+             f"with a reference of {r0['ref']}, MLP(32) vs linear, one-sided Welch on log2 P; "
+             "navigation_2d, MC K 20, standing in for the paper's locomotion tasks)",
+             "P needed per seed: linear (D " + dims["L"] + ") " + str(
+                 [int(2 ** x) for x in need["L"]]) + ", MLP(32) (D " + dims["H"] + ") "
+             + str([int(2 ** x) for x in need["H"]]) + f"; grid P {', '.join(grid)}, "
+             f"{r0['repeats']} estimates each; {censored} seed(s) never reached 0.5, counted "
+             f"as twice the largest P; log2 {text} ({r0['seeds']} seeds"
+             + ("" if stream == "0" else f"; seeds from stream {stream} (fresh)") + ")", v,
+             "`python -m benchmarks.reproduce.compact"
+             + ("" if int(r0["seeds"]) == 10 else f" --seeds {r0['seeds']}")
+             + ("" if stream == "0" else f" --seed-stream {stream}") + "`")]
+
+
 def sine_claims() -> list[tuple]:
     """A.6: sine regression (benchmarks/sine.py)."""
     out: list[tuple] = []

@@ -115,6 +115,9 @@ PARTS = [
     ("first_order halfcheetah K 5 (Fig. A2)", "first_order",
      ["--env", "halfcheetah_forward_backward", "-K", "5", "--only", "zero_order,FO-NoHessian"],
      ["--rollouts", "22400", "--seeds", "5", "--seed-stream", "2044"]),
+    # 4.2: compact policies need fewer perturbations (session 16, rule committed before the
+    # run, fresh stream 2045)
+    ("compact policies", "compact", [], ["--seed-stream", "2045"]),
     # A.3.3 / Fig. A3: MC vs RBO with 25% of the adaptation queries corrupted (Swimmer FB)
     ("robustness", "robustness", [], ["--seeds", "5", "--seed-stream", "2035"]),
 ]

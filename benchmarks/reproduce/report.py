@@ -24,6 +24,7 @@ RUNTIME = {"exploration.csv": ("benchmarks/reproduce/exploration.py", "wall_s"),
            "first_order_halfcheetah_forward_backward_K5.csv": (
                "benchmarks/first_order.py --env halfcheetah_forward_backward -K 5 ...",
                "wall_s_incl_compile"),
+           "compact.csv": ("benchmarks/reproduce/compact.py", "wall_s_policy"),
            "sine.csv": ("benchmarks/sine.py", "wall_s"),
            "sine_curve.csv": ("benchmarks/sine.py --curve-every ...", "wall_s"),
            "cartpole.csv": ("benchmarks/reproduce/cartpole.py", "wall_s_policy"),
@@ -61,7 +62,8 @@ def runtimes() -> list[str]:
                          f"({len(walls)} curves; training incl. compilation)")
             continue
         # one wall time per experiment (rows of one experiment repeat it)
-        keys = [k for k in rows[0] if k not in ("seed", "step", "test_pre", "test_post")]
+        keys = ([k for k in rows[0] if k not in ("seed", "step", "test_pre", "test_post")]
+                if name != "compact.csv" else ["policy", col])  # one row per seed there
         unique = {tuple(r[k] for k in keys if k != col): float(r[col]) for r in rows}
         lines.append(f"- `python {script}`: {sum(unique.values()) / 60:.1f} min "
                      f"({len(unique)} experiments; training incl. compilation)")

@@ -13,6 +13,7 @@ from benchmarks.reproduce import report
 from benchmarks.reproduce.claims_es import (
     asebo_claims,
     brax_first_order_claims,
+    compact_claims,
     first_order_claims,
     four_corners_claims,
     navigation_claims,
@@ -48,7 +49,7 @@ def claims() -> list[tuple]:
     ex = load("exploration.csv")
     return (es_vs_pg_claims() + four_corners_claims(ex) + six_circles_claims(ex)
             + navigation_claims(ex) + asebo_claims() + first_order_claims()
-            + brax_first_order_claims() + sine_claims()
+            + brax_first_order_claims() + compact_claims() + sine_claims()
             + robustness_claims() + cartpole_claims() + locomotion_claims()
             + halfcheetah_run_claims())
 
