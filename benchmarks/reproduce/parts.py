@@ -109,7 +109,7 @@ PARTS = [
     # before the run, fresh stream 2044): Ant at K 10 (FO-NoHessian vs FO-Hessian, and vs Alg.
     # 3), HalfCheetah at K 5 (Alg. 3 vs FO-NoHessian); budgets of 40 zero-order meta-steps
     # (P 20 x 2 tasks, H 50), 3 seeds (the paper's count; the session's time allowed no more).
-    # The budget is in rollouts: --scale paper leaves these as they are
+    # --scale paper scales the rollout budget with P (the same 40 zero-order meta-steps)
     ("first_order ant (Figs. A1 / A2)", "first_order",
      ["--env", "ant_forward_backward", "-K", "10"],
      ["--rollouts", "38400", "--seeds", "3", "--seed-stream", "2044"]),
@@ -127,10 +127,12 @@ PARTS = [
 # `python -m benchmarks.reproduce --scale paper`: every part at the paper's stated settings (A.7:
 # 150 perturbations, 3 seeded runs, horizon 200; the families' own horizon on navigation, four
 # corners and six circles; 500 on CartPole) with fresh seeds; the meta-step counts stay the
-# committed ones (the paper states none). Sine has no stated settings and is left as it is.
+# committed ones (the paper states none). Sine has no stated settings and is left as it is, and
+# so is the compact-policies part (its P is the quantity measured).
 PAPER_STREAM = "2040"
-TAKES_HORIZON = {"pg_vs_es", "cartpole", "locomotion", "robustness"}
-TAKES_P = {"exploration", "pg_vs_es", "cartpole", "locomotion", "robustness", "operators"}
+TAKES_HORIZON = {"pg_vs_es", "cartpole", "locomotion", "robustness", "first_order"}
+TAKES_P = {"exploration", "pg_vs_es", "cartpole", "locomotion", "robustness", "operators",
+           "first_order"}
 
 
 def paper_scale_args(module: str, always: list[str], scale: list[str]) -> list[str]:
@@ -147,6 +149,9 @@ def paper_scale_args(module: str, always: list[str], scale: list[str]) -> list[s
         else:
             args.extend([flag, value])
 
+    if module == "first_order":  # a budget in rollouts: scaled with P, same meta-steps
+        old_p = int(args[args.index("--perturbations") + 1]) if "--perturbations" in args else 20
+        put("--rollouts", str(int(args[args.index("--rollouts") + 1]) * PAPER_P // old_p))
     put("--perturbations", str(PAPER_P))
     seeds = int(args[args.index("--seeds") + 1]) if "--seeds" in args else 0
     put("--seeds", str(max(seeds, PAPER_SEEDS)))
