@@ -1,6 +1,8 @@
 """Sec. 4.2 / Fig. 3 and Sec. 4.4 / Fig. 5 at CPU scale: linear (L) vs one-hidden-layer (H)
 policies on halfcheetah forward-backward and goal-velocity (Brax), and the low-K setting (K = 5,
-forward-backward).
+forward-backward); Fig. 3's Ant forward-backward (L vs H, and hill climbing (HC) with L).
+``--only ant`` (or any part of "env/policy/K/operator") runs some experiments and keeps the
+other rows of --out.
 Seeds run as one program, vmapped over the algorithm state (the committed rows ran them one after
 the other with lax.map, when vmapping Brax over seeds segfaulted XLA:CPU: see _curves.py); the
 post-adaptation test return is recorded every ``--chunk`` meta-steps.
