@@ -77,7 +77,8 @@ def final(rows: list[dict], key: str = "test_post") -> list[float]:
 
 def plot_curves(groups: dict[str, list[dict]], path: Path, title: str,
                 hline: float | None = None, key: str = "test_post") -> None:
-    """Mean and min-max band over seeds of ``key`` against meta-steps, one line per group."""
+    """Mean and min-max band over seeds of ``key`` against meta-steps, one line per group (rows
+    fresh from a run or read back from a CSV, whose values are strings)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,8 +86,8 @@ def plot_curves(groups: dict[str, list[dict]], path: Path, title: str,
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (label, rows) in enumerate(groups.items()):
-        steps = sorted({r["step"] for r in rows})
-        vals = np.array([[r[key] for r in rows if r["step"] == s] for s in steps])
+        steps = sorted({int(r["step"]) for r in rows})
+        vals = np.array([[float(r[key]) for r in rows if int(r["step"]) == s] for s in steps])
         ax.plot(steps, vals.mean(1), color=f"C{i}", label=label)
         ax.fill_between(steps, vals.min(1), vals.max(1), color=f"C{i}", alpha=0.2)
     if hline is not None:
