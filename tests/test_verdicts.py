@@ -454,7 +454,9 @@ def test_figs_a1_a2_rows_on_brax_follow_the_rule(tmp_path, monkeypatch, nh, expe
     assert rows[2][3] == ("`python -m benchmarks.first_order --env halfcheetah_forward_backward "
                           "-K 5 --only zero_order,FO-NoHessian --rollouts 9600 --seeds 3 "
                           "--seed-stream 2044`")
-    assert "not the paper's MuJoCo" in rows[1][1]
+    from benchmarks.reproduce import report  # the physics, said once per row by the report
+
+    assert "Brax spring, not the paper's MuJoCo" in report.physics_note(rows[1])
 
 
 @pytest.mark.parametrize("linear,mlp,expected", [

@@ -311,7 +311,7 @@ def brax_first_order_claims() -> list[tuple]:
                     f"{int(a['rollouts']):,} rollouts) vs {WORDS[behind]} {fmt(seeds_of(b))} "
                     f"({b['meta_steps']} meta-steps, {int(b['rollouts']):,} rollouts); untrained "
                     f"{a['post_before']}; {text} ({a['seeds']} seeds, P {a['perturbations']}, "
-                    f"H {a['horizon']}; {words}; Brax spring physics, not the paper's MuJoCo)"
+                    f"H {a['horizon']}; {words})"
                     + ("" if stream == "0" else f"; seeds from stream {stream} (fresh)"), v,
                     f"`python -m benchmarks.first_order --env {env} -K {k}"
                     + (f" --only {a['only']}" if a.get("only") else "")
