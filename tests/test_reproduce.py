@@ -186,7 +186,7 @@ def test_every_exploration_row_quotes_the_campaign_part_that_wrote_it():
         assert "no campaign part" not in cmd, (claim, cmd)
     row = {"env": "six_circles", "operator": "HC", "K": "20", "steps": "1000",
            "perturbations": "150", "seeds": "10", "seed_stream": "2042"}
-    assert "'six_circles/MC/20,six_circles/HC/20'" in results.ex_cmd(row)
+    assert "--only six_circles/MC/20,six_circles/HC/20 --steps" in results.ex_cmd(row)
     assert "no campaign part" in results.ex_cmd(dict(row, seeds="5", seed_stream="2031"))
     assert "no campaign part" in results.ex_cmd(dict(row, steps="999"))
 
