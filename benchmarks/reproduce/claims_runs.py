@@ -80,9 +80,11 @@ def cartpole_claims():
     rows = load("cartpole.csv")
     if not rows:
         return []
+    by_policy = {p: next(r for r in rows if r["policy"] == p) for p in ("L", "H", "HH")}
+
     def command(pol: str) -> str:
         """The run that wrote policy ``pol``'s rows (policies may come from separate runs)."""
-        r = next(x for x in rows if x["policy"] == pol)
+        r = by_policy[pol]
         stream = str(r.get("seed_stream") or "0")
         if stream == "0":
             return "`python -m benchmarks.reproduce.cartpole`"
@@ -93,12 +95,11 @@ def cartpole_claims():
 
     cmd = command("L")
     h = float(rows[0]["horizon"])
-    scale, at_scale = cartpole_scale(next(r for r in rows if r["policy"] == "L"))
+    scale, at_scale = cartpole_scale(by_policy["L"])
     out = []
     post, _ = curve(rows, policy="L")
     steps = sorted(post)
-    other_scale = {p: cartpole_scale(next(r for r in rows if r["policy"] == p))
-                   for p in ("H", "HH")}
+    other_scale = {p: cartpole_scale(by_policy[p]) for p in ("H", "HH")}
     seeds = len(post[steps[0]])
     reached, kept = [], []
     for i in range(seeds):

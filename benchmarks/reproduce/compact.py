@@ -32,14 +32,20 @@ POLICIES = {"L": (), "H": (32,)}
 THRESHOLD = 0.5
 
 
-def estimates(policy_name: str, p: int, states, keys) -> jax.Array:
-    """ES-MAML meta-gradient estimates at P = ``p``: [seeds, repeats, D] for states [seeds]
-    and keys [seeds, repeats]."""
+def algorithm(policy_name: str, p: int):
+    """ES-MAML on navigation_2d (MC, K 20) with P = ``p`` and SGD 1.0 (a meta-step's update is
+    the estimate itself)."""
     fam = envs.make("navigation_2d")
     hidden = POLICIES[policy_name]
     pol = (ej.policies.linear(2, 2) if not hidden else ej.policies.mlp(2, 2, hidden))
-    algo = ej.zero_order(ej.rl_objective(fam, pol), adaptation.es_gradient(num_queries=20),
+    return ej.zero_order(ej.rl_objective(fam, pol), adaptation.es_gradient(num_queries=20),
                          num_perturbations=p, optimizer=optax.sgd(1.0))
+
+
+def estimates(policy_name: str, p: int, states, keys) -> jax.Array:
+    """ES-MAML meta-gradient estimates at P = ``p``: [seeds, repeats, D] for states [seeds]
+    and keys [seeds, repeats]."""
+    algo = algorithm(policy_name, p)
 
     def one(state, key):
         return algo.step(state, key)[0].params - state.params
@@ -48,12 +54,7 @@ def estimates(policy_name: str, p: int, states, keys) -> jax.Array:
 
 
 def init_states(policy_name: str, seeds: int, stream: int):
-    fam = envs.make("navigation_2d")
-    hidden = POLICIES[policy_name]
-    pol = (ej.policies.linear(2, 2) if not hidden else ej.policies.mlp(2, 2, hidden))
-    algo = ej.zero_order(ej.rl_objective(fam, pol), adaptation.es_gradient(num_queries=20),
-                         num_perturbations=2, optimizer=optax.sgd(1.0))
-    return jax.vmap(algo.init)(seed_keys(seeds, stream)[0])
+    return jax.vmap(algorithm(policy_name, 2).init)(seed_keys(seeds, stream)[0])
 
 
 def cosine(a, b):
