@@ -344,6 +344,44 @@ def test_the_penalized_drop_is_judged_on_the_unpenalized_scale(plain, expected):
     assert "unpenalized task [-100.0, -98.0, -102.0] vs penalized task [" in drop[1]
 
 
+@pytest.mark.parametrize("plain,expected", [
+    ("-300.0 -310.0 -290.0", "reproduces"),
+    ("-20.0 -25.0 -22.0", REVERSED),
+])
+def test_the_penalized_drop_for_dpp_is_judged_against_dpp_on_four_corners(plain, expected):
+    """Fig. 1b says the penalty makes performance drop "for MC and DPP-ES": with a DPP K 20
+    run on the unpenalized task, DPP's drop gets a row of its own, judged by the same rule
+    (one-sided Welch on the unpenalized reward) against DPP's own unpenalized run, not MC's;
+    MC's row no longer says DPP is untested."""
+    from benchmarks.reproduce import claims_es
+
+    base = {"K": "20", "steps": "1000", "perturbations": "20", "seeds": "3", "seed_stream": "7",
+            "post_before": "-300.0", "pre_after": "-380.0", "post_after_std": "1.0",
+            "pre_after_per_seed": "-380.0 -381.0 -379.0"}
+    mc20 = dict(base, env="four_corners", operator="MC", post_after="-100.0",
+                post_after_per_seed="-100.0 -98.0 -102.0")
+    # DPP's unpenalized run ends lower than MC's: a DPP drop judged against MC's run would
+    # differ from one judged against DPP's own
+    dpp20 = dict(base, env="four_corners", operator="DPP", post_after="-200.0",
+                 post_after_per_seed="-200.0 -198.0 -202.0")
+    pen = [dict(base, env="four_corners_penalized", operator=op, post_after="-5000.0",
+                post_after_per_seed=f"-5000.0 -{5000 + i}.0 -4990.0",
+                post_after_unpenalized_per_seed="-300.0 -310.0 -290.0")
+           for i, op in enumerate(("MC", "DPP", "HC"))]
+    pen[1]["post_after_unpenalized_per_seed"] = plain
+    rows = claims_es.four_corners_claims([mc20, dpp20, *pen])
+    drops = {r[0].split("here the drop, for ")[1].split(";")[0]: r
+             for r in rows if "here the drop" in r[0]}
+    assert set(drops) == {"MC", "DPP-ES"}
+    assert drops["MC"][2] == "reproduces" and "not tested" not in drops["MC"][0]
+    assert drops["DPP-ES"][2] == expected
+    assert "unpenalized task [-200.0, -198.0, -202.0] vs penalized task [" in drops["DPP-ES"][1]
+    # the two drop rows are one claim (the paper's quoted sentence) with the HC row
+    from benchmarks.reproduce.report import claim_key
+
+    assert len({claim_key(r[0]) for r in rows if "Fig. 1b" in r[0]}) == 1
+
+
 def test_fig5_rows_cover_the_one_hidden_layer_runs_too():
     """Fig. 5 compares ES and PG at low K "across four environments [...] and two model
     architectures": the one-hidden-layer (H) runs of Fig. 4 (swimmer and walker2d
@@ -483,3 +521,24 @@ def test_compact_policies_row_compares_perturbations_needed(tmp_path, monkeypatc
     assert f"linear (D 6) {linear}" in row[1] and f"MLP(32) (D 162) {mlp}" in row[1]
     assert f"{sum(n > 256 for n in linear + mlp)} seed(s) never reached" in row[1]
     assert row[3] == "`python -m benchmarks.reproduce.compact --seeds 4 --seed-stream 2045`"
+
+
+def test_each_exploration_experiment_is_run_by_at_most_one_campaign_part():
+    """The campaign's exploration parts after the default run each replace some experiments'
+    rows; an experiment two parts select would be run twice (the later run's rows win), so no
+    experiment is selected twice. Fig. 1b's DPP drop needs DPP K 20 on both four-corners
+    tasks, from one part (one seed stream)."""
+    from benchmarks.reproduce import exploration
+    from benchmarks.reproduce.parts import PARTS
+
+    chosen: dict[str, list[str]] = {}
+    for name, module, always, scale in PARTS:
+        if module != "exploration" or not always:
+            continue  # the default run (every experiment at CPU scale) comes first
+        only = exploration.parse_args(always + scale).only.split(",")
+        for env, op, k in exploration.EXPERIMENTS:
+            key = f"{env}/{op}/{k}"
+            if any(w in key for w in only):
+                chosen.setdefault(key, []).append(name)
+    assert all(len(parts) == 1 for parts in chosen.values()), chosen
+    assert chosen["four_corners/DPP/20"] == chosen["four_corners_penalized/DPP/20"]

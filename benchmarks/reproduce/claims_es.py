@@ -89,20 +89,25 @@ def four_corners_claims(ex) -> list[tuple]:
         out.append(("4.1 / Fig. 1b: with wrong-goal penalties MC and DPP collapse, HC survives",
                     "per seed: " + ", ".join(f"{o} {fmt(seeds_of(pen[o]))}" for o in pen),
                     compare(seeds_of(pen["HC"]), others), cmd_ex))
-    if mc20 and pen["MC"] and pen["MC"].get("post_after_unpenalized_per_seed"):
-        # the drop itself (rule committed before the run that made the column): the penalized
-        # run's adapted policies scored by the unpenalized reward, against MC K 20 on the
-        # unpenalized task, one-sided Welch; DPP has no unpenalized K 20 run to drop from
-        row = pen["MC"]
+    # the drop itself (rules committed before the runs that made the columns): each
+    # operator's penalized run, its adapted policies scored by the unpenalized reward, against
+    # the same operator at K 20 on the unpenalized task, one-sided Welch
+    dpp20 = pick(ex, env="four_corners", operator="DPP", K=20)
+    for op, name, plain_row in (("MC", "MC", mc20), ("DPP", "DPP-ES", dpp20)):
+        row = pen[op]
+        if not (plain_row and row and row.get("post_after_unpenalized_per_seed")):
+            continue
         plain = [float(x) for x in row["post_after_unpenalized_per_seed"].split()]
-        v, text = welch(seeds_of(mc20), plain, paper_scale(mc20) and paper_scale(row))
+        v, text = welch(seeds_of(plain_row), plain, paper_scale(plain_row) and paper_scale(row))
+        untested = ("" if dpp20 else "; DPP-ES not tested: no DPP K 20 run on the unpenalized "
+                                     "task")
         out.append(("4.1 / Fig. 1b: \"heavily penalizing incorrect goals [...] caused "
                     "performance to dramatically drop for MC and DPP-ES [...] This is also fixed "
-                    "by the HC adaptation\" (here the drop, for MC; measured: final "
-                    "post-adaptation test return by the unpenalized four-corners reward, MC K 20 "
-                    "trained on four corners vs MC K 20 trained and adapting on the penalized "
-                    "task, per seed; DPP-ES not tested: no DPP K 20 run on the unpenalized task)",
-                    f"per seed: unpenalized task {fmt(seeds_of(mc20))} vs penalized task "
+                    f"by the HC adaptation\" (here the drop, for {name}; measured: final "
+                    "post-adaptation test return by the unpenalized four-corners reward, "
+                    f"{op} K 20 trained on four corners vs {op} K 20 trained and adapting on the "
+                    f"penalized task, per seed{untested})",
+                    f"per seed: unpenalized task {fmt(seeds_of(plain_row))} vs penalized task "
                     f"{fmt(plain)} (penalized return {fmt(seeds_of(row))}); {text} "
                     f"({row['steps']} steps, P {row['perturbations']}, {row['seeds']} seeds; "
                     f"{scale(row['env'], row['perturbations'], row['seeds'])[1]})"

@@ -29,7 +29,7 @@ from esmaml_jax.app import plots
 EXPERIMENTS = [
     # (env, operator name, K)
     ("four_corners", "MC", 20), ("four_corners", "MC", 10), ("four_corners", "MC", 5),
-    ("four_corners", "DPP", 5),
+    ("four_corners", "DPP", 5), ("four_corners", "DPP", 20),
     ("four_corners", "HC", 5),
     ("four_corners_penalized", "MC", 20), ("four_corners_penalized", "DPP", 20),
     ("four_corners_penalized", "HC", 20),

@@ -40,7 +40,8 @@ PARTS = [
     ("exploration", "exploration", [], []),
     # (issue 38 item 6: 10 seeds where they are cheap, fresh stream 2041, run after the verdict
     # rule of session 15 was committed; the 5-seed stream-2027 rows it replaces are in git)
-    ("exploration four_corners paper scale", "exploration", ["--only", "four_corners/"],
+    ("exploration four_corners paper scale", "exploration",
+     ["--only", "four_corners/MC/,four_corners/DPP/5,four_corners/HC/"],
      ["--steps", "1000", "--seeds", "10", *PAPER_P, "--seed-stream", "2041"]),
     # Fig. 2's six circles at the paper's scale (HC with the paper's precision 0.1, and MC);
     # they replace the default run's six-circles rows. Issue 38 item 6 (session 16): 10 seeds,
@@ -61,10 +62,13 @@ PARTS = [
      ["--only", "four_corners_penalized/MC/,four_corners_penalized/HC/,six_circles/HC/ref-init,"
                 "six_circles/MC/ref-init,navigation_2d/"],
      ["--steps", "1000", "--seeds", "10", *PAPER_P, "--seed-stream", "2042"]),
-    # DPP on the penalized task stays at 5 seeds (21.6 min at 5; DPP K 20 is the slow one)
-    ("exploration penalized DPP paper scale", "exploration",
-     ["--only", "four_corners_penalized/DPP/"],
-     ["--steps", "1000", "--seeds", "5", *PAPER_P, "--seed-stream", "2033"]),
+    # Fig. 1b's drop for DPP-ES: DPP K 20 on four corners and on the penalized task (also
+    # scored by the unpenalized reward), 10 seeds, fresh stream 2046 (session 17, run after
+    # the rule was committed; the 5-seed stream-2033 penalized DPP row it replaces is in git;
+    # DPP K 20 is the slow one: 21.6 min for 5 seeds on the penalized task)
+    ("exploration DPP K 20 10 seeds", "exploration",
+     ["--only", "four_corners/DPP/20,four_corners_penalized/DPP/"],
+     ["--steps", "1000", "--seeds", "10", *PAPER_P, "--seed-stream", "2046"]),
     # ES-MAML vs PG-MAML (Fig. 1a, A4, Fig. 4, Fig. 5)
     # (--chunk: the evaluation interval; it also splits the training keys)
     ("pg_vs_es four_corners", "pg_vs_es", ["--env", "four_corners"],
