@@ -21,6 +21,25 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
         writer.writerows(rows)
 
 
+def only_experiments(experiments: list, only: str, name=lambda e: "/".join(map(str, e))) -> list:
+    """A script's --only: the experiments whose ``name`` (default "field/field/...") contains
+    one of the comma-separated texts of ``only``; none is an error (the scripts exit with it)."""
+    wanted = only.split(",")
+    chosen = [e for e in experiments if any(w in name(e) for w in wanted)]
+    if not chosen:
+        raise SystemExit(f"no experiment matches {only!r}")
+    return chosen
+
+
+def rows_kept(path: str | Path, key, replaced: set) -> list[dict]:
+    """The rows of an earlier run's CSV at ``path`` that a --only run keeps: those whose
+    ``key(row)`` is not in ``replaced`` (the experiments run again); [] without a file."""
+    if not Path(path).exists():
+        return []
+    with open(path, newline="") as fh:
+        return [r for r in csv.DictReader(fh) if key(r) not in replaced]
+
+
 def seed_keys(seeds: int, seed_stream: int = 0):
     """(init, training, evaluation) keys [seeds, 2] of `train_seeds`' seeds: seed i's key (key i
     of PRNGKey(seed_stream)) split into three streams. A script that scores the trained states

@@ -542,3 +542,23 @@ def test_each_exploration_experiment_is_run_by_at_most_one_campaign_part():
                 chosen.setdefault(key, []).append(name)
     assert all(len(parts) == 1 for parts in chosen.values()), chosen
     assert chosen["four_corners/DPP/20"] == chosen["four_corners_penalized/DPP/20"]
+
+
+def test_only_selects_experiments_by_their_name_and_keeps_the_other_rows(tmp_path):
+    """The scripts' --only (exploration, locomotion, cartpole): comma-separated texts, an
+    experiment runs if its name contains one; an earlier CSV's rows of the experiments not run
+    are kept, those of the experiments run are dropped (replaced); no match is an error."""
+    from benchmarks._common import only_experiments, rows_kept, write_csv
+
+    exps = [("four_corners", "MC", 20), ("four_corners", "DPP", 20), ("six_circles", "HC", 20)]
+    assert only_experiments(exps, "DPP/20,six") == exps[1:]
+    assert only_experiments(exps, "four_corners/") == exps[:2]
+    with pytest.raises(SystemExit, match="no experiment matches 'ant'"):
+        only_experiments(exps, "ant")
+    path = tmp_path / "rows.csv"
+    assert rows_kept(path, lambda r: (r["env"], r["operator"], r["K"]), set()) == []
+    write_csv([{"env": e, "operator": o, "K": k, "x": i} for i, (e, o, k) in enumerate(exps)],
+              path)
+    kept = rows_kept(path, lambda r: (r["env"], r["operator"], r["K"]),
+                     {("four_corners", "DPP", "20")})
+    assert [(r["operator"], r["x"]) for r in kept] == [("MC", "0"), ("HC", "2")]

@@ -22,7 +22,7 @@ import optax
 
 import envs
 import esmaml_jax as ej
-from benchmarks._common import RESULTS, write_csv
+from benchmarks._common import RESULTS, rows_kept, write_csv
 from benchmarks.reproduce._curves import final, plot_curves, train_curve
 from esmaml_jax import adaptation
 
@@ -75,14 +75,9 @@ def main(argv=None) -> None:
     args.seeds = args.seeds or (5 if args.full else 3)
     if args.tiny:
         args.steps, args.chunk, args.horizon, args.perturbations, args.seeds = 2, 1, 10, 4, 2
-    rows, walls = [], {}
-    if args.only and Path(args.out).exists():  # the other policies' rows and times
-        import csv
-
-        for r in csv.DictReader(open(args.out)):
-            if r["policy"] not in wanted:
-                rows.append(r)
-                walls[r["policy"]] = float(r["wall_s_policy"])
+    # with --only, the other policies' rows and times are kept
+    rows = rows_kept(args.out, lambda r: r["policy"], set(wanted)) if args.only else []
+    walls = {r["policy"]: float(r["wall_s_policy"]) for r in rows}
     for name in wanted:
         got, walls[name] = run(name, args)
         for r in got:

@@ -21,7 +21,14 @@ import optax
 
 import envs
 import esmaml_jax as ej
-from benchmarks._common import RESULTS, seed_keys, train_seeds, write_csv
+from benchmarks._common import (
+    RESULTS,
+    only_experiments,
+    rows_kept,
+    seed_keys,
+    train_seeds,
+    write_csv,
+)
 from esmaml_jax import adaptation
 from esmaml_jax.algorithms import base
 from esmaml_jax.app import plots
@@ -107,18 +114,10 @@ def main(argv=None) -> None:
         if not args.only:
             experiments = [EXPERIMENTS[0], ("six_circles", "HC", 20)]
     rows = []
-    if args.only:
-        wanted = args.only.split(",")
-        experiments = [e for e in experiments
-                       if any(w in "/".join(map(str, e)) for w in wanted)]
-        if not experiments:
-            raise SystemExit(f"no experiment matches {args.only!r}")
-        if Path(args.out).exists():  # keep the other experiments' rows
-            import csv
-
-            chosen = {(e, o, str(k)) for e, o, k in experiments}
-            rows = [r for r in csv.DictReader(open(args.out))
-                    if (r["env"], r["operator"], r["K"]) not in chosen]
+    if args.only:  # run these, keep the other experiments' rows
+        experiments = only_experiments(experiments, args.only)
+        rows = rows_kept(args.out, lambda r: (r["env"], r["operator"], r["K"]),
+                         {(e, o, str(k)) for e, o, k in experiments})
     for env_name, op_name, k in experiments:
         fam = envs.make(env_name)
         obj = ej.rl_objective(fam, policy(op_name))

@@ -28,7 +28,7 @@ import optax
 
 import envs
 import esmaml_jax as ej
-from benchmarks._common import RESULTS, write_csv
+from benchmarks._common import RESULTS, only_experiments, rows_kept, write_csv
 from benchmarks.reproduce._curves import final, plot_curves, train_curve
 from esmaml_jax import adaptation
 
@@ -86,17 +86,11 @@ def main(argv=None) -> None:
         if not args.only:
             experiments = EXPERIMENTS[:1]
     rows = []
-    if args.only:
-        wanted = args.only.split(",")
-        experiments = [e for e in experiments if any(w in experiment_name(*e) for w in wanted)]
-        if not experiments:
-            raise SystemExit(f"no experiment matches {args.only!r}")
-        if Path(args.out).exists():  # keep the other experiments' rows (older rows: MC)
-            import csv
-
-            chosen = {(e, pol, str(k), op) for e, pol, k, op in experiments}
-            rows = [r for r in csv.DictReader(open(args.out))
-                    if (r["env"], r["policy"], r["K"], r.get("operator") or "MC") not in chosen]
+    if args.only:  # run these, keep the other experiments' rows (older rows: MC)
+        experiments = only_experiments(experiments, args.only, lambda e: experiment_name(*e))
+        rows = rows_kept(args.out,
+                         lambda r: (r["env"], r["policy"], r["K"], r.get("operator") or "MC"),
+                         {(e, pol, str(k), op) for e, pol, k, op in experiments})
     for env_name, pol, k, op in experiments:
         fam = (envs.make(env_name, task_sets=args.task_sets) if "goal" in env_name
                else envs.make(env_name))
