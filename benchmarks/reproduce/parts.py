@@ -62,18 +62,19 @@ PARTS = [
      ["--only", "four_corners_penalized/MC/,four_corners_penalized/HC/,six_circles/HC/ref-init,"
                 "six_circles/MC/ref-init,navigation_2d/"],
      ["--steps", "1000", "--seeds", "10", *PAPER_P, "--seed-stream", "2042"]),
-    # Fig. 1b's drop for DPP-ES: DPP K 20 on four corners (10 seeds) and on the penalized task
-    # (also scored by the unpenalized reward; 3 seeds, the paper's count), fresh stream 2046
-    # (session 17, run after the rule was committed; the 5-seed stream-2033 penalized DPP row
-    # it replaces is in git). DPP K 20 is the slow one: each matrix's eigendecomposition runs
-    # on its own on a CPU since issue 32 (esmaml_jax/linalg.py); 10 seeds on four corners took
-    # over an hour here, so the penalized run, planned at 10 seeds too, was cut to 3 before
-    # either run had ended (a time decision, made with no result of this stream seen)
+    # DPP on the penalized task: the 5-seed stream-2033 run (made before the unpenalized
+    # score existed, so Fig. 1b's drop for DPP-ES has no row yet)
+    ("exploration penalized DPP paper scale", "exploration",
+     ["--only", "four_corners_penalized/DPP/"],
+     ["--steps", "1000", "--seeds", "5", *PAPER_P, "--seed-stream", "2033"]),
+    # Fig. 1b's drop for DPP-ES, first half (the rule is committed, claims_es): DPP K 20 on
+    # four corners, 10 seeds, fresh stream 2046. NOT RUN YET: session 17 stopped it unfinished
+    # after 122 min on the 2-core CPU (the 5-seed penalized DPP run took 21.6 min before issue
+    # 32 made each matrix's eigendecomposition a call of its own on a CPU, esmaml_jax/linalg.py).
+    # The second half is the penalized DPP run again, now also scored by the unpenalized
+    # reward (it replaces the stream-2033 part above; same stream 2046)
     ("exploration DPP K 20 10 seeds", "exploration", ["--only", "four_corners/DPP/20"],
      ["--steps", "1000", "--seeds", "10", *PAPER_P, "--seed-stream", "2046"]),
-    ("exploration penalized DPP 3 seeds", "exploration",
-     ["--only", "four_corners_penalized/DPP/"],
-     ["--steps", "1000", "--seeds", "3", *PAPER_P, "--seed-stream", "2046"]),
     # ES-MAML vs PG-MAML (Fig. 1a, A4, Fig. 4, Fig. 5)
     # (--chunk: the evaluation interval; it also splits the training keys)
     ("pg_vs_es four_corners", "pg_vs_es", ["--env", "four_corners"],
