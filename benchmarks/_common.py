@@ -21,11 +21,15 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
         writer.writerows(rows)
 
 
-def only_experiments(experiments: list, only: str, name=lambda e: "/".join(map(str, e))) -> list:
-    """A script's --only: the experiments whose ``name`` (default "field/field/...") contains
-    one of the comma-separated texts of ``only``; none is an error (the scripts exit with it)."""
-    wanted = only.split(",")
-    chosen = [e for e in experiments if any(w in name(e) for w in wanted)]
+def only_matches(only: str, name: str) -> bool:
+    """A script's --only: ``name`` contains one of the comma-separated texts of ``only``."""
+    return any(w in name for w in only.split(","))
+
+
+def only_experiments(experiments: list, only: str) -> list:
+    """The experiment tuples whose name "field/field/..." `only_matches` ``only``; none is an
+    error (the scripts exit with it)."""
+    chosen = [e for e in experiments if only_matches(only, "/".join(map(str, e)))]
     if not chosen:
         raise SystemExit(f"no experiment matches {only!r}")
     return chosen

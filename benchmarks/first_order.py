@@ -24,7 +24,7 @@ import optax
 
 import envs
 import esmaml_jax as ej
-from benchmarks._common import RESULTS, train_seeds, write_csv
+from benchmarks._common import RESULTS, only_matches, train_seeds, write_csv
 
 
 def variants():
@@ -105,7 +105,7 @@ def main(argv=None) -> None:
               else variants())
     if args.only:
         chosen = {n: a for n, a in chosen.items()
-                  if any(w in n for w in args.only.split(","))}
+                  if only_matches(args.only, n)}
         if not chosen:
             p.error(f"--only {args.only}: no variant matches")
     if args.tiny:

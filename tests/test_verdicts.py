@@ -528,6 +528,7 @@ def test_each_exploration_experiment_is_run_by_at_most_one_campaign_part():
     rows; an experiment two parts select would be run twice (the later run's rows win), so no
     experiment is selected twice. Fig. 1b's DPP drop needs DPP K 20 on both four-corners
     tasks."""
+    from benchmarks._common import only_matches
     from benchmarks.reproduce import exploration
     from benchmarks.reproduce.parts import PARTS
 
@@ -535,10 +536,10 @@ def test_each_exploration_experiment_is_run_by_at_most_one_campaign_part():
     for name, module, always, scale in PARTS:
         if module != "exploration" or not always:
             continue  # the default run (every experiment at CPU scale) comes first
-        only = exploration.parse_args(always + scale).only.split(",")
+        only = exploration.parse_args(always + scale).only
         for env, op, k in exploration.EXPERIMENTS:
             key = f"{env}/{op}/{k}"
-            if any(w in key for w in only):
+            if only_matches(only, key):
                 chosen.setdefault(key, []).append(name)
     assert all(len(parts) == 1 for parts in chosen.values()), chosen
     assert "four_corners/DPP/20" in chosen and "four_corners_penalized/DPP/20" in chosen

@@ -93,14 +93,13 @@ def four_corners_claims(ex) -> list[tuple]:
     # operator's penalized run, its adapted policies scored by the unpenalized reward, against
     # the same operator at K 20 on the unpenalized task, one-sided Welch
     dpp20 = pick(ex, env="four_corners", operator="DPP", K=20)
+    untested = "" if dpp20 else "; DPP-ES not tested: no DPP K 20 run on the unpenalized task"
     for op, name, plain_row in (("MC", "MC", mc20), ("DPP", "DPP-ES", dpp20)):
         row = pen[op]
         if not (plain_row and row and row.get("post_after_unpenalized_per_seed")):
             continue
         plain = [float(x) for x in row["post_after_unpenalized_per_seed"].split()]
         v, text = welch(seeds_of(plain_row), plain, paper_scale(plain_row) and paper_scale(row))
-        untested = ("" if dpp20 else "; DPP-ES not tested: no DPP K 20 run on the unpenalized "
-                                     "task")
         out.append(("4.1 / Fig. 1b: \"heavily penalizing incorrect goals [...] caused "
                     "performance to dramatically drop for MC and DPP-ES [...] This is also fixed "
                     f"by the HC adaptation\" (here the drop, for {name}; measured: final "

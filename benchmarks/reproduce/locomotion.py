@@ -45,11 +45,6 @@ EXPERIMENTS = [
 ]
 
 
-def experiment_name(env: str, pol: str, k: int, op: str) -> str:
-    """What --only matches: "env/policy/K/operator", e.g. "ant_forward_backward/L/10/HC"."""
-    return f"{env}/{pol}/{k}/{op}"
-
-
 def operator(name: str, k: int):
     return (adaptation.hill_climb(num_queries=k) if name == "HC" else
             adaptation.es_gradient(num_queries=k))
@@ -87,7 +82,7 @@ def main(argv=None) -> None:
             experiments = EXPERIMENTS[:1]
     rows = []
     if args.only:  # run these, keep the other experiments' rows (older rows: MC)
-        experiments = only_experiments(experiments, args.only, lambda e: experiment_name(*e))
+        experiments = only_experiments(experiments, args.only)
         rows = rows_kept(args.out,
                          lambda r: (r["env"], r["policy"], r["K"], r.get("operator") or "MC"),
                          {(e, pol, str(k), op) for e, pol, k, op in experiments})

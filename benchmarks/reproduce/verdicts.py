@@ -257,6 +257,7 @@ def ex_cmd(row) -> str:
     scale (steps, P, seeds, seed stream) is the row's."""
     import shlex
 
+    from benchmarks._common import only_matches
     from benchmarks.reproduce import exploration
     from benchmarks.reproduce.parts import PARTS
 
@@ -270,7 +271,7 @@ def ex_cmd(row) -> str:
         if module != "exploration":
             continue
         a = exploration.parse_args(always + scale)  # the script's own defaults
-        if a.only and not any(w in name for w in a.only.split(",")):
+        if a.only and not only_matches(a.only, name):
             continue
         if (a.steps, a.perturbations, a.seeds, a.seed_stream) == want:
             return "`" + " ".join([base, *(shlex.quote(x) for x in always + scale)]) + "`"
