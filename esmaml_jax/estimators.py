@@ -52,8 +52,23 @@ def orthogonal(key: Key, num: int, dim: int, sigma: Array | None = None) -> Arra
 
 
 def rbf_kernel(x: Array, bandwidth_sq: float | Array) -> Array:
-    """L_ij = exp(-|x_i - x_j|^2 / (2 h^2)): [M, M]."""
-    sq = jnp.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
+    """L_ij = exp(-|x_i - x_j|^2 / (2 h^2)): [M, M], L_ii = 1.
+
+    The squared distances come from the Gram matrix, |x_i|^2 + |x_j|^2 - 2 x_i.x_j (one
+    [M, D] x [D, M] product), not from the [M, M, D] array of pairwise differences: XLA:CPU
+    fuses that array away only through YNNPACK's reduce fusions, which
+    `esmaml_jax.compiler_options` turns off, and a vmapped DPP-ES meta-step holds one per
+    sampled task and perturbation (a 10-seed DPP K 20 run on four corners: 21 GB, 4x slower;
+    benchmarks/dpp_kernel.py). The float32 rounding of the difference is relative to |x|^2:
+    measured against float64, at most 1.9e-6 of an entry for K 20's candidates at D 162 (the
+    MLP(32) of four corners), 1.4e-5 at D 1000 (tests/test_operators.py).
+    """
+    sq_norm = jnp.sum(x * x, axis=-1)
+    # HIGHEST: a TPU's (or a GPU's TF32) default f32 product would round x_i.x_j to bf16 or
+    # TF32, an error of order |x|^2 * 1e-3 in each distance.
+    gram = jnp.matmul(x, x.T, precision=jax.lax.Precision.HIGHEST)
+    sq = sq_norm[:, None] + sq_norm[None, :] - 2.0 * gram
+    sq = jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, jnp.maximum(sq, 0.0))
     return jnp.exp(-sq / (2.0 * bandwidth_sq))
 
 
