@@ -62,19 +62,14 @@ PARTS = [
      ["--only", "four_corners_penalized/MC/,four_corners_penalized/HC/,six_circles/HC/ref-init,"
                 "six_circles/MC/ref-init,navigation_2d/"],
      ["--steps", "1000", "--seeds", "10", *PAPER_P, "--seed-stream", "2042"]),
-    # DPP on the penalized task: the 5-seed stream-2033 run (made before the unpenalized
-    # score existed, so Fig. 1b's drop for DPP-ES has no row yet)
-    ("exploration penalized DPP paper scale", "exploration",
-     ["--only", "four_corners_penalized/DPP/"],
-     ["--steps", "1000", "--seeds", "5", *PAPER_P, "--seed-stream", "2033"]),
-    # Fig. 1b's drop for DPP-ES, first half (the rule is committed, claims_es): DPP K 20 on
-    # four corners, 10 seeds, fresh stream 2046. NOT RUN YET: session 17 stopped it unfinished
-    # after 122 min on the 2-core CPU (the 5-seed penalized DPP run took 21.6 min before issue
-    # 32 made each matrix's eigendecomposition a call of its own on a CPU, esmaml_jax/linalg.py).
-    # The second half is the penalized DPP run again, now also scored by the unpenalized
-    # reward (it replaces the stream-2033 part above; same stream 2046)
-    ("exploration DPP K 20 10 seeds", "exploration", ["--only", "four_corners/DPP/20"],
-     ["--steps", "1000", "--seeds", "10", *PAPER_P, "--seed-stream", "2046"]),
+    # Fig. 1b's drop for DPP-ES (its rule is committed, claims_es): DPP K 20 on four corners
+    # and on the penalized task (the latter also scored by the unpenalized reward), 5 seeds,
+    # fresh stream 2046, after the DPP kernel's fix of session 18 (a 10-seed run before it was
+    # stopped unfinished after 122 min at 21 GB; 10 seeds of both would take about 96 min
+    # here, 5 seeds about 48). The 5-seed stream-2033 penalized DPP row it replaces is in git.
+    ("exploration DPP K 20 four corners and penalized", "exploration",
+     ["--only", "four_corners/DPP/20,four_corners_penalized/DPP/"],
+     ["--steps", "1000", "--seeds", "5", *PAPER_P, "--seed-stream", "2046"]),
     # ES-MAML vs PG-MAML (Fig. 1a, A4, Fig. 4, Fig. 5)
     # (--chunk: the evaluation interval; it also splits the training keys)
     ("pg_vs_es four_corners", "pg_vs_es", ["--env", "four_corners"],
