@@ -9,6 +9,11 @@ them and 2.8 ms without (linear policy), 30 -> 19 ms with MLP(32); the bare roll
 else in the process changes, and only where the installed XLA knows it (an unknown option is
 checked once and dropped: this is an experimental XLA flag).
 
+The price: without YNNPACK's reduce fusions, XLA:CPU keeps a broadcast-then-reduce expression's
+whole intermediate in memory (``jnp.sum((x[:, None] - x[None]) ** 2, -1)`` holds [M, M, D]),
+so code compiled with these options writes such sums as products (`estimators.rbf_kernel`;
+``python -m benchmarks.dpp_kernel``).
+
 API users get the same with ``esmaml_jax.jit(algo.step)`` or
 ``jax.jit(algo.step, compiler_options=esmaml_jax.compiler_options())``.
 """
