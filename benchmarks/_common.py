@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 import time
 from pathlib import Path
 
@@ -19,6 +21,18 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
         writer = csv.DictWriter(fh, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def write_rows_json(rows: list[dict], path: str | Path) -> None:
+    """A micro-benchmark's result file: its rows, with the JAX version, device count and CPU
+    count of the process that measured them."""
+    import jax
+
+    result = {"rows": rows, "jax": jax.__version__, "devices": jax.device_count(),
+              "cpu_count": os.cpu_count()}
+    with open(path, "w") as fh:
+        json.dump(result, fh, indent=1)
+        fh.write("\n")
 
 
 def only_matches(only: str, name: str) -> bool:

@@ -28,7 +28,7 @@ import optax
 
 import envs
 import esmaml_jax as ej
-from benchmarks._common import RESULTS, seed_keys
+from benchmarks._common import RESULTS, seed_keys, write_rows_json
 from esmaml_jax import estimators
 
 
@@ -94,11 +94,7 @@ def main(argv=None) -> int:
     row["pairwise_over_gram"] = (row["pairwise_s_per_seed_step"]["median"]
                                  / row["gram_s_per_seed_step"]["median"])
     print(json.dumps(row), flush=True)
-    result = {"rows": [row], "jax": jax.__version__, "devices": jax.device_count(),
-              "cpu_count": os.cpu_count()}
-    with open(a.out, "w") as fh:
-        json.dump(result, fh, indent=1)
-        fh.write("\n")
+    write_rows_json([row], a.out)
     return 0
 
 

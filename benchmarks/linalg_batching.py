@@ -26,7 +26,7 @@ import jax.scipy.linalg as jsl
 
 import envs
 import esmaml_jax as ej
-from benchmarks._common import RESULTS
+from benchmarks._common import RESULTS, write_rows_json
 from esmaml_jax import linalg, paper
 
 BATCHED = {
@@ -97,11 +97,7 @@ def main(argv=None) -> int:
                                           / row["batched_ms"]["median"])
         rows.append(row)
         print(json.dumps(row), flush=True)
-    result = {"rows": rows, "jax": jax.__version__, "devices": jax.device_count(),
-              "cpu_count": os.cpu_count()}
-    with open(a.out, "w") as fh:
-        json.dump(result, fh, indent=1)
-        fh.write("\n")
+    write_rows_json(rows, a.out)
     return 0
 
 
