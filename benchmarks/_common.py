@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -21,6 +22,21 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
         writer = csv.DictWriter(fh, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
+
+
+@contextlib.contextmanager
+def attributes_replaced(module, replacements: dict):
+    """``module``'s attributes named in ``replacements`` swapped for the block, then restored:
+    how a micro-benchmark builds the A side of an A/B from library code that is read when a
+    program is traced (the wrappers of esmaml_jax.linalg, estimators.rbf_kernel)."""
+    saved = {name: getattr(module, name) for name in replacements}
+    for name, value in replacements.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(module, name, value)
 
 
 def write_rows_json(rows: list[dict], path: str | Path) -> None:

@@ -16,7 +16,6 @@ benchmarks/results/dpp_kernel.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -28,7 +27,7 @@ import optax
 
 import envs
 import esmaml_jax as ej
-from benchmarks._common import RESULTS, seed_keys, write_rows_json
+from benchmarks._common import RESULTS, attributes_replaced, seed_keys, write_rows_json
 from esmaml_jax import estimators
 
 
@@ -36,16 +35,6 @@ def pairwise_kernel(x, bandwidth_sq):
     """The kernel as it was: squared distances summed over the [M, M, D] differences."""
     sq = jnp.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
     return jnp.exp(-sq / (2.0 * bandwidth_sq))
-
-
-@contextlib.contextmanager
-def kernel(fn):
-    saved = estimators.rbf_kernel
-    estimators.rbf_kernel = fn
-    try:
-        yield
-    finally:
-        estimators.rbf_kernel = saved
 
 
 def compiled_training(p: int, k: int, seeds: int, steps: int):
@@ -76,7 +65,7 @@ def main(argv=None) -> int:
     p, k, seeds, steps = (4, 20, 1, 1) if a.tiny else (150, 20, a.seeds, a.steps)
     variants = {}
     for name, fn in (("pairwise", pairwise_kernel), ("gram", estimators.rbf_kernel)):
-        with kernel(fn):
+        with attributes_replaced(estimators, {"rbf_kernel": fn}):
             variants[name] = compiled_training(p, k, seeds, steps)
     times: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(a.rounds):

@@ -14,7 +14,6 @@ benchmarks/results/linalg_batching.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -26,7 +25,7 @@ import jax.scipy.linalg as jsl
 
 import envs
 import esmaml_jax as ej
-from benchmarks._common import RESULTS, write_rows_json
+from benchmarks._common import RESULTS, attributes_replaced, write_rows_json
 from esmaml_jax import linalg, paper
 
 BATCHED = {
@@ -40,17 +39,9 @@ BATCHED = {
 }
 
 
-@contextlib.contextmanager
 def batched_kernels():
     """The plain batched LAPACK calls in place of `esmaml_jax.linalg`'s wrappers."""
-    saved = {name: getattr(linalg, name) for name in BATCHED}
-    for name, fn in BATCHED.items():
-        setattr(linalg, name, fn)
-    try:
-        yield
-    finally:
-        for name, fn in saved.items():
-            setattr(linalg, name, fn)
+    return attributes_replaced(linalg, BATCHED)
 
 
 def compiled_step(op_name, p, k, h):

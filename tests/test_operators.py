@@ -104,7 +104,8 @@ def test_rbf_kernel_matches_float64_and_holds_no_pairwise_difference_array():
     x = jax.random.normal(jax.random.PRNGKey(0), (m, d))
     x64 = np.asarray(x, np.float64)
     exact = np.exp(-((x64[:, None] - x64[None]) ** 2).sum(-1) / (2 * bw))
-    kernel = np.asarray(ej.jit(estimators.rbf_kernel)(x, bw))
+    compiled = ej.jit(estimators.rbf_kernel).lower(x, bw).compile()
+    kernel = np.asarray(compiled(x, bw))
     np.testing.assert_array_equal(np.diag(kernel), 1.0)
     # float32 rounding of |x_i|^2 + |x_j|^2 - 2 x_i.x_j (|x|^2 about 162): relative error at
     # most 1.9e-6 over 5 draws, with AVX-512 and with --xla_cpu_max_isa=AVX; 2e-5 allowed.
@@ -113,7 +114,6 @@ def test_rbf_kernel_matches_float64_and_holds_no_pairwise_difference_array():
     # 10-seed DPP K 20 run held 21 GB with one per sampled task and perturbation): XLA:CPU
     # fuses the broadcast-subtract-square-sum only through YNNPACK's reduce fusions, which
     # esmaml_jax.compiler_options() turns off.
-    compiled = ej.jit(estimators.rbf_kernel).lower(x, bw).compile()
     memory = compiled.memory_analysis()
     if memory is not None:  # a backend without the analysis
         assert memory.temp_size_in_bytes < m * m * d * 4 / 10, memory.temp_size_in_bytes
