@@ -563,3 +563,33 @@ def test_only_selects_experiments_by_their_name_and_keeps_the_other_rows(tmp_pat
     kept = rows_kept(path, lambda r: (r["env"], r["operator"], r["K"]),
                      {("four_corners", "DPP", "20")})
     assert [(r["operator"], r["x"]) for r in kept] == [("MC", "0"), ("HC", "2")]
+
+
+def test_fig4_rows_compare_architectures_run_on_different_seed_streams(tmp_path, monkeypatch):
+    """Fig. 4's L vs H / HH rows need the three runs at one scale, not on one seed stream: the
+    linear forward-backward run is re-run on a fresh stream (issue 38, the non-inferiority
+    margin's confirmatory run) while H and HH keep theirs. Independent seeds are what Welch's
+    test assumes; the row names each architecture's stream. A different scale still gives no
+    row."""
+    from benchmarks._common import write_csv
+    from benchmarks.reproduce import claims_pg, verdicts
+
+    def runs(start, end, stream, steps=40):
+        return [{"method": method, "seed": i, "step": step, "test_post": value + 0.3 * i,
+                 "test_pre": 0.0, "env_steps": step * 1000, "perturbations": 20, "tasks": 20,
+                 "seed_stream": stream, "K": 5, "horizon": 50, "task_sets": "fixed"}
+                for i in range(3) for method in ("ES-MAML", "PG-MAML TRPO")
+                for step, value in ((0, start), (steps // 2, end), (steps, end))]
+
+    env = "swimmer_forward_backward"
+    monkeypatch.setattr(verdicts, "RESULTS", tmp_path)
+    write_csv(runs(1.0, 12.0, 2047), tmp_path / f"pg_vs_es_{env}_linear_K5.csv")
+    write_csv(runs(1.0, 5.0, 2028), tmp_path / f"pg_vs_es_{env}_K5.csv")
+    write_csv(runs(1.0, 4.0, 2028), tmp_path / f"pg_vs_es_{env}_mlp32x32_K5.csv")
+    rows = claims_pg._architecture_claims(env)
+    assert len(rows) == 2
+    assert rows[0][2] == "reproduces"
+    assert "seeds from streams: L 2047, H 2028, HH 2028" in rows[0][1]
+    assert "--seed-stream 2047" in rows[0][3] and "--seed-stream 2028" in rows[0][3]
+    write_csv(runs(1.0, 4.0, 2028, steps=80), tmp_path / f"pg_vs_es_{env}_mlp32x32_K5.csv")
+    assert claims_pg._architecture_claims(env) == []
