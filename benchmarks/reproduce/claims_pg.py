@@ -68,11 +68,16 @@ def _scale(env: str, m: dict) -> tuple[bool, str]:
     return scale(env, m["P"], m["seeds"], m["horizon"] or None)
 
 
-def _pg_text(m: dict, env: str) -> str:
+def _pg_text(m: dict, env: str, streams: dict | None = None) -> str:
+    """The scale words of a run (``m``, `_pg_meta`); ``streams`` ({label: stream}): runs of
+    that one scale on different seed streams, each named."""
     words = _scale(env, m)[1]
     text = (f"{m['seeds']} seeds, {m['steps']} meta-steps; ES P {m['P']} antithetic, PG n "
             f"{m['n']} tasks, K {m['K']}" + (f", H {m['horizon']}" if m["horizon"] else "")
             + f": {words})")
+    if streams and len(set(streams.values())) > 1:
+        return "(" + text + "; seeds from streams: " + ", ".join(
+            f"{label} {stream}" for label, stream in streams.items()) + " (each fresh)"
     return "(" + text + (f"; seeds from stream {m['stream']} (fresh)" if m["stream"] else "")
 
 
@@ -210,13 +215,9 @@ def _architecture_claims(env: str, k: int = 5) -> list[tuple]:
     if len({tuple(sorted((k, v) for k, v in m.items() if k != "stream"))
             for m in metas.values()}) != 1:
         return []  # not one scale: no comparison
-    streams = {label: m["stream"] for label, m in metas.items()}
     m = metas["L"]
     at_scale = _scale(env, m)[0]
-    scale_words = _pg_text(m, env)
-    if len(set(streams.values())) > 1:
-        scale_words = (scale_words.split("; seeds from stream")[0] + "; seeds from streams: "
-                       + ", ".join(f"{k} {v}" for k, v in streams.items()) + " (each fresh)")
+    scale_words = _pg_text(m, env, {label: mm["stream"] for label, mm in metas.items()})
     es = {label: _final_by_method(rows, "test_post")["ES-MAML"] for label, rows in runs.items()}
     pg = {label: _final_by_method(rows, "test_post")["PG-MAML TRPO"]
           for label, rows in runs.items()}
