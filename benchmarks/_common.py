@@ -4,12 +4,79 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import os
+import platform
+import subprocess
 import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def _machine() -> str:
+    """"<CPU model>, <n> CPUs, <widest vector ISA>": the ISA decides how XLA:CPU rounds, the
+    model and count how long a run takes."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                name, _, value = line.partition(":")
+                if name.strip() == "model name" and value.strip():
+                    model = value.strip()
+                elif name.strip() in ("flags", "Features"):
+                    flags = set(value.split())
+    except OSError:
+        pass
+    isa = next((f for f in ("avx512f", "avx2", "avx", "sse4_2", "asimd", "neon") if f in flags),
+               "none seen")
+    return f"{model}, {os.cpu_count()} CPUs, {isa}"
+
+
+def _commit(root: Path) -> str:
+    """HEAD's short hash; "+changes" when tracked code differs from it (result files and the
+    tables rendered from them excluded: a campaign writes those between its parts)."""
+    def git(*args):
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=root,
+                              timeout=10).stdout.strip()
+    try:
+        head = git("rev-parse", "--short=12", "HEAD")
+        edited = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                     ":!benchmarks/results", ":!benchmarks/RESULTS.md", ":!docs")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head + ("+changes" if head and edited else "")
+
+
+@functools.lru_cache(maxsize=1)
+def run_record() -> dict[str, str]:
+    """What makes a result row, as CSV columns: ``versions`` (jax, jaxlib, brax, mujoco, the
+    MJX wheel), ``machine`` (`_machine`), ``device`` (JAX's backend, device kind and count) and
+    ``commit`` (`_commit`). `stamped` adds them to rows when a run makes them, so a CSV merged
+    from several runs keeps each row's own."""
+    from importlib import metadata
+
+    import jax
+
+    def version(name):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "none"
+
+    versions = ", ".join(f"{n} {version(n)}" for n in ("jax", "jaxlib", "brax", "mujoco",
+                                                      "mujoco-mjx"))
+    devices = jax.devices()
+    kind = devices[0].device_kind  # "cpu" on a CPU; e.g. "NVIDIA H100 80GB HBM3" on a GPU
+    device = " ".join(dict.fromkeys([jax.default_backend(), kind])) + f" x{len(devices)}"
+    return {"versions": versions, "machine": _machine(), "device": device,
+            "commit": _commit(Path(__file__).resolve().parent.parent)}
+
+
+def stamped(row: dict) -> dict:
+    """``row`` with `run_record`'s columns (a row that has them keeps its own)."""
+    return {**row, **{k: v for k, v in run_record().items() if k not in row}}
 
 
 def write_csv(rows: list[dict], path: str | Path) -> None:

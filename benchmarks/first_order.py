@@ -24,7 +24,7 @@ import optax
 
 import envs
 import esmaml_jax as ej
-from benchmarks._common import RESULTS, only_matches, train_seeds, write_csv
+from benchmarks._common import RESULTS, only_matches, stamped, train_seeds, write_csv
 
 
 def variants():
@@ -129,6 +129,7 @@ def main(argv=None) -> None:
                             perturbations=args.perturbations, seed_stream=args.seed_stream,
                             rollouts_budget=args.rollouts, only=args.only or "",
                             post_before_per_seed=" ".join(f"{x:.1f}" for x in before))
+        rows[-1] = stamped(rows[-1])
         print(rows[-1], flush=True)
         write_csv(rows, out)
 

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 import esmaml_jax as ej
-from benchmarks._common import RESULTS, write_csv
+from benchmarks._common import RESULTS, stamped, write_csv
 
 ALPHA, SIGMA, KEYS = 0.05, 0.1, 20000
 
@@ -57,7 +57,7 @@ def main() -> None:
                     m, _, _ = mean_step(dim, 0.0, True, samples, shaping, estimator)
                     m0, _, _ = mean_step(dim, 0.0, False, samples, shaping, estimator)
                     row[f"ratio_along_gradient_{shaping}"] = round(float((m @ u) / (m0 @ u)), 3)
-                rows.append(row)
+                rows.append(stamped(row))
                 print(row, flush=True)
     write_csv(rows, RESULTS / "fo_bias.csv")
 

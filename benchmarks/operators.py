@@ -24,7 +24,7 @@ import optax
 
 import envs
 import esmaml_jax as ej
-from benchmarks._common import RESULTS, write_csv
+from benchmarks._common import RESULTS, stamped, write_csv
 from esmaml_jax import adaptation
 
 
@@ -104,7 +104,7 @@ def main(argv=None) -> None:
                 continue
             row = run(cfg, name, op, k)
             print(row, flush=True)
-            rows.append(row)
+            rows.append(stamped(row))
             write_csv(rows, cfg.out)  # after every row: a partial run keeps its results
 
 

@@ -28,7 +28,7 @@ import optax
 
 import envs
 import esmaml_jax as ej
-from benchmarks._common import RESULTS, write_csv
+from benchmarks._common import RESULTS, stamped, write_csv
 from envs import sine as sine_lib
 from esmaml_jax.objectives import regression_objective
 
@@ -227,7 +227,7 @@ def main_curve(cfg: Config) -> None:
                     row[f"mse_{n}_steps"] = round(float(e.mean()), 3)
                 row["mse_1_steps_per_seed"] = " ".join(f"{x:.3f}" for x in mses[1])
                 print(row, flush=True)
-                rows.append(row)
+                rows.append(stamped(row))
                 write_csv(rows, cfg.out)
     print(f"wrote {cfg.out} and {plot_curve(cfg.out)}")
 
@@ -278,7 +278,7 @@ def main(argv=None) -> None:
                 row[f"mse_{steps}_steps"] = round(float(e.mean()), 3)
                 row[f"mse_{steps}_steps_std"] = round(float(e.std()), 3)
             print(row, flush=True)
-            rows.append(row)
+            rows.append(stamped(row))
             write_csv(rows, cfg.out)
 
 

@@ -71,6 +71,9 @@ def test_pg_vs_es_script_writes_three_methods_with_both_pg_evaluations(tmp_path)
     assert len(rows) == 3 * 3 * 3  # methods x seeds x evaluations at steps 0, 1, 2
     pg = [r for r in rows if r["method"] != "ES-MAML"]
     assert all(r["test_post_mean"] != "" for r in pg)
+    # what ran it (benchmarks._common.run_record), on every row
+    assert all(r["versions"].startswith("jax ") and r["machine"] and r["device"] and r["commit"]
+               for r in rows)
     assert (tmp_path / "pg.png").stat().st_size > 5000
 
 

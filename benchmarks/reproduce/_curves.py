@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 import esmaml_jax as ej
+from benchmarks._common import stamped
 
 
 def train_curve(algo, *, seeds: int, steps: int, chunk: int, eval_repeats: int = 4,
@@ -64,7 +65,7 @@ def train_curve(algo, *, seeds: int, steps: int, chunk: int, eval_repeats: int =
             for name, o in out.items():
                 row[f"test_pre{name}"] = round(float(o["pre_mean"][seed]), 2)
                 row[f"test_post{name}"] = round(float(o["post_mean"][seed]), 2)
-            rows.append(row)
+            rows.append(stamped(row))
     if final_states is not None:
         final_states.append(states)
     return rows, time.perf_counter() - t0

@@ -25,7 +25,7 @@ import optax
 
 import envs
 import esmaml_jax as ej
-from benchmarks._common import RESULTS, seed_keys, write_csv
+from benchmarks._common import RESULTS, seed_keys, stamped, write_csv
 from esmaml_jax import adaptation
 
 POLICIES = {"L": (), "H": (32,)}
@@ -97,13 +97,13 @@ def main(argv=None) -> None:
         wall = time.perf_counter() - t0
         for s in range(args.seeds):
             reached = [n for n in grid if cos[n][s] >= THRESHOLD]
-            rows.append({"policy": name, "D": int(states.params.shape[-1]), "seed": s,
+            rows.append(stamped({"policy": name, "D": int(states.params.shape[-1]), "seed": s,
                          "p_needed": reached[0] if reached else 2 * grid[-1],
                          "reached": bool(reached),
                          **{f"cos_P{n}": round(float(cos[n][s]), 4) for n in grid},
                          "threshold": THRESHOLD, "repeats": args.repeats,
                          "ref": f"{args.ref_repeats} x P {grid[-1]}", "seeds": args.seeds,
-                         "seed_stream": args.seed_stream, "wall_s_policy": round(wall, 1)})
+                         "seed_stream": args.seed_stream, "wall_s_policy": round(wall, 1)}))
         print(f"{name}: P needed per seed {[r['p_needed'] for r in rows if r['policy'] == name]}"
               f", {wall:.0f} s", flush=True)
     write_csv(rows, args.out)

@@ -27,6 +27,7 @@ from benchmarks._common import (
     only_experiments,
     rows_kept,
     seed_keys,
+    stamped,
     train_seeds,
     write_csv,
 )
@@ -150,6 +151,7 @@ def main(argv=None) -> None:
             plain = unpenalized_scores(algo, op_name, states,
                                        seed_keys(args.seeds, args.seed_stream)[2], repeats=8)
             rows[-1]["post_after_unpenalized_per_seed"] = " ".join(f"{x:.1f}" for x in plain)
+        rows[-1] = stamped(rows[-1])
         print(rows[-1], flush=True)
         write_csv(rows, args.out)
 
