@@ -340,11 +340,13 @@ TABLES = {"operators": operators_table, "throughput": throughput_table, "sine": 
           "first-order": first_order_table, "reproduction": reproduction_table,
           "pg-throughput": pg_throughput_table, "pg-vs-es": pg_vs_es_table,
           "compile": compile_table, "step-ab": step_ab_table, "backends": backends_table,
+          "step-ab-dpp": lambda: step_ab_table("step_ab_dpp.json"),
           "default-run": default_run_table}
 SOURCES = {"operators": "operators.csv", "throughput": "throughput.json", "sine": "sine.csv",
            "first-order": "first_order.csv", "reproduction": "exploration.csv",
            "pg-throughput": "pg_throughput.json", "pg-vs-es": "pg_vs_es_four_corners.csv",
            "compile": "compile_times.json", "step-ab": "step_ab.json",
+           "step-ab-dpp": "step_ab_dpp.json",
            "backends": "backends.json", "default-run": "default_run.json"}
 
 
