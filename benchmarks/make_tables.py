@@ -277,9 +277,9 @@ def compile_table() -> str:
     return "\n".join(lines)
 
 
-def step_ab_table() -> str:
+def step_ab_table(name: str = "step_ab.json") -> str:
     """This checkout's meta-step against another one's (benchmarks/step_ab.py)."""
-    r = json.loads((RESULTS / "step_ab.json").read_text())
+    r = json.loads((RESULTS / name).read_text())
     load = r["load_1min"]
     lines = [f"Meta-step time of this code (B) against `{Path(r['A']).name}` (A), compiled and "
              f"timed call by call in alternation in ONE process ({r['cpu_count']} cores, "
@@ -290,8 +290,8 @@ def step_ab_table() -> str:
              "parameters after one step, largest difference |", "|---|---|---|---|---|---|"]
     ms = lambda t: f"{t['median'] * 1:.2f} ({t['min']:.2f}-{t['max']:.2f})"
     for name, c in r["cases"].items():
-        what = (f"{c['env']}, {c['policy']}, P {c['p']}, K {c['k']}, H {c['horizon']}, "
-                f"{c['calls']} calls")
+        what = (f"{c['env']}, {c['policy']}, {c.get('operator', 'es_gradient')}, P {c['p']}, "
+                f"K {c['k']}, H {c['horizon']}, {c['calls']} calls")
         lines.append(f"| {name}: {what} | {ms(c['A_step_ms'])} | {ms(c['B_step_ms'])} | "
                      f"{c['B_over_A_median_of_calls']:.2f} | {c['A_compile_s']:.1f} / "
                      f"{c['B_compile_s']:.1f} | {c['max_param_difference_after_one_step']:.2g} |")
@@ -340,11 +340,13 @@ TABLES = {"operators": operators_table, "throughput": throughput_table, "sine": 
           "first-order": first_order_table, "reproduction": reproduction_table,
           "pg-throughput": pg_throughput_table, "pg-vs-es": pg_vs_es_table,
           "compile": compile_table, "step-ab": step_ab_table, "backends": backends_table,
+          "step-ab-dpp": lambda: step_ab_table("step_ab_dpp.json"),
           "default-run": default_run_table}
 SOURCES = {"operators": "operators.csv", "throughput": "throughput.json", "sine": "sine.csv",
            "first-order": "first_order.csv", "reproduction": "exploration.csv",
            "pg-throughput": "pg_throughput.json", "pg-vs-es": "pg_vs_es_four_corners.csv",
            "compile": "compile_times.json", "step-ab": "step_ab.json",
+           "step-ab-dpp": "step_ab_dpp.json",
            "backends": "backends.json", "default-run": "default_run.json"}
 
 

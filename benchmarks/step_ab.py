@@ -15,7 +15,7 @@ checkout is slower), compile times and the load average.
 Cases (the paper's defaults, A.7.2: P 150 antithetic, K 20 forward-FD + centre, H 100 unless
 said): ``linear`` and ``mlp`` (MLP(32)) on four corners, ``six_circles`` (linear);
 ``halfcheetah`` (Brax spring, forward-backward, linear, P 20, K 5, H 100: a size a 2-core CPU
-can time).
+can time); ``dpp`` (DPP-ES, K 20, MLP(32) on four corners: the inner k-DPP's cost).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ CASES = {
     "six_circles": dict(env="six_circles", policy="linear", p=P, k=K, horizon=100),
     "halfcheetah": dict(env="halfcheetah_forward_backward", policy="linear", p=20, k=5,
                         horizon=100),
+    "dpp": dict(env="four_corners", policy="mlp", p=P, k=K, horizon=100, operator="dpp_es"),
 }
 
 
@@ -61,7 +62,8 @@ def _build(lib, case: dict):
     fam = envs.make(case["env"])
     pol = getattr(lib.policies, case["policy"])(fam.observation_size, fam.action_size)
     obj = lib.rl_objective(fam, pol, horizon=case["horizon"])
-    algo = lib.zero_order(obj, lib.adaptation.es_gradient(num_queries=case["k"]),
+    operator = getattr(lib.adaptation, case.get("operator", "es_gradient"))
+    algo = lib.zero_order(obj, operator(num_queries=case["k"]),
                           num_perturbations=case["p"])
     state = algo.init(jax.random.PRNGKey(0))
     t0 = time.perf_counter()

@@ -67,3 +67,23 @@ def test_merged_csv_keeps_each_older_rows_own_record(tmp_path):
     assert got[1]["versions"] == "jax 0.4.0" and got[1]["device"] == "gpu x1"
     assert got[2]["versions"] == _common.run_record()["versions"]
 
+
+
+def test_results_runtimes_say_what_machine_ran_each_script(tmp_path, monkeypatch):
+    """RESULTS.md's runtimes name the machine and versions recorded in the rows (a wall time
+    is only read beside them); rows from before the record say nothing."""
+    from benchmarks.reproduce import report, verdicts
+
+    monkeypatch.setattr(verdicts, "RESULTS", tmp_path)
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    rec = {"versions": "jax 0.10.2, jaxlib 0.10.2, brax 0.14.2, mujoco 4.0.1, mujoco-mjx 3.17.0",
+           "machine": "AMD EPYC, 2 CPUs, avx2", "device": "cpu x1", "commit": "dee3d39530e2"}
+    rows = [{"method": m, "seed": s, "step": 0, "wall_s": w, **rec}
+            for m, w in (("ES-MAML", 60.0), ("PG-MAML TRPO", 120.0)) for s in (0, 1)]
+    _common.write_csv(rows, tmp_path / "pg_vs_es_x.csv")
+    _common.write_csv([{"method": "ES-MAML", "seed": 0, "step": 0, "wall_s": 30.0}],
+                      tmp_path / "pg_vs_es_y.csv")
+    x, y = report.runtimes()
+    assert x.startswith("- `python -m benchmarks.reproduce.pg_vs_es` (pg_vs_es_x): 3.0 min")
+    assert "AMD EPYC, 2 CPUs, avx2; cpu x1; jax 0.10.2, brax 0.14.2; commit dee3d39530e2" in x
+    assert y == "- `python -m benchmarks.reproduce.pg_vs_es` (pg_vs_es_y): 0.5 min (ES-MAML 0.5)"

@@ -2,6 +2,7 @@
 
 import chex
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -28,8 +29,10 @@ def quadratic_objective():
 
 
 def fixed_key(op):
-    """The same operator with its inner key pinned, so U(., T) is a deterministic function."""
-    return op._replace(start=lambda key, *args: op.start(FIXED_INNER, *args))
+    """The same operator with its inner key pinned, so U(., T) is a deterministic function
+    (its key-only draws too: `Adaptation.draw`)."""
+    return op._replace(start=lambda key, *args: op.start(FIXED_INNER, *args),
+                       draw=lambda key, *args: op.draw(FIXED_INNER, *args))
 
 
 INNER = adaptation.es_gradient(num_queries=8, sigma=0.1, step_size=0.3, shaping=ej.shaping.none)
@@ -217,3 +220,50 @@ def test_outer_optimizer_with_extra_args_gets_the_objective_value():
         # four corners from the zero policy, horizon 5: the return is constant (-20) so the loss
         # plateaus and the scale must have been cut
         assert float(plateau.scale) < 1.0, plateau
+
+
+def _eigh_matrices(jaxpr, times=1):
+    """[(matrix shape, how many of them one call decomposes)] for every eigh in ``jaxpr`` (a
+    batched eigh counts its batch, one inside a scan or map its trip count)."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "eigh":
+            shape = eqn.invars[0].aval.shape
+            found.append((shape[-2:], times * int(np.prod(shape[:-2], dtype=int))))
+        inner = times * (eqn.params["length"] if eqn.primitive.name == "scan" else 1)
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(sub, jax.extend.core.ClosedJaxpr):
+                    found += _eigh_matrices(sub.jaxpr, inner)
+                elif isinstance(sub, jax.extend.core.Jaxpr):
+                    found += _eigh_matrices(sub, inner)
+    return found
+
+
+@pytest.mark.parametrize("estimator", ["antithetic", "forward_fd"])
+def test_dpp_es_samples_each_inner_k_dpp_once_per_direction_and_task(estimator):
+    """Antithetic pairs share their adaptation keys (common random numbers), and DPP-ES's inner
+    directions depend on the key alone: one k-DPP (one eigendecomposition of its kernel) per
+    direction and task, P T of them, not one per adapted point (S P T); the meta-step's numbers
+    are those of drawing per point (within float32 rounding: the eigh batches differ)."""
+    p, t, k = 2, 3, 4  # T a multiple of 3: quadratic_objective's tasks come in threes
+    est = getattr(ej.estimators, estimator)
+    op = adaptation.dpp_es(num_queries=k, sigma=0.1, step_size=0.3)
+    algos = [ej.zero_order(quadratic_objective(), o, num_perturbations=p,
+                           tasks_per_perturbation=t, estimator=est, optimizer=optax.sgd(0.1))
+             for o in (op, op._replace(draw=None))]
+    state = algos[0].init(jax.random.PRNGKey(0))
+    key = jax.random.PRNGKey(1)
+    counts = {n for shape, n in _eigh_matrices(jax.make_jaxpr(algos[0].step)(state, key).jaxpr)
+              if shape == (5 * k, 5 * k)}
+    centre = {t} if estimator == "forward_fd" else set()  # its centre: T more points, apart
+    assert counts == {p * t} | centre
+    per_point = {n for shape, n in _eigh_matrices(jax.make_jaxpr(algos[1].step)(state,
+                 key).jaxpr) if shape == (5 * k, 5 * k)}
+    signs = 2 if estimator == "antithetic" else 1
+    assert per_point == {signs * p * t} | centre
+    if estimator == "forward_fd":
+        return  # no pairs: the same program either way
+    (s0, i0), (s1, i1) = (jax.jit(a.step)(state, key) for a in algos)
+    np.testing.assert_allclose(s0.params, s1.params, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(i0["post_return"], i1["post_return"], rtol=1e-5)

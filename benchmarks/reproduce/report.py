@@ -32,8 +32,24 @@ RUNTIME = {"exploration.csv": ("benchmarks/reproduce/exploration.py", "wall_s"),
            "robustness.csv": ("benchmarks/reproduce/robustness.py", "wall_s")}
 
 
+def ran_on(rows) -> str:
+    """" on <machine>; <device>; jax .., brax ..; commit ..": what the rows record of the run
+    that made them (`benchmarks._common.run_record`; several runs: each, "/"-separated), so a
+    wall time is read beside its machine; "" for rows from before the record."""
+    def short(versions: str) -> str:
+        return ", ".join(v for v in versions.split(", ") if v.split(" ")[0] in ("jax", "brax"))
+
+    runs = dict.fromkeys(f"{r['machine']}; {r.get('device', '')}; {short(r.get('versions', ''))}"
+                         f"; commit {r.get('commit', '')}" for r in rows if r.get("machine"))
+    if not runs:
+        return ""
+    older = any(not r.get("machine") for r in rows)
+    return " on " + " / ".join(runs) + ("; older rows: not recorded" if older else "")
+
+
 def runtimes() -> list[str]:
-    """Total wall time of each script's last run, summed from its result rows."""
+    """Total wall time of each script's last run, summed from its result rows, with what ran
+    it (`ran_on`)."""
     lines = []
     for path in sorted(RESULTS.glob("pg_vs_es_*.csv")):
         rows = load(path.name)
@@ -41,7 +57,8 @@ def runtimes() -> list[str]:
             walls = {r["method"]: float(r["wall_s"]) for r in rows}
             lines.append(f"- `python -m benchmarks.reproduce.pg_vs_es` ({path.stem}): "
                          f"{sum(walls.values()) / 60:.1f} min (" + ", ".join(
-                             f"{m} {w / 60:.1f}" for m, w in walls.items()) + ")")
+                             f"{m} {w / 60:.1f}" for m, w in walls.items()) + ")"
+                         + ran_on(rows))
     for name, (script, col) in RUNTIME.items():
         rows = load(name)
         if rows and name in ("operators.csv", "asebo_low_k.csv"):  # rate + compile
@@ -49,7 +66,7 @@ def runtimes() -> list[str]:
             total = sum(float(r["steps"]) * float(r["seeds"]) / float(r["meta_steps_per_s"])
                         + float(r["compile_s"]) for r in rows)
             lines.append(f"- `python {script}`: {total / 60:.1f} min ({len(rows)} "
-                         f"experiments; training incl. compilation)")
+                         f"experiments; training incl. compilation)" + ran_on(rows))
             continue
         if not rows or col not in rows[0]:
             continue
@@ -59,14 +76,14 @@ def runtimes() -> list[str]:
                 walls[r["method"], r["K"]] = max(walls.get((r["method"], r["K"]), 0.0),
                                                  float(r[col]))
             lines.append(f"- `python {script}`: {sum(walls.values()) / 60:.1f} min "
-                         f"({len(walls)} curves; training incl. compilation)")
+                         f"({len(walls)} curves; training incl. compilation)" + ran_on(rows))
             continue
         # one wall time per experiment (rows of one experiment repeat it)
         keys = ([k for k in rows[0] if k not in ("seed", "step", "test_pre", "test_post")]
                 if name != "compact.csv" else ["policy", col])  # one row per seed there
         unique = {tuple(r[k] for k in keys if k != col): float(r[col]) for r in rows}
         lines.append(f"- `python {script}`: {sum(unique.values()) / 60:.1f} min "
-                     f"({len(unique)} experiments; training incl. compilation)")
+                     f"({len(unique)} experiments; training incl. compilation)" + ran_on(rows))
     return lines
 
 

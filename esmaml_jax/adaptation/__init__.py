@@ -23,6 +23,10 @@ several ``vmap`` axes (on a CPU a nested batch shape costs up to several times m
 one-query function ``f(key, params) -> (value, aux)``: ``(adapted, info)``, ``info["aux"]`` the
 summed additive statistics of its queries (None when it made none). ``num_queries`` is the
 static number of objective evaluations one call spends.
+
+An optional ``draw(key, num_params, hparams)`` is the part of a call's randomness that depends
+on its key alone; items that share a key share it, computed once (`draws_shared`; the ES step's
+directions, whose k-DPP under DPP-ES is an eigendecomposition per draw).
 """
 
 from esmaml_jax.adaptation.asebo import ASEBO_FORMS, AseboState, asebo
@@ -32,6 +36,7 @@ from esmaml_jax.adaptation.core import (
     QueryFn,
     adapt_batch,
     corrupt_queries,
+    draws_shared,
     hparam,
 )
 from esmaml_jax.adaptation.es import (
@@ -46,4 +51,5 @@ from esmaml_jax.adaptation.rbo import RBO_REGRESSIONS, rbo
 
 __all__ = ["ASEBO_FORMS", "Adaptation", "AseboState", "BatchQueryFn", "HILL_CLIMB_MODES",
            "QueryFn", "RBO_REGRESSIONS", "adapt_batch", "asebo", "autodiff_gradient",
-           "corrupt_queries", "dpp_es", "es_gradient", "hill_climb", "hparam", "identity", "rbo"]
+           "corrupt_queries", "dpp_es", "draws_shared", "es_gradient", "hill_climb", "hparam",
+           "identity", "rbo"]

@@ -19,6 +19,22 @@ BatchQueryFn = Callable[[Array, Array], tuple[Array, PyTree]]
 
 
 class Adaptation(NamedTuple):
+    """An adaptation operator U(theta, T) as batched ask/tell (`adapt_batch` drives it).
+
+    ``start(key, params, hparams, state) -> carry``; per round r, ``ask(carry, r, hparams,
+    state) -> (carry, query keys [Q], points [Q, D])`` and ``tell(carry, r, values [Q], grads
+    [Q, D] or None, hparams, state) -> carry``; ``finish(carry, hparams, state) -> (adapted,
+    info)``.
+
+    ``draw`` (optional): the randomness of one call that depends on its key alone, never on the
+    point, ``draw(key, num_params, hparams) -> drawn`` (e.g. DPP-ES's k-DPP directions, an
+    eigendecomposition each). An operator that has one gets it as ``start(key, params,
+    hparams, state, drawn)``, so a caller whose items share keys computes it once per key
+    (`esmaml_jax.algorithms.zero_order`: the two points of an antithetic pair). ``drawn`` must
+    equal ``draw(key, ...)`` of ``start``'s key: a wrapper that replaces ``start``'s key
+    replaces ``draw`` too (or sets it to None, and ``start`` draws for itself).
+    """
+
     name: str
     start: Callable[..., PyTree]
     ask: Callable[..., tuple[PyTree, Array, Array]]
@@ -30,6 +46,7 @@ class Adaptation(NamedTuple):
     uses_gradients: bool = False
     init_state: Callable[[int], PyTree] = lambda num_params: ()
     update_state: Callable[[PyTree, Any], PyTree] = lambda state, infos: state
+    draw: Callable[[Key, int, dict], PyTree] | None = None
 
     @property
     def num_queries(self) -> int:
@@ -48,15 +65,23 @@ class Adaptation(NamedTuple):
 
 
 def adapt_batch(op: Adaptation, keys: Array, params: Array, query: BatchQueryFn,
-                hparams: dict, state: PyTree) -> tuple[Array, dict, PyTree]:
+                hparams: dict, state: PyTree, drawn: PyTree = None) -> tuple[Array, dict, PyTree]:
     """U of B items at once: keys [B], params [B, D] -> (adapted [B, D], info (each [B, ...]),
     aux summed over every query, or None when the operator made none).
+
+    ``drawn``: for an operator with a ``draw``, its draws for the B items (each leaf [B, ...];
+    see `draws_shared`), when the caller knows items that share a key; None draws per item.
 
     ``query(keys [B, Q], points [B, Q, D]) -> (values [B, Q], summed aux)`` evaluates one round
     (item b's queries on item b's task; `esmaml_jax.objectives.query_batch` builds it): a
     ``lax.scan`` over the ``num_rounds`` rounds, each one flat batch.
     """
-    carry = jax.vmap(op.start, (0, 0, None, None))(keys, params, hparams, state)
+    if op.draw is None:
+        carry = jax.vmap(op.start, (0, 0, None, None))(keys, params, hparams, state)
+    else:
+        if drawn is None:
+            drawn = jax.vmap(op.draw, (0, None, None))(keys, params.shape[-1], hparams)
+        carry = jax.vmap(op.start, (0, 0, None, None, 0))(keys, params, hparams, state, drawn)
     inputs = (keys, params, hparams, state)
     carry = vma.like(carry, *inputs)  # (under a user's shard_map: see `esmaml_jax.vma`)
     aux = None
@@ -83,6 +108,25 @@ def adapt_batch(op: Adaptation, keys: Array, params: Array, query: BatchQueryFn,
             aux = sum_leading(aux)
     adapted, info = jax.vmap(op.finish, (0, None, None))(carry, hparams, state)
     return adapted, info, aux
+
+
+def draws_shared(op: Adaptation, keys: Array, num_params: int, hparams: dict,
+                 copies: int, inner: int) -> PyTree:
+    """``op.draw`` for B = G x ``copies`` x ``inner`` items whose keys repeat along the middle
+    axis (keys [G, copies, inner] flattened, equal across copies): drawn once per distinct key,
+    G x inner draws, each repeated for its copies ([B, ...] leaves, `adapt_batch`'s
+    ``drawn``)."""
+    assert op.draw is not None
+    g = keys.shape[0] // (copies * inner)
+    distinct = keys.reshape(g, copies, inner, *keys.shape[1:])[:, 0]
+    distinct = distinct.reshape(g * inner, *keys.shape[1:])
+    drawn = jax.vmap(op.draw, (0, None, None))(distinct, num_params, hparams)
+
+    def repeat(x):
+        x = x.reshape(g, 1, inner, *x.shape[1:])
+        return jnp.broadcast_to(x, (g, copies, inner, *x.shape[3:])).reshape(-1, *x.shape[3:])
+
+    return jax.tree.map(repeat, drawn)
 
 
 def check_positive(name: str, value, allow_zero: bool = False) -> None:

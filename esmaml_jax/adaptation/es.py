@@ -58,27 +58,33 @@ def es_gradient(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA
     check_corruption(corrupt_fraction, corrupt_scale)
     per_round = k + (1 if use_center else 0)
 
-    def start(key, params, hparams, state):
-        eps = jnp.zeros((n, params.shape[0]), params.dtype)
-        return {"theta": params, "keys": jax.random.split(key, num_steps), "eps": eps,
-                "pre": nan()}
+    def draw(key, dim, hparams):
+        """Every step's directions [num_steps, n, D]: from the key alone (`Adaptation.draw`:
+        the two points of an antithetic outer pair share them, drawn once)."""
+        return jax.vmap(lambda k: sample(jax.random.split(k)[0], n, dim, hparams["sigma"]))(
+            jax.random.split(key, num_steps))
+
+    def start(key, params, hparams, state, drawn=None):
+        drawn = draw(key, params.shape[0], hparams) if drawn is None else drawn
+        return {"theta": params, "keys": jax.random.split(key, num_steps),
+                "eps": drawn.astype(params.dtype), "pre": nan()}
 
     def ask(carry, r, hparams, state):
         theta = carry["theta"]
-        k_eps, k_eval = jax.random.split(carry["keys"][r])
-        eps = sample(k_eps, n, theta.shape[0], hparams["sigma"])
-        points = estimators.perturbed_points(theta, eps, hparams["sigma"], estimator)
+        k_eval = jax.random.split(carry["keys"][r])[1]
+        points = estimators.perturbed_points(theta, carry["eps"][r], hparams["sigma"],
+                                             estimator)
         points = points.reshape(-1, theta.shape[0])
         if use_center:  # the centre rides in the same batch (one call site)
             points = jnp.concatenate([points, theta[None]])
-        return {**carry, "eps": eps}, shared_key(k_eval, per_round), points
+        return carry, shared_key(k_eval, per_round), points
 
     def tell(carry, r, values, grads, hparams, state):
         center = values[-1] if use_center else None
         values = values[:-1] if use_center else values
         values = corrupt_queries(values, jax.random.fold_in(carry["keys"][r], CORRUPT_STREAM),
                                  corrupt_fraction, corrupt_scale)
-        eps = carry["eps"]
+        eps = carry["eps"][r]
         grad, _ = estimators.estimate(values, eps, hparams["sigma"], estimator, shaper, center)
         pre = jnp.where(r == 0, center, carry["pre"]) if use_center else carry["pre"]
         return {**carry, "theta": carry["theta"] + hparams["step_size"] * grad,  # line 5
@@ -88,7 +94,7 @@ def es_gradient(num_queries: int = paper.NUM_QUERIES, sigma: float = paper.SIGMA
         "es_gradient", start, ask, tell,
         finish=lambda carry, hparams, state: (carry["theta"], {"pre_value": carry["pre"]}),
         init_hparams=lambda: {"sigma": hparam(sigma), "step_size": hparam(step_size)},
-        num_rounds=num_steps, round_size=per_round)
+        num_rounds=num_steps, round_size=per_round, draw=draw)
 
 
 HILL_CLIMB_MODES = ("average", "batch")

@@ -22,7 +22,7 @@ import optax
 
 from esmaml_jax import estimators, paper
 from esmaml_jax import shaping as shaping_lib
-from esmaml_jax.adaptation import Adaptation, adapt_batch, hparam
+from esmaml_jax.adaptation import Adaptation, adapt_batch, draws_shared, hparam
 from esmaml_jax.algorithms import base
 from esmaml_jax.algorithms.base import Algorithm, MetaState
 from esmaml_jax.objectives import Objective, batch_evaluator, query_batch
@@ -57,8 +57,7 @@ def zero_order(objective: Objective, adaptation: Adaptation, *,
         the final reductions (gradient, statistics) cross devices. Works across hosts after
         ``jax.distributed.initialize()``. Best with P a multiple of the device count.
     Rollouts per step: S P T (Q + 1) (S = 2 if antithetic, Q the operator's queries), plus
-    T (Q + 1) for forward_fd's centre.
-    """
+    T (Q + 1) for forward_fd's centre."""
     num_p = base.check_positive_int("num_perturbations", num_perturbations)
     num_t = base.check_positive_int("tasks_per_perturbation", tasks_per_perturbation)
     if chunk_size is not None:
@@ -69,7 +68,8 @@ def zero_order(objective: Objective, adaptation: Adaptation, *,
     sizes = _Sizes(num_p, estimator.signs, num_t, chunk_size)
     batches = _batches(adaptation, sizes, estimator.uses_center)
     rollouts = sum(size * times for size, times in batches)
-    score = functools.partial(_score, objective, adaptation, batch_evaluator(objective))
+    score_alone = functools.partial(_score, objective, adaptation, batch_evaluator(objective))
+    score = functools.partial(score_alone, shared=(sizes.signs, num_t))  # pairs share keys
 
     def init(key) -> MetaState:
         return base.init_state(objective, adaptation, optimizer, key,
@@ -91,7 +91,7 @@ def zero_order(objective: Objective, adaptation: Adaptation, *,
         per_dir = values.mean(axis=2).T.reshape((2, num_p) if sizes.signs == 2 else (-1,))
         center = None
         if estimator.uses_center:
-            center, c_aux = _center(objective, score, state, k_center, num_t)
+            center, c_aux = _center(objective, score_alone, state, k_center, num_t)
             total_aux = base.sum_aux((total_aux, 0), (c_aux, 0))
         grad, num_valid = estimators.estimate(per_dir, eps, sig, estimator, shaping, center)
         return _update(objective, adaptation, optimizer, state, grad, num_valid, values,
@@ -135,14 +135,21 @@ def _batches(adaptation: Adaptation, n: _Sizes, uses_center: bool) -> list[tuple
     return batches + (batches_of(n.t) if uses_center else [])
 
 
-def _score(objective: Objective, adaptation: Adaptation, evaluate, state: MetaState, items):
+def _score(objective: Objective, adaptation: Adaptation, evaluate, state: MetaState, items,
+           shared: tuple[int, int] = (1, 1)):
     """f_T(U(point, T)) for a flat batch of B items (point [B, D], task [B], adaptation and
     evaluation keys [B]; Alg. 3, lines 4-6): every round of the operator's queries and the
-    evaluation of the adapted points are each ONE flat batch of rollouts."""
+    evaluation of the adapted points are each ONE flat batch of rollouts. ``shared`` (S, T):
+    the items are [directions, S, T] blocks whose S signs share adaptation keys, so the
+    operator's key-only ``draw`` runs once per direction and task (`draws_shared`)."""
     points, tasks, k_adapt, k_eval = items
+    drawn = None
+    if adaptation.draw is not None and shared[0] > 1:
+        drawn = draws_shared(adaptation, k_adapt, points.shape[-1], state.hparams["adapt"],
+                             *shared)
     adapted, info, aux = adapt_batch(adaptation, k_adapt, points,
                                      query_batch(objective, tasks, state.norm),
-                                     state.hparams["adapt"], state.adapt_state)
+                                     state.hparams["adapt"], state.adapt_state, drawn)
     values, eval_aux = evaluate(k_eval, adapted, tasks, state.norm)
     return values, info, base.sum_aux((aux, 0), (eval_aux, 1))
 
