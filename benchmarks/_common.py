@@ -55,18 +55,12 @@ def run_record() -> dict[str, str]:
     MJX wheel), ``machine`` (`_machine`), ``device`` (JAX's backend, device kind and count) and
     ``commit`` (`_commit`). `stamped` adds them to rows when a run makes them, so a CSV merged
     from several runs keeps each row's own."""
-    from importlib import metadata
-
     import jax
 
-    def version(name):
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "none"
+    from esmaml_jax.app.provenance import package_versions
 
-    versions = ", ".join(f"{n} {version(n)}" for n in ("jax", "jaxlib", "brax", "mujoco",
-                                                      "mujoco-mjx"))
+    versions = ", ".join(f"{n} {v or 'none'}" for n, v in package_versions(
+        ("jax", "jaxlib", "brax", "mujoco", "mujoco-mjx")).items())
     devices = jax.devices()
     kind = devices[0].device_kind  # "cpu" on a CPU; e.g. "NVIDIA H100 80GB HBM3" on a GPU
     device = " ".join(dict.fromkeys([jax.default_backend(), kind])) + f" x{len(devices)}"

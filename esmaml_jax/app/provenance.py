@@ -10,15 +10,22 @@ from pathlib import Path
 from typing import Any
 
 
-def provenance() -> dict[str, Any]:
-    """Package versions, the git commit of the code that runs (None outside a checkout) and the
-    environment variables that change its numbers (the flat-batch layout, XLA's flags)."""
+def package_versions(names) -> dict[str, str | None]:
+    """{name: installed version, or None when the package is not installed}."""
     versions: dict[str, str | None] = {}
-    for name in ("esmaml-jax", "jax", "jaxlib", "brax", "flax", "optax", "orbax-checkpoint"):
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    return versions
+
+
+def provenance() -> dict[str, Any]:
+    """Package versions, the git commit of the code that runs (None outside a checkout) and the
+    environment variables that change its numbers (the flat-batch layout, XLA's flags)."""
+    versions = package_versions(("esmaml-jax", "jax", "jaxlib", "brax", "flax", "optax",
+                                 "orbax-checkpoint"))
     commit = None
     try:
         proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
