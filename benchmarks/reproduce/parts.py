@@ -85,12 +85,13 @@ PARTS = [
      ["--seeds", "5", "--steps", "1000", "--chunk", "25", *PAPER_P, *FRESH_2026]),
     # biased CartPole: issue 38 item 6, 10 seeds on fresh stream 2048 (session 20, committed
     # before the run; the 5-seed stream-2028 row it replaces is in git; 34.7 min here). The
-    # navigation_2d part at 10 seeds on 2048 was stopped unfinished (its TRPO still running
-    # after 90 min), so navigation stays on its 5-seed stream-2028 run; 2048's ES-MAML half of
-    # it was run (final -44.0), so a re-run needs another stream. Four corners stays at 5
-    # seeds: its TRPO took 66 min for 5.
+    # navigation_2d part at 10 seeds on 2048 was stopped unfinished in session 20 (its TRPO
+    # still running after 90 min beside the test suite; 2048's ES-MAML half of it was seen,
+    # final -44.0), so navigation runs at 10 seeds on fresh stream 2049 (session 21, committed
+    # before the run, on a machine running nothing else; the 5-seed stream-2028 row it
+    # replaces is in git). Four corners stays at 5 seeds: its TRPO took 66 min for 5.
     ("pg_vs_es navigation_2d", "pg_vs_es", ["--env", "navigation_2d"],
-     ["--seeds", "5", "--steps", "1000", "--chunk", "50", *PAPER_P, *FRESH_2028]),
+     ["--seeds", "10", "--steps", "1000", "--chunk", "50", *PAPER_P, "--seed-stream", "2049"]),
     ("pg_vs_es biased_cartpole", "pg_vs_es", ["--env", "biased_cartpole", "--policy", "linear"],
      ["--seeds", "10", "--steps", "500", "--chunk", "25", *PAPER_P, "--seed-stream", "2048"]),
     # Fig. 5 at low K on the Brax robots, CPU scale (K 5, P 20, n 20, H 50, 40 meta-steps)
