@@ -82,7 +82,7 @@ PARTS = [
     # (--chunk: the evaluation interval; it also splits the training keys)
     # four corners: issue 38 item 6, 10 seeds on fresh stream 2049 (session 21, committed
     # before the run; TRPO measured at 0.22 s per seed-step over its first 400 steps here, so
-    # about an hour; the 5-seed stream-2026 row it replaces, 72 min on Nov 25, is in git)
+    # about an hour; it took 65.4 min; the 5-seed stream-2026 row it replaces is in git)
     ("pg_vs_es four_corners", "pg_vs_es", ["--env", "four_corners"],
      ["--seeds", "10", "--steps", "1000", "--chunk", "25", *PAPER_P, "--seed-stream", "2049"]),
     # biased CartPole: issue 38 item 6, 10 seeds on fresh stream 2048 (session 20, committed
@@ -90,8 +90,8 @@ PARTS = [
     # navigation_2d part at 10 seeds on 2048 was stopped unfinished in session 20 (its TRPO
     # still running after 90 min beside the test suite; 2048's ES-MAML half of it was seen,
     # final -44.0), so navigation runs at 10 seeds on fresh stream 2049 (session 21, committed
-    # before the run, on a machine running nothing else; the 5-seed stream-2028 row it
-    # replaces is in git).
+    # before the run, on a machine running nothing else: 55.7 min; the 5-seed stream-2028
+    # row it replaces is in git).
     ("pg_vs_es navigation_2d", "pg_vs_es", ["--env", "navigation_2d"],
      ["--seeds", "10", "--steps", "1000", "--chunk", "50", *PAPER_P, "--seed-stream", "2049"]),
     ("pg_vs_es biased_cartpole", "pg_vs_es", ["--env", "biased_cartpole", "--policy", "linear"],
